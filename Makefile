@@ -1,0 +1,59 @@
+# Dashboard: the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8050
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint unit e2e browser lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The runtime set; skipped when the dev set (a superset) is installed and current.
+$(VENV)/.runtime-stamp: project/requirements.txt | $(BIN)/python
+	@if [ -f $(VENV)/.dev-stamp ] && [ $(VENV)/.dev-stamp -nt project/requirements-dev.txt ]; then \
+		echo "dev requirements installed: they include the runtime set"; \
+	else \
+		$(BIN)/python -m pip install --quiet -r project/requirements.txt; \
+	fi
+	@touch $@
+
+$(VENV)/.dev-stamp: project/requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r project/requirements-dev.txt
+	@touch $@
+
+run: $(VENV)/.runtime-stamp ## Serve the app with gunicorn on http://127.0.0.1:$PORT
+	cd project && PORT=$(PORT) ../$(BIN)/gunicorn --config gunicorn.conf.py app.app:server
+
+browser: ## Install Chromium and chromedriver for the browser tests (apt, when missing)
+	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+lint: $(VENV)/.dev-stamp ## Run every pre-commit hook on every file
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pre-commit run --all-files --show-diff-on-failure
+
+unit: $(VENV)/.dev-stamp ## Run the tests that need no browser
+	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
+
+e2e: $(VENV)/.dev-stamp browser ## Run the browser tests (headless Chromium)
+	$(BIN)/pytest -m e2e --headless $(PYTEST_ARGS)
+
+test: $(VENV)/.dev-stamp browser lint ## Lint, then the whole test suite with browser tests
+	$(BIN)/pytest --headless $(PYTEST_ARGS)
+
+lock: $(BIN)/python ## Re-pin project/requirements*.txt from the .in files
+	$(BIN)/python -m pip install --quiet pip-tools
+	cd project && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url -o requirements.txt requirements.in
+	cd project && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url -o requirements-dev.txt requirements-dev.in
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache project/.pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,324 @@
+"""The table of model specs and the preprocessing + model pipeline built from it."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+TASKS = (CLASSIFICATION, REGRESSION)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One hyperparameter control: what the UI shows and how values are checked.
+
+    ``kind`` is ``"int"``, ``"float"``, ``"choice"`` or ``"bool"``. For numbers,
+    ``none_label`` (when set) means an empty input stands for ``None``.
+    """
+
+    name: str
+    label: str
+    kind: str
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    options: tuple[Any, ...] = ()
+    none_label: str | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model offered in the UI: its estimator per task and its main parameters."""
+
+    key: str
+    label: str
+    estimators: Mapping[str, str]
+    params: tuple[ParamSpec, ...] = ()
+    fixed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    scale: bool = True
+    row_limit: int | None = None
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks this model can do."""
+        return tuple(task for task in TASKS if task in self.estimators)
+
+
+_C = ParamSpec("C", "Regularisation C (higher = less)", "float", 1.0, 1e-4, 1e4, None)
+_MAX_DEPTH = ParamSpec(
+    "max_depth", "Max depth", "int", None, 1, 100, 1, none_label="no limit"
+)
+
+MODEL_SPECS: dict[str, ModelSpec] = {
+    spec.key: spec
+    for spec in (
+        ModelSpec(
+            "logistic_regression",
+            "Logistic regression",
+            {CLASSIFICATION: "sklearn.linear_model:LogisticRegression"},
+            (
+                _C,
+                ParamSpec(
+                    "class_weight",
+                    "Class weights",
+                    "choice",
+                    None,
+                    options=(None, "balanced"),
+                ),
+            ),
+            fixed={CLASSIFICATION: {"max_iter": 2000}},
+        ),
+        ModelSpec(
+            "linear_regression",
+            "Linear regression",
+            {REGRESSION: "sklearn.linear_model:LinearRegression"},
+            (ParamSpec("fit_intercept", "Fit intercept", "bool", True),),
+        ),
+        ModelSpec(
+            "ridge",
+            "Ridge regression",
+            {REGRESSION: "sklearn.linear_model:Ridge"},
+            (ParamSpec("alpha", "Alpha (penalty)", "float", 1.0, 0.0, 1e6),),
+        ),
+        ModelSpec(
+            "lasso",
+            "Lasso regression",
+            {REGRESSION: "sklearn.linear_model:Lasso"},
+            (ParamSpec("alpha", "Alpha (penalty)", "float", 1.0, 1e-6, 1e6),),
+            fixed={REGRESSION: {"max_iter": 10_000}},
+        ),
+        ModelSpec(
+            "knn",
+            "k-nearest neighbours",
+            {
+                CLASSIFICATION: "sklearn.neighbors:KNeighborsClassifier",
+                REGRESSION: "sklearn.neighbors:KNeighborsRegressor",
+            },
+            (
+                ParamSpec("n_neighbors", "Neighbours (k)", "int", 5, 1, 200, 1),
+                ParamSpec(
+                    "weights",
+                    "Weights",
+                    "choice",
+                    "uniform",
+                    options=("uniform", "distance"),
+                ),
+            ),
+            row_limit=200_000,
+        ),
+        ModelSpec(
+            "svm",
+            "Support vector machine",
+            {CLASSIFICATION: "sklearn.svm:SVC", REGRESSION: "sklearn.svm:SVR"},
+            (
+                _C,
+                ParamSpec(
+                    "kernel",
+                    "Kernel",
+                    "choice",
+                    "rbf",
+                    options=("rbf", "linear", "poly", "sigmoid"),
+                ),
+                ParamSpec(
+                    "gamma", "Gamma", "choice", "scale", options=("scale", "auto")
+                ),
+            ),
+            fixed={CLASSIFICATION: {"probability": True}},
+            row_limit=20_000,
+        ),
+        ModelSpec(
+            "decision_tree",
+            "Decision tree",
+            {
+                CLASSIFICATION: "sklearn.tree:DecisionTreeClassifier",
+                REGRESSION: "sklearn.tree:DecisionTreeRegressor",
+            },
+            (
+                _MAX_DEPTH,
+                ParamSpec("min_samples_leaf", "Min samples per leaf", "int", 1, 1, 500),
+            ),
+            scale=False,
+        ),
+        ModelSpec(
+            "random_forest",
+            "Random forest",
+            {
+                CLASSIFICATION: "sklearn.ensemble:RandomForestClassifier",
+                REGRESSION: "sklearn.ensemble:RandomForestRegressor",
+            },
+            (
+                ParamSpec("n_estimators", "Trees", "int", 100, 1, 1000, 10),
+                _MAX_DEPTH,
+                ParamSpec("min_samples_leaf", "Min samples per leaf", "int", 1, 1, 500),
+                ParamSpec(
+                    "max_features",
+                    "Features per split",
+                    "choice",
+                    "sqrt",
+                    options=("sqrt", "log2", 1.0),
+                ),
+            ),
+            scale=False,
+        ),
+        ModelSpec(
+            "hist_gradient_boosting",
+            "Histogram gradient boosting",
+            {
+                CLASSIFICATION: "sklearn.ensemble:HistGradientBoostingClassifier",
+                REGRESSION: "sklearn.ensemble:HistGradientBoostingRegressor",
+            },
+            (
+                ParamSpec("learning_rate", "Learning rate", "float", 0.1, 1e-4, 1.0),
+                ParamSpec("max_iter", "Boosting iterations", "int", 100, 1, 2000, 10),
+                ParamSpec("max_leaf_nodes", "Max leaves per tree", "int", 31, 2, 512),
+                _MAX_DEPTH,
+            ),
+            scale=False,
+        ),
+        ModelSpec(
+            "naive_bayes",
+            "Gaussian naive Bayes",
+            {CLASSIFICATION: "sklearn.naive_bayes:GaussianNB"},
+            (
+                ParamSpec(
+                    "var_smoothing", "Variance smoothing", "float", 1e-9, 0.0, 1.0
+                ),
+            ),
+        ),
+    )
+}
+
+DEFAULT_MODEL = {CLASSIFICATION: "logistic_regression", REGRESSION: "ridge"}
+
+
+def models_for_task(task: str) -> list[str]:
+    """Keys of the models that can do ``task``, in display order."""
+    return [key for key, spec in MODEL_SPECS.items() if task in spec.estimators]
+
+
+def default_params(model_key: str) -> dict[str, Any]:
+    """The default value of every UI parameter of a model."""
+    return {p.name: p.default for p in MODEL_SPECS[model_key].params}
+
+
+def validate_params(model_key: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check and convert UI values to estimator parameters.
+
+    Unknown names are ignored; missing ones take their default. Raises
+    ``ValueError`` with a message naming the control when a value is not allowed.
+    """
+    spec = MODEL_SPECS[model_key]
+    clean: dict[str, Any] = {}
+    for param in spec.params:
+        raw = values.get(param.name, param.default)
+        clean[param.name] = _coerce(param, raw)
+    return clean
+
+
+def _coerce(param: ParamSpec, raw: Any) -> Any:
+    if param.kind == "bool":
+        return bool(raw)
+    if param.kind == "choice":
+        for option in param.options:
+            if raw == option or str(raw) == str(option):
+                return option
+        raise ValueError(f"{param.label}: choose one of {_names(param.options)}.")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if param.none_label is not None:
+            return None
+        raise ValueError(f"{param.label}: a value is needed.")
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{param.label}: {raw!r} is not a number.") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"{param.label}: {raw!r} is not a finite number.")
+    if param.kind == "int":
+        if number != int(number):
+            raise ValueError(f"{param.label}: must be a whole number.")
+        number = int(number)
+    if param.low is not None and number < param.low:
+        raise ValueError(f"{param.label}: must be at least {param.low:g}.")
+    if param.high is not None and number > param.high:
+        raise ValueError(f"{param.label}: must be at most {param.high:g}.")
+    return number
+
+
+def _names(options: Sequence[Any]) -> str:
+    return ", ".join("none" if o is None else str(o) for o in options)
+
+
+def make_estimator(
+    model_key: str,
+    task: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    random_state: int = 0,
+) -> Any:
+    """Instantiate the (unfitted) estimator of a model for a task."""
+    spec = MODEL_SPECS[model_key]
+    if task not in spec.estimators:
+        raise ValueError(f"{spec.label} cannot do {task}.")
+    module_name, class_name = spec.estimators[task].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    kwargs = dict(spec.fixed.get(task, {}))
+    kwargs.update(validate_params(model_key, params or {}))
+    if "random_state" in cls._get_param_names():
+        kwargs["random_state"] = random_state
+    return cls(**kwargs)
+
+
+def build_pipeline(
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    model_key: str,
+    task: str,
+    params: Mapping[str, Any] | None = None,
+    random_state: int = 0,
+) -> Any:
+    """Preprocessing (impute, scale, one-hot) followed by the model, as a Pipeline.
+
+    Numeric columns are median-imputed (and standardised for models that need it);
+    categorical columns are imputed with their most frequent value and one-hot
+    encoded, unknown categories ignored and rare ones grouped.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    spec = MODEL_SPECS[model_key]
+    numeric_steps: list[tuple[str, Any]] = [
+        ("impute", SimpleImputer(strategy="median"))
+    ]
+    if spec.scale:
+        numeric_steps.append(("scale", StandardScaler()))
+    categorical_steps = [
+        ("impute", SimpleImputer(strategy="most_frequent")),
+        (
+            "onehot",
+            OneHotEncoder(
+                handle_unknown="infrequent_if_exist",
+                max_categories=30,
+                sparse_output=False,
+            ),
+        ),
+    ]
+    transformers = []
+    if numeric:
+        transformers.append(("numeric", Pipeline(numeric_steps), list(numeric)))
+    if categorical:
+        transformers.append(
+            ("categorical", Pipeline(categorical_steps), list(categorical))
+        )
+    if not transformers:
+        raise ValueError("Choose at least one feature.")
+    preprocess = ColumnTransformer(transformers, remainder="drop")
+    model = make_estimator(model_key, task, params, random_state=random_state)
+    return Pipeline([("preprocess", preprocess), ("model", model)])

@@ -1,0 +1,63 @@
+"""The Dash app: creates it, registers layout and callbacks, exposes ``server``."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+import dash
+from flask import jsonify
+
+from .callbacks import register_callbacks
+from .config import Settings
+from .layout import serve_layout
+from .store import SessionStore
+
+
+def create_app(settings: Settings | None = None) -> dash.Dash:
+    """Build the Dash app for ``settings`` (default: read from the environment)."""
+    settings = settings or Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    store = SessionStore.from_settings(settings)
+    app = dash.Dash(
+        __name__,
+        title="Dashboard · explore data and train models",
+        update_title=None,
+        compress=True,
+        suppress_callback_exceptions=True,
+        meta_tags=[
+            {"name": "viewport", "content": "width=device-width, initial-scale=1"}
+        ],
+    )
+    app.layout = partial(serve_layout, settings)
+    register_callbacks(app, store, settings)
+    server = app.server
+    server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    server.add_url_rule("/healthz", "healthz", _healthz)
+    _warm_up(app)
+    return app
+
+
+def _warm_up(app: dash.Dash) -> None:
+    """Serve the index page once, in-process, before any real request arrives.
+
+    Dash registers its script bundles lazily on a process's first request; with
+    threaded workers, a second thread could ask for a bundle before the first one
+    finished registering it (a 500). Doing it here, before gunicorn forks, also
+    means every worker starts with the work done.
+    """
+    response = app.server.test_client().get("/")
+    if response.status_code != 200:
+        raise RuntimeError(f"The app failed to render its page: {response.status}")
+
+
+def _healthz() -> Any:
+    return jsonify(status="ok")
+
+
+app = create_app()
+server = app.server

@@ -1,0 +1,254 @@
+"""Callbacks of the data section: choose, upload, describe and explore a dataset."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from dash import Input, Output, State, no_update
+from dash.exceptions import PreventUpdate
+
+from .. import figures, ids, layout, session
+from ..config import Settings
+from ..functions import DATASETS, DataLoadError, column_distribution
+from ..store import SessionExpired, SessionStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATASET = "iris"
+MAX_QUERY_VALUE = 200
+
+# The upload guard runs in the browser: a file over the limit is refused there,
+# with a message, instead of being sent to the server.
+UPLOAD_GUARD = """
+function(contents, filename, limit) {
+    if (!contents) { return [window.dash_clientside.no_update, null]; }
+    var comma = contents.indexOf(",");
+    var size = Math.floor((contents.length - comma - 1) * 3 / 4);
+    if (size > limit) {
+        return [{"filename": filename, "too_large": size}, null];
+    }
+    return [{"filename": filename, "contents": contents}, null];
+}
+"""
+
+
+class DataCallbacks:
+    """Loading data into the visitor's session and exploring it."""
+
+    def __init__(self, store: SessionStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def register(self, app: Any) -> None:
+        """Attach the data callbacks to ``app``."""
+        app.callback(
+            Output(ids.DATA_SOURCE, "value"),
+            Output(ids.APP_URL_STATE, "data"),
+            Input(ids.APP_URL, "search"),
+        )(self.apply_url)
+        app.clientside_callback(
+            UPLOAD_GUARD,
+            Output(ids.DATA_UPLOAD_BUFFER, "data"),
+            Output(ids.DATA_UPLOAD, "contents"),
+            Input(ids.DATA_UPLOAD, "contents"),
+            State(ids.DATA_UPLOAD, "filename"),
+            State(ids.DATA_UPLOAD_LIMIT, "data"),
+            prevent_initial_call=True,
+        )
+        outputs = (
+            Output(ids.DATA_VERSION, "data", allow_duplicate=True),
+            Output(ids.DATA_STATUS, "children", allow_duplicate=True),
+            Output(ids.DATA_NOTES, "children", allow_duplicate=True),
+        )
+        app.callback(
+            *outputs,
+            Output(ids.DATA_SYNTH, "is_open"),
+            Input(ids.DATA_SOURCE, "value"),
+            Input(ids.DATA_SYNTH_ROWS, "value"),
+            Input(ids.DATA_SYNTH_NOISE, "value"),
+            Input(ids.DATA_SYNTH_FEATURES, "value"),
+            Input(ids.DATA_SYNTH_SEED, "value"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.load_bundled)
+        app.callback(
+            *outputs,
+            Output(ids.DATA_UPLOAD_BUFFER, "data", allow_duplicate=True),
+            Input(ids.DATA_UPLOAD_BUFFER, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.load_upload)
+        app.callback(
+            Output(ids.TARGET_COLUMN, "options"),
+            Output(ids.TARGET_COLUMN, "value"),
+            Output(ids.DATA_PREVIEW, "rowData"),
+            Output(ids.DATA_PREVIEW, "columnDefs"),
+            Output(ids.DATA_SUMMARY, "rowData"),
+            Output(ids.DATA_SUMMARY, "columnDefs"),
+            Output(ids.DATA_DIST_COLUMN, "options"),
+            Output(ids.DATA_DIST_COLUMN, "value"),
+            Output(ids.DATA_SCATTER_X, "options"),
+            Output(ids.DATA_SCATTER_X, "value"),
+            Output(ids.DATA_SCATTER_Y, "options"),
+            Output(ids.DATA_SCATTER_Y, "value"),
+            Output(ids.DATA_CORR_GRAPH, "figure"),
+            Input(ids.DATA_VERSION, "data"),
+            State(ids.APP_URL_STATE, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.describe)
+        app.callback(
+            Output(ids.DATA_DIST_GRAPH, "figure"),
+            Input(ids.DATA_DIST_COLUMN, "value"),
+            State(ids.DATA_VERSION, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.distribution)
+        app.callback(
+            Output(ids.DATA_SCATTER_GRAPH, "figure"),
+            Input(ids.DATA_SCATTER_X, "value"),
+            Input(ids.DATA_SCATTER_Y, "value"),
+            Input(ids.TARGET_COLUMN, "value"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.scatter)
+
+    # -- choosing data -------------------------------------------------------------
+    def apply_url(self, search: str | None) -> tuple[str, dict[str, str]]:
+        """Preselect the dataset from the URL; keep the target and model for later."""
+        query = parse_qs((search or "").lstrip("?"))
+        picked = {
+            key: values[0][:MAX_QUERY_VALUE]
+            for key, values in query.items()
+            if key in ("dataset", "target", "model") and values
+        }
+        dataset = picked.pop("dataset", DEFAULT_DATASET)
+        if dataset not in DATASETS:
+            dataset = DEFAULT_DATASET
+        return dataset, picked
+
+    def load_bundled(
+        self,
+        source: str | None,
+        rows: Any,
+        noise: Any,
+        n_features: Any,
+        seed: Any,
+        sid: str,
+    ) -> tuple[Any, ...]:
+        """Load a bundled dataset (with its generator settings) into the session."""
+        if source not in DATASETS:
+            raise PreventUpdate
+        synthetic = DATASETS[source].synthetic
+        try:
+            params = {
+                "n_samples": _number(rows, "Rows", int),
+                "noise": _number(noise, "Noise", float),
+                "n_features": _number(n_features, "Features", int),
+                "random_state": _number(seed, "Seed", int) or 0,
+            }
+            meta = session.load_dataset(self.store, sid, source, params)
+        except (ValueError, SessionExpired) as exc:
+            return self._refused(sid, exc) + (synthetic,)
+        return self._loaded(meta) + (synthetic,)
+
+    def load_upload(self, upload: dict[str, Any] | None, sid: str) -> tuple[Any, ...]:
+        """Read an uploaded file into the session; on failure keep the earlier data."""
+        if not upload:
+            raise PreventUpdate
+        try:
+            meta = session.load_upload(self.store, self.settings, sid, upload)
+        except (DataLoadError, SessionExpired) as exc:
+            return self._refused(sid, exc) + (None,)
+        return self._loaded(meta) + (None,)
+
+    def _loaded(self, meta: dict[str, Any]) -> tuple[Any, ...]:
+        status = layout.status_message(
+            f"{meta['name']}: {meta['rows']:,} rows × {len(meta['columns']):,} columns"
+        )
+        return meta["version"], status, layout.notes_list(meta["notes"])
+
+    def _refused(self, sid: str, exc: Exception) -> tuple[Any, ...]:
+        log.info("data refused: %s", exc)
+        current = session.current_dataset(self.store, sid)
+        text = str(exc) + (f" Still using {current['name']}." if current else "")
+        return no_update, layout.status_message(text, error=True), []
+
+    # -- describing it -------------------------------------------------------------
+    def describe(
+        self, version: str | None, url_state: dict[str, str] | None, sid: str
+    ) -> tuple[Any, ...]:
+        """Fill the target choices, preview, summary and exploration controls."""
+        if not version:
+            raise PreventUpdate
+        try:
+            meta, profile = session.dataset_profile(self.store, sid)
+        except SessionExpired:
+            raise PreventUpdate from None
+        columns = meta["columns"]
+        wanted = (url_state or {}).get("target")
+        target = wanted if wanted in columns else meta["default_target"]
+        options = [{"label": c, "value": c} for c in columns]
+        numeric = profile["numeric"] or columns
+        x = numeric[0]
+        y = numeric[1] if len(numeric) > 1 else numeric[0]
+        corr = figures.make_correlation_figure(profile["correlation"])
+        return (
+            options,
+            target,
+            profile["preview"],
+            [{"field": c, "headerName": c} for c in columns],
+            profile["summary"],
+            layout.summary_columns(),
+            options,
+            target,
+            options,
+            x,
+            options,
+            y,
+            corr,
+        )
+
+    def distribution(self, column: str | None, version: str | None, sid: str) -> Any:
+        """The distribution figure of one column (computed on all rows)."""
+        if not column:
+            raise PreventUpdate
+        try:
+            meta = self.store.dataset(sid)
+            if column not in meta["columns"]:
+                raise PreventUpdate
+            _, frame = self.store.dataset_frame(sid, [column])
+        except SessionExpired as exc:
+            return figures.empty_figure(str(exc))
+        data = column_distribution(frame[column])
+        return figures.make_distribution_figure(data, column)
+
+    def scatter(
+        self, x: str | None, y: str | None, target: str | None, sid: str
+    ) -> Any:
+        """A scatter of two columns coloured by the target (sampled when large)."""
+        if not x or not y:
+            raise PreventUpdate
+        try:
+            meta = self.store.dataset(sid)
+            wanted = [c for c in dict.fromkeys([x, y, target]) if c in meta["columns"]]
+            if x not in wanted or y not in wanted:
+                raise PreventUpdate
+            _, frame = self.store.dataset_frame(sid, wanted)
+        except SessionExpired as exc:
+            return figures.empty_figure(str(exc))
+        color = target if target in frame.columns and target not in (x, y) else None
+        return figures.make_scatter_figure(
+            frame, x=x, y=y, color=color, total_rows=meta["rows"]
+        )
+
+
+def _number(value: Any, label: str, kind: type) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{label} must be a number.") from None

@@ -1,0 +1,251 @@
+"""Callbacks of the modelling section: target, task, model, training and results."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dash import ALL, Input, Output, State, ctx, no_update
+from dash.exceptions import MissingCallbackContextException, PreventUpdate
+
+from .. import figures, ids, layout, session
+from ..config import Settings
+from ..functions import (
+    CLASSIFICATION,
+    DEFAULT_MODEL,
+    MODEL_SPECS,
+    TASKS,
+    TrainConfig,
+    TrainingError,
+    default_features,
+    detect_task,
+    models_for_task,
+    slow_run_warning,
+)
+from ..store import SessionExpired, SessionStore
+
+log = logging.getLogger(__name__)
+
+ROLE_TAGS = {"id": "ID-like", "constant": "constant", "date": "date"}
+
+
+class TrainCallbacks:
+    """Choosing what to train, training, and showing runs."""
+
+    def __init__(self, store: SessionStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def register(self, app: Any) -> None:
+        """Attach the modelling callbacks to ``app``."""
+        app.callback(
+            Output(ids.TRAIN_TASK, "value"),
+            Output(ids.TRAIN_FEATURES, "options"),
+            Output(ids.TRAIN_FEATURES, "value"),
+            Input(ids.TARGET_COLUMN, "value"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.choose_target)
+        app.callback(
+            Output(ids.MODEL_NAME, "options"),
+            Output(ids.MODEL_NAME, "value"),
+            Input(ids.TRAIN_TASK, "value"),
+            Input(ids.APP_URL_STATE, "data"),
+            State(ids.MODEL_NAME, "value"),
+        )(self.choose_task)
+        app.callback(
+            Output(ids.TRAIN_PARAMS, "children"),
+            Input(ids.MODEL_NAME, "value"),
+        )(self.model_params)
+        app.callback(
+            Output(ids.TRAIN_WARNING, "children"),
+            Input(ids.MODEL_NAME, "value"),
+            Input(ids.TRAIN_CV_FOLDS, "value"),
+            Input(ids.DATA_VERSION, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.warn_slow)
+        app.callback(
+            Output(ids.TRAIN_STATUS, "children"),
+            Output(ids.RUNS_TABLE, "rowData"),
+            Output(ids.RUNS_TABLE, "selectedRows"),
+            Output(ids.MAIN_TABS, "active_tab"),
+            Input(ids.TRAIN_BUTTON, "n_clicks"),
+            State(ids.APP_SESSION, "data"),
+            State(ids.TARGET_COLUMN, "value"),
+            State(ids.TRAIN_TASK, "value"),
+            State(ids.TRAIN_FEATURES, "value"),
+            State(ids.MODEL_NAME, "value"),
+            State({"type": ids.PARAM_INPUT, "name": ALL}, "value"),
+            State({"type": ids.PARAM_INPUT, "name": ALL}, "id"),
+            State(ids.TRAIN_TEST_SIZE, "value"),
+            State(ids.TRAIN_STRATIFY, "value"),
+            State(ids.TRAIN_SEED, "value"),
+            State(ids.TRAIN_CV_FOLDS, "value"),
+            prevent_initial_call=True,
+            running=[(Output(ids.TRAIN_BUTTON, "disabled"), True, False)],
+        )(self.train)
+        app.callback(
+            Output(ids.RUNS_TABLE, "rowData", allow_duplicate=True),
+            Input(ids.APP_SESSION, "data"),
+            prevent_initial_call="initial_duplicate",
+        )(self.list_runs)
+        app.callback(
+            Output(ids.EVAL_SUMMARY, "children"),
+            Output(ids.METRICS_TABLE, "children"),
+            Output(ids.EVAL_FIGURES, "children"),
+            Input(ids.RUNS_TABLE, "selectedRows"),
+            Input(ids.EVAL_NORMALIZE, "value"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.show_run)
+
+    def choose_target(self, target: str | None, sid: str) -> tuple[Any, ...]:
+        """Detect the task of a target and offer the other columns as features."""
+        if not target:
+            raise PreventUpdate
+        try:
+            meta, frame = self.store.dataset_frame(sid, [target])
+        except SessionExpired:
+            raise PreventUpdate from None
+        roles = meta["roles"]
+        tag = {c: ROLE_TAGS[r] for r, cols in roles.items() for c in cols}
+        options = [
+            {"label": f"{c} ({tag[c]})" if c in tag else c, "value": c}
+            for c in meta["columns"]
+            if c != target
+        ]
+        chosen = default_features(meta["columns"], target, roles)
+        return detect_task(frame[target]), options, chosen
+
+    def choose_task(
+        self, task: str | None, url_state: dict | None, current: str | None
+    ) -> tuple[Any, Any]:
+        """Offer the models that can do the task; keep the current one if it can.
+
+        A model named in the page's URL wins when the URL is what changed.
+        """
+        task = task if task in TASKS else CLASSIFICATION
+        keys = models_for_task(task)
+        options = [{"label": MODEL_SPECS[k].label, "value": k} for k in keys]
+        wanted = (url_state or {}).get("model")
+        order = (wanted, current) if triggered(ids.APP_URL_STATE) else (current, wanted)
+        for choice in order:
+            if choice in keys:
+                return options, choice
+        return options, DEFAULT_MODEL[task]
+
+    def model_params(self, model: str | None) -> Any:
+        """The hyperparameter controls of a model, from the spec table."""
+        if model not in MODEL_SPECS:
+            return []
+        return layout.param_controls(MODEL_SPECS[model].params)
+
+    def warn_slow(self, model: str | None, folds: Any, version: Any, sid: str) -> str:
+        """Say when a run will take a while (big data, slow model)."""
+        meta = session.current_dataset(self.store, sid)
+        if meta is None or model not in MODEL_SPECS:
+            return ""
+        try:
+            k = int(folds or 0)
+        except (TypeError, ValueError):
+            k = 0
+        return slow_run_warning(meta["rows"], model, k) or ""
+
+    def train(
+        self,
+        n_clicks: int | None,
+        sid: str,
+        target: str | None,
+        task: str | None,
+        features: list[str] | None,
+        model: str | None,
+        param_values: list[Any],
+        param_ids: list[dict[str, str]],
+        test_size: Any,
+        stratify: bool | None,
+        seed: Any,
+        folds: Any,
+    ) -> tuple[Any, ...]:
+        """Train the chosen model on the session's data and add it to the runs."""
+        if not n_clicks:
+            raise PreventUpdate
+        try:
+            config = TrainConfig(
+                target=target or "",
+                features=tuple(features or ()),
+                task=task or "",
+                model=model or "",
+                params={i["name"]: v for i, v in zip(param_ids, param_values)},
+                test_size=float(test_size or 0.25),
+                stratify=bool(stratify),
+                cv_folds=_int(folds, "CV folds"),
+                random_state=_int(seed, "Seed"),
+            )
+            if not config.target:
+                raise TrainingError("Choose a target column first.")
+            run_id, report = session.train(self.store, sid, config)
+        except (TrainingError, SessionExpired) as exc:
+            log.info("training refused: %s", exc)
+            return layout.alert(str(exc), "danger"), no_update, no_update, no_update
+        rows = session.leaderboard(self.store, sid)
+        selected = [r for r in rows if r["run"] == run_id]
+        done = layout.alert(
+            f"Run {run_id}: {report['model_label']} trained in "
+            f"{report['total_seconds']:.2f} s.",
+            "success",
+        )
+        return done, rows, selected, "tab-results"
+
+    def list_runs(self, sid: str) -> list[dict[str, Any]]:
+        """The runs already in this session (after a page reload)."""
+        try:
+            return session.leaderboard(self.store, sid)
+        except SessionExpired:
+            return []
+
+    def show_run(
+        self, selected: list[dict[str, Any]] | None, normalize: bool, sid: str
+    ) -> tuple[Any, ...]:
+        """Metrics and plots of the selected run."""
+        if not selected:
+            raise PreventUpdate
+        run_id = str(selected[0].get("run", ""))
+        try:
+            report = self.store.run(sid, run_id)
+        except SessionExpired as exc:
+            return layout.alert(str(exc), "warning"), no_update, no_update
+        summary = layout.run_summary(report, run_id, report.get("dataset", ""))
+        table = layout.metrics_table(report["metrics"])
+        return summary, table, layout.figure_grid(run_figures(report, bool(normalize)))
+
+
+def triggered(component_id: str) -> bool:
+    """Whether ``component_id`` is among what triggered the running callback."""
+    try:
+        return any(p.split(".")[0] == component_id for p in ctx.triggered_prop_ids)
+    except MissingCallbackContextException:
+        return False
+
+
+def run_figures(report: dict[str, Any], normalize: bool) -> list[Any]:
+    """The evaluation figures of a run's report, by task."""
+    if report["task"] == CLASSIFICATION:
+        return [
+            figures.make_confusion_figure(
+                report["confusion"], report["classes"], normalize=normalize
+            ),
+            figures.make_roc_figure(report["roc"]),
+            figures.make_pr_figure(report["pr"]),
+        ]
+    return [
+        figures.make_prediction_figure(report["predictions"]),
+        figures.make_residuals_figure(report["predictions"]),
+    ]
+
+
+def _int(value: Any, label: str) -> int:
+    try:
+        return int(value if value not in (None, "") else 0)
+    except (TypeError, ValueError):
+        raise TrainingError(f"{label} must be a whole number.") from None

@@ -1,0 +1,76 @@
+"""Settings read once from the environment (the top layer: imports nothing else)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Mapping
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app can be configured with, and its defaults.
+
+    Attributes mirror the environment variables documented in the README
+    (``MAX_UPLOAD_MB`` becomes ``max_upload_mb`` and so on).
+    """
+
+    port: int = 8050
+    log_level: str = "INFO"
+    max_upload_mb: float = 20.0
+    max_rows: int = 1_000_000
+    max_columns: int = 2_000
+    cache_dir: str = os.path.join(tempfile.gettempdir(), "dashboard-cache")
+    cache_size_mb: int = 2_048
+    session_ttl_hours: float = 6.0
+    max_runs_per_session: int = 50
+    redis_url: str | None = None
+    debug: bool = False
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """Largest accepted upload, in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_request_bytes(self) -> int:
+        """Largest accepted HTTP request body: a base64 upload plus JSON overhead."""
+        return int(self.max_upload_bytes * 4 / 3) + 1024 * 1024
+
+    @property
+    def session_ttl_seconds(self) -> int:
+        """How long an idle visitor's data and runs are kept."""
+        return int(self.session_ttl_hours * 3600)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: object
+    ) -> "Settings":
+        """Settings from ``environ`` (default ``os.environ``), then ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(field.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(field.name, raw, type(field.default))
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    """Convert one environment string to the type of the field's default."""
+    try:
+        if kind is bool:
+            return raw.strip().lower() in _TRUE
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name.upper()} must be a number, got {raw!r}") from exc
+    return raw

@@ -1,0 +1,29 @@
+"""Gunicorn settings for the Dashboard app (local `make run` and the container).
+
+Every value can be overridden from the environment; Cloud Run sets PORT.
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8050')}"
+# Threaded workers: a long training keeps one thread busy, not the whole worker.
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Training on big data can take minutes; the request must not be killed before.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "600"))
+# Cloud Run sends SIGTERM and kills 10 s later: drain in-flight requests first.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "8"))
+keepalive = 5
+# Import the app once in the master so workers share its memory and start fast.
+preload_app = True
+# Recycle workers now and then so that memory cannot creep up forever.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+max_requests_jitter = 200
+# No runtime control socket: nothing else talks to gunicorn.
+control_socket_disable = True
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Heartbeat files on tmpfs when available (containers), else the default.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

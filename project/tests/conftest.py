@@ -1,0 +1,55 @@
+"""Shared fixtures: settings with a temporary cache, a store, small datasets."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from app.config import Settings
+from app.functions import TrainConfig, load_bundled, train_model
+from app.store import SessionStore, new_session_id
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """Settings whose cache lives in the test's temporary directory."""
+    return Settings(cache_dir=str(tmp_path / "cache"), max_upload_mb=2.0)
+
+
+@pytest.fixture
+def store(settings) -> SessionStore:
+    """A fresh session store on disk."""
+    return SessionStore.from_settings(settings)
+
+
+@pytest.fixture
+def sid() -> str:
+    """A fresh session id."""
+    return new_session_id()
+
+
+@pytest.fixture(scope="session")
+def iris() -> pd.DataFrame:
+    return load_bundled("iris")
+
+
+@pytest.fixture(scope="session")
+def breast_cancer() -> pd.DataFrame:
+    return load_bundled("breast_cancer")
+
+
+@pytest.fixture(scope="session")
+def diabetes() -> pd.DataFrame:
+    return load_bundled("diabetes")
+
+
+@pytest.fixture(scope="session")
+def iris_run(iris):
+    """Logistic regression fitted on iris with the default validation."""
+    config = TrainConfig(
+        target="target",
+        features=tuple(c for c in iris.columns if c != "target"),
+        task="classification",
+        model="logistic_regression",
+    )
+    return config, train_model(iris, config)

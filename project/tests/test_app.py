@@ -1,0 +1,149 @@
+"""The app through HTTP (Flask test client): pages, health, callback endpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app import ids
+from app.app import create_app
+from app.store import new_session_id
+
+CONTRACT_IDS = [
+    ids.DATA_SOURCE,
+    ids.DATA_UPLOAD,
+    ids.DATA_STATUS,
+    ids.TARGET_COLUMN,
+    ids.MODEL_NAME,
+    ids.TRAIN_BUTTON,
+    ids.METRICS_TABLE,
+    ids.RUNS_TABLE,
+]
+
+
+@pytest.fixture
+def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.server.test_client()
+
+
+def test_healthz_answers_ok_without_touching_models(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_index_page_is_served_compressed(client):
+    response = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers.get("Content-Encoding") == "gzip"
+    plain = client.get("/")
+    assert b"Dashboard" in plain.data
+
+
+def test_layout_holds_every_contract_id_and_a_fresh_session(client):
+    first = client.get("/_dash-layout").get_data(as_text=True)
+    second = client.get("/_dash-layout").get_data(as_text=True)
+    for component_id in CONTRACT_IDS:
+        assert f'"{component_id}"' in first
+    session_a = json.loads(first)
+    session_b = json.loads(second)
+    assert (
+        _find(session_a, ids.APP_SESSION)["data"]
+        != _find(session_b, ids.APP_SESSION)["data"]
+    )
+
+
+def _find(tree, component_id):
+    if isinstance(tree, dict):
+        props = tree.get("props", {})
+        if props.get("id") == component_id:
+            return props
+        for value in list(tree.values()):
+            found = _find(value, component_id)
+            if found:
+                return found
+    elif isinstance(tree, list):
+        for item in tree:
+            found = _find(item, component_id)
+            if found:
+                return found
+    return None
+
+
+def _output_key(client, outputs):
+    """The output key Dash registered for the callback with exactly these outputs."""
+    wanted = [f"{o[0]}.{o[1]}" for o in outputs]
+    for dep in client.get("/_dash-dependencies").get_json():
+        names = [part.split("@")[0] for part in dep["output"].strip(".").split("...")]
+        if names == wanted:
+            return dep["output"]
+    raise AssertionError(f"no callback outputs {wanted}")
+
+
+def _post(client, outputs, inputs, state, changed):
+    body = {
+        "output": _output_key(client, outputs),
+        "outputs": [{"id": o[0], "property": o[1]} for o in outputs],
+        "inputs": [{"id": i[0], "property": i[1], "value": i[2]} for i in inputs],
+        "state": [{"id": s[0], "property": s[1], "value": s[2]} for s in state],
+        "changedPropIds": [f"{c}" for c in changed],
+    }
+    return client.post("/_dash-update-component", json=body)
+
+
+def _load_iris(client, sid):
+    outputs = [
+        (ids.DATA_VERSION, "data"),
+        (ids.DATA_STATUS, "children"),
+        (ids.DATA_NOTES, "children"),
+        (ids.DATA_SYNTH, "is_open"),
+    ]
+    inputs = [
+        (ids.DATA_SOURCE, "value", "iris"),
+        (ids.DATA_SYNTH_ROWS, "value", 1000),
+        (ids.DATA_SYNTH_NOISE, "value", None),
+        (ids.DATA_SYNTH_FEATURES, "value", None),
+        (ids.DATA_SYNTH_SEED, "value", 0),
+    ]
+    return _post(
+        client,
+        outputs,
+        inputs,
+        [(ids.APP_SESSION, "data", sid)],
+        [f"{ids.DATA_SOURCE}.value"],
+    )
+
+
+def test_callback_endpoint_loads_a_dataset_into_the_session(client):
+    sid = new_session_id()
+    response = _load_iris(client, sid)
+    assert response.status_code == 200, response.data[:500]
+    payload = response.get_json()["response"]
+    assert "150 rows × 5 columns" in json.dumps(
+        payload[ids.DATA_STATUS], ensure_ascii=False
+    )
+
+
+def test_callback_endpoint_with_a_forged_session_id_is_refused_politely(client):
+    response = _load_iris(client, "../../../etc/passwd")
+    assert response.status_code == 200
+    assert "session is not valid" in response.get_data(as_text=True)
+
+
+def test_oversized_request_bodies_are_refused_before_the_app(client, settings):
+    body = b"x" * (settings.max_request_bytes + 1)
+    response = client.post(
+        "/_dash-update-component", data=body, content_type="application/json"
+    )
+    assert response.status_code == 413
+
+
+def test_unknown_paths_are_404_not_500(client):
+    assert client.get("/no/such/page.php").status_code in (200, 404)
+    assert client.get("/assets/../../etc/passwd").status_code == 404

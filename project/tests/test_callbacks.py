@@ -1,0 +1,292 @@
+"""Callback functions called directly, against a real (temporary) store."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from dash._no_update import NoUpdate
+from dash.exceptions import PreventUpdate
+
+from app import ids
+from app.callbacks import DataCallbacks, TrainCallbacks
+from app.store import new_session_id
+
+
+def _text(component) -> str:
+    """All text inside a component tree."""
+    if component is None:
+        return ""
+    if isinstance(component, (str, int, float)):
+        return str(component)
+    if isinstance(component, (list, tuple)):
+        return " ".join(_text(c) for c in component)
+    return _text(getattr(component, "children", None))
+
+
+def _upload(name: str, content: bytes) -> dict:
+    encoded = base64.b64encode(content).decode()
+    return {"filename": name, "contents": f"data:text/csv;base64,{encoded}"}
+
+
+MESSY_CSV = b'"",id,city,price,when,flag\n' + b"".join(
+    (
+        f'"{i}",C{i:04d},{"Zurich" if i % 3 else "Basel"},'
+        f'"1,{i * 7 % 1000:03d}.5",2024-01-{i % 28 + 1:02d},1\n'
+    ).encode()
+    for i in range(1, 61)
+)
+
+
+@pytest.fixture
+def data(store, settings):
+    return DataCallbacks(store, settings)
+
+
+@pytest.fixture
+def train(store, settings):
+    return TrainCallbacks(store, settings)
+
+
+def _load(data, sid, key="iris", rows=None):
+    return data.load_bundled(key, rows, None, None, 0, sid)
+
+
+def test_url_preselects_dataset_and_remembers_target_and_model(data):
+    dataset, state = data.apply_url("?dataset=wine&model=random_forest&target=target")
+    assert dataset == "wine"
+    assert state == {"model": "random_forest", "target": "target"}
+    assert data.apply_url("?dataset=../../etc")[0] == "iris"
+    assert data.apply_url(None) == ("iris", {})
+
+
+def test_loading_a_bundled_dataset_reports_rows_and_columns(data, sid):
+    version, status, notes, synthetic = _load(data, sid)
+    assert version
+    assert "150 rows × 5 columns" in _text(status)
+    assert synthetic is False
+
+
+def test_synthetic_dataset_uses_the_generator_settings(data, sid):
+    version, status, _, synthetic = data.load_bundled("moons", 2_000, 0.3, None, 4, sid)
+    assert "2,000 rows × 3 columns" in _text(status)
+    assert synthetic is True
+
+
+def test_bad_generator_settings_give_a_message_and_keep_the_data(data, sid):
+    _load(data, sid)
+    version, status, _, _ = data.load_bundled("moons", 5, None, None, 0, sid)
+    assert isinstance(version, NoUpdate)
+    assert "Rows must be between" in _text(status)
+    assert "Still using Iris flowers" in _text(status)
+
+
+def test_uploading_a_messy_csv_cleans_it_and_says_what_was_done(data, store, sid):
+    version, status, notes, buffer = data.load_upload(
+        _upload("shop.csv", MESSY_CSV), sid
+    )
+    assert "shop.csv: 60 rows" in _text(status)
+    text = _text(notes)
+    assert "index" in text.lower()
+    assert "id" in text
+    meta = store.dataset(sid)
+    assert "id" in meta["roles"]["id"]
+    assert buffer is None
+
+
+def test_a_broken_upload_is_refused_and_the_earlier_data_stays(data, store, sid):
+    _load(data, sid)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    version, status, notes, _ = data.load_upload(_upload("picture.csv", png), sid)
+    assert "Still using Iris flowers" in _text(status)
+    assert store.dataset(sid)["name"] == "Iris flowers"
+    assert "Traceback" not in _text(status)
+
+
+def test_an_oversized_upload_is_refused_with_the_limit(data, sid):
+    _, status, _, _ = data.load_upload(
+        {"filename": "big.csv", "too_large": 50 * 2**20}, sid
+    )
+    assert "big.csv is 50.0 MB; the limit is 2 MB" in _text(status)
+
+
+def test_a_damaged_upload_payload_is_refused(data, sid):
+    _, status, _, _ = data.load_upload(
+        {"filename": "x.csv", "contents": "data:;base64,@@@"}, sid
+    )
+    assert "damaged" in _text(status)
+
+
+def test_describe_fills_targets_preview_summary_and_exploration(data, sid):
+    version, *_ = _load(data, sid)
+    out = data.describe(version, {"target": "petal_width_cm"}, sid)
+    options, target, preview, columns, summary = out[:5]
+    assert target == "petal_width_cm"
+    assert len(preview) == 100
+    assert {c["field"] for c in columns} == {o["value"] for o in options}
+    assert {row["column"] for row in summary} == {o["value"] for o in options}
+    x, y = out[9], out[11]
+    assert x != y
+    assert out[12].data[0].type == "heatmap"
+
+
+def test_describe_without_data_does_nothing(data, sid):
+    with pytest.raises(PreventUpdate):
+        data.describe(None, None, sid)
+
+
+def test_distribution_and_scatter_figures(data, sid):
+    _load(data, sid)
+    dist = data.distribution("sepal_length_cm", "v", sid)
+    assert dist.data[0].type == "bar"
+    scatter = data.scatter("sepal_length_cm", "petal_length_cm", "target", sid)
+    assert {t.type for t in scatter.data} == {"scattergl"}
+    assert len(scatter.data) == 3
+
+
+def test_exploring_a_column_that_does_not_exist_does_nothing(data, sid):
+    _load(data, sid)
+    with pytest.raises(PreventUpdate):
+        data.distribution("nope", "v", sid)
+
+
+def test_choosing_a_target_detects_the_task_and_leaves_out_id_columns(data, train, sid):
+    data.load_upload(_upload("shop.csv", MESSY_CSV), sid)
+    task, options, chosen = train.choose_target("city", sid)
+    assert task == "classification"
+    assert "id" not in chosen and "when" not in chosen and "flag" not in chosen
+    assert "price" in chosen
+    labels = {o["value"]: o["label"] for o in options}
+    assert "ID-like" in labels["id"]
+    task, _, _ = train.choose_target("price", sid)
+    assert task == "regression"
+
+
+def test_choosing_a_task_offers_only_its_models(train):
+    options, value = train.choose_task("regression", None, "logistic_regression")
+    keys = [o["value"] for o in options]
+    assert "logistic_regression" not in keys and value == "ridge"
+    _, value = train.choose_task("classification", {"model": "random_forest"}, None)
+    assert value == "random_forest"
+    _, value = train.choose_task("classification", {"model": "random_forest"}, "knn")
+    assert value == "knn"
+
+
+def test_model_params_are_generated_from_the_spec_table(train):
+    controls = train.model_params("random_forest")
+    names = {c.children[1].id["name"] for c in controls if hasattr(c, "children")}
+    assert {"n_estimators", "max_depth", "min_samples_leaf", "max_features"} <= names
+    assert train.model_params(None) == []
+
+
+def _train(
+    train,
+    sid,
+    *,
+    target="target",
+    task="classification",
+    features=None,
+    model="logistic_regression",
+    folds=5,
+    params=None,
+):
+    params = params or {}
+    return train.train(
+        1,
+        sid,
+        target,
+        task,
+        features,
+        model,
+        list(params.values()),
+        [ids.param_id(k) for k in params],
+        0.25,
+        True,
+        0,
+        folds,
+    )
+
+
+def test_training_adds_a_run_and_selects_it(data, train, sid):
+    _load(data, sid)
+    _, _, features = train.choose_target("target", sid)
+    status, rows, selected, tab = _train(
+        train, sid, features=features, params={"C": 0.5}
+    )
+    assert "Run 1" in _text(status)
+    assert rows[0]["run"] == "1" and rows[0]["metric"] == "accuracy"
+    assert "C=0.5" in rows[0]["params"]
+    assert selected == [rows[0]]
+    assert tab == "tab-results"
+    summary, table, graphs = train.show_run(selected, False, sid)
+    text = _text(table)
+    for name in [
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "log_loss",
+    ]:
+        assert name in text
+    assert "Run 1" in _text(summary)
+
+
+def test_regression_run_shows_regression_metrics_and_plots(data, train, sid):
+    _load(data, sid, "diabetes")
+    _, _, features = train.choose_target("target", sid)
+    _, rows, selected, _ = _train(
+        train, sid, task="regression", features=features, model="ridge"
+    )
+    _, table, graphs = train.show_run(selected, False, sid)
+    assert all(name in _text(table) for name in ["r2", "mae", "rmse", "mape"])
+    assert rows[0]["metric"] == "r2"
+
+
+def test_training_errors_are_shown_not_raised(data, train, sid):
+    _load(data, sid)
+    status, rows, _, _ = _train(train, sid, features=["sepal_length_cm"], folds=80)
+    assert "folds must be" in _text(status)
+    status, *_ = _train(train, sid, target=None, features=[])
+    assert "Choose a target" in _text(status)
+    status, *_ = _train(train, sid, features=["sepal_length_cm"], model="ridge")
+    assert "cannot do classification" in _text(status)
+
+
+def test_training_without_data_says_so(train):
+    status, *_ = _train(train, new_session_id(), features=["a"])
+    assert "No data is loaded" in _text(status)
+
+
+def test_runs_of_one_session_are_invisible_to_another(data, train, sid):
+    _load(data, sid)
+    _, rows, selected, _ = _train(train, sid, features=["sepal_length_cm"], folds=0)
+    other = new_session_id()
+    assert train.list_runs(other) == []
+    summary, table, _ = train.show_run(selected, False, other)
+    assert "no longer available" in _text(summary)
+    assert len(train.list_runs(sid)) == 1
+
+
+def test_slow_run_warning_appears_for_big_data(data, train, sid):
+    data.load_bundled("classification", 150_000, None, 5, 0, sid)
+    assert "minute" in train.warn_slow("logistic_regression", 5, "v", sid)
+    _load(data, sid)
+    assert train.warn_slow("logistic_regression", 5, "v", sid) == ""
+
+
+def test_a_model_named_in_the_url_wins_when_the_url_triggers(train):
+    from contextvars import copy_context
+
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    def run():
+        context_value.set(
+            AttributeDict(triggered_inputs=[{"prop_id": f"{ids.APP_URL_STATE}.data"}])
+        )
+        return train.choose_task("classification", {"model": "random_forest"}, "knn")
+
+    _, value = copy_context().run(run)
+    assert value == "random_forest"

@@ -1,0 +1,134 @@
+"""Tests of the figures layer: the right traces, bounded payloads, empty states."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from app import figures
+from app.functions import column_distribution, correlation_matrix
+
+
+def _types(fig: go.Figure) -> list[str]:
+    return [trace.type for trace in fig.data]
+
+
+def test_empty_figure_shows_its_message():
+    fig = figures.empty_figure("Nothing here")
+    assert fig.layout.annotations[0].text == "Nothing here"
+    assert not fig.data
+
+
+def test_distribution_figure_draws_histogram_bars():
+    dist = column_distribution(pd.Series(np.arange(1000.0)), bins=10)
+    fig = figures.make_distribution_figure(dist, "x")
+    assert _types(fig) == ["bar"]
+    assert sum(fig.data[0].y) == 1000
+    assert len(fig.data[0].x) == 10
+
+
+def test_distribution_figure_adds_other_values_bar():
+    dist = {
+        "kind": "counts",
+        "labels": ["a", "b"],
+        "counts": [5, 3],
+        "other": 2,
+        "missing": 4,
+    }
+    fig = figures.make_distribution_figure(dist, "c")
+    assert list(fig.data[0].x) == ["a", "b", "(other values)"]
+    assert "4 missing" in fig.layout.title.text
+
+
+def test_correlation_figure_is_a_symmetric_heatmap():
+    frame = pd.DataFrame(
+        np.random.default_rng(0).normal(size=(50, 4)), columns=list("abcd")
+    )
+    fig = figures.make_correlation_figure(correlation_matrix(frame))
+    assert _types(fig) == ["heatmap"]
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (4, 4) and np.allclose(z, z.T)
+
+
+def test_correlation_figure_of_nothing_is_an_empty_state():
+    fig = figures.make_correlation_figure(pd.DataFrame())
+    assert "at least two numeric" in fig.layout.annotations[0].text
+
+
+def test_scatter_of_a_million_rows_is_sampled_webgl_under_1_mb():
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "target": rng.integers(0, 3, n),
+        }
+    )
+    fig = figures.make_scatter_figure(frame, x="a", y="b", color="target")
+    assert set(_types(fig)) == {"scattergl"}
+    assert sum(len(t.x) for t in fig.data) == figures.MAX_SCATTER_POINTS
+    assert len(fig.data) == 3
+    assert "of 1,000,000 rows" in fig.layout.title.text
+    assert len(fig.to_json()) < 1_000_000
+
+
+def test_scatter_with_a_continuous_colour_uses_one_trace_and_a_colour_bar():
+    frame = pd.DataFrame(
+        {"a": np.arange(100.0), "b": np.arange(100.0), "y": np.linspace(0, 1, 100)}
+    )
+    fig = figures.make_scatter_figure(frame, x="a", y="b", color="y")
+    assert len(fig.data) == 1
+    assert fig.data[0].marker.colorbar.title.text == "y"
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_confusion_figure_counts_or_normalises_rows(normalize):
+    fig = figures.make_confusion_figure(
+        [[5, 1], [2, 8]], ["no", "yes"], normalize=normalize
+    )
+    z = np.asarray(fig.data[0].z, dtype=float)
+    if normalize:
+        assert np.allclose(z.sum(axis=1), 1.0)
+    else:
+        assert z.tolist() == [[5, 1], [2, 8]]
+    assert list(fig.data[0].x) == ["no", "yes"]
+
+
+def test_roc_and_pr_figures_have_one_curve_per_class():
+    curves = [
+        {"label": "a", "fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1], "auc": 0.7},
+        {"label": "b", "fpr": [0, 1], "tpr": [0, 1], "auc": 0.5},
+    ]
+    roc = figures.make_roc_figure(curves)
+    assert len(roc.data) == 3  # chance line + 2 curves
+    assert "AUC 0.700" in roc.data[1].name
+    pr = figures.make_pr_figure(
+        [{"label": "a", "recall": [1, 0.5, 0], "precision": [0.5, 0.8, 1], "ap": 0.8}]
+    )
+    assert len(pr.data) == 1 and "AP 0.800" in pr.data[0].name
+    assert figures.make_roc_figure([]).layout.annotations
+
+
+def test_prediction_and_residual_figures():
+    predictions = {
+        "actual": [1.0, 2.0, 3.0],
+        "predicted": [1.5, 2.0, 2.0],
+        "shown": 3,
+        "total": 9,
+    }
+    fig = figures.make_prediction_figure(predictions)
+    assert _types(fig) == ["scatter", "scattergl"]
+    assert "3 of 9 rows" in fig.layout.title.text
+    resid = figures.make_residuals_figure(predictions)
+    assert list(resid.data[0].y) == [-0.5, 0.0, 1.0]
+
+
+def test_figures_use_the_app_template_not_plotlys_heavy_default():
+    fig = figures.make_roc_figure(
+        [{"label": "a", "fpr": [0, 1], "tpr": [0, 1], "auc": 0.5}]
+    )
+    assert fig.layout.template.layout.colorway == figures.PALETTE
+    assert len(fig.to_json()) < 5_000

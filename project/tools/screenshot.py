@@ -1,0 +1,73 @@
+"""Take the README's screenshots of a running app with headless Chromium.
+
+Usage: python project/tools/screenshot.py [BASE_URL] [OUT_DIR]
+(defaults: http://127.0.0.1:8050 and docs/).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
+
+
+def _driver(width: int, height: int) -> webdriver.Chrome:
+    options = Options()
+    for arg in ARGS:
+        options.add_argument(arg)
+    options.add_argument(f"--window-size={width},{height}")
+    return webdriver.Chrome(options=options)
+
+
+def _wait_text(driver, selector: str, text: str, timeout: float = 60) -> None:
+    WebDriverWait(driver, timeout).until(
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, selector), text)
+    )
+
+
+def main(base: str, out: Path) -> None:
+    """Save data.png (the Data tab) and screenshot.png (results after training)."""
+    out.mkdir(parents=True, exist_ok=True)
+    driver = _driver(1440, 1700)
+    try:
+        driver.get(f"{base}/?dataset=breast_cancer&model=random_forest&target=target")
+        _wait_text(driver, "#data-status", "569 rows")
+        time.sleep(3)
+        driver.save_screenshot(str(out / "data.png"))
+        button = driver.find_element(By.ID, "train-button")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+        WebDriverWait(driver, 120).until(
+            ec.presence_of_element_located(
+                (By.CSS_SELECTOR, "#metrics-table tr[data-metric]")
+            )
+        )
+        time.sleep(3)
+        driver.execute_script("window.scrollTo(0, 0)")
+        driver.save_screenshot(str(out / "screenshot.png"))
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main(
+        sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8050",
+        Path(sys.argv[2] if len(sys.argv) > 2 else "docs"),
+    )
