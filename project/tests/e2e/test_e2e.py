@@ -76,6 +76,29 @@ def test_bundled_dataset_trained_to_a_metric(dash_duo, dash_app):
     _no_errors(dash_duo)
 
 
+def test_clicking_a_run_shows_it_again(dash_duo, dash_app):
+    dash_duo.start_server(dash_app)
+    dash_duo.wait_for_contains_text(f"#{ids.DATA_STATUS}", "150 rows", TIMEOUT)
+    _train(dash_duo)
+    dash_duo.wait_for_contains_text(f"#{ids.EVAL_SUMMARY}", "Run 1", TIMEOUT)
+    dash_duo.select_dcc_dropdown(f"#{ids.MODEL_NAME}", "Gaussian naive Bayes")
+    dash_duo.wait_for_contains_text(
+        f"#{ids.MODEL_NAME}", "Gaussian naive Bayes", TIMEOUT
+    )
+    _train(dash_duo)
+    dash_duo.wait_for_contains_text(
+        f"#{ids.EVAL_SUMMARY}", "Run 2 · Gaussian naive Bayes", TIMEOUT
+    )
+    _click(dash_duo, f"#{ids.RUNS_TABLE} .ag-row[row-id='1'] .ag-cell")
+    dash_duo.wait_for_contains_text(
+        f"#{ids.EVAL_SUMMARY}", "Run 1 · Logistic regression", TIMEOUT
+    )
+    _click(dash_duo, f"#{ids.EVAL_NORMALIZE}")
+    dash_duo.wait_for_contains_text(
+        f"#{ids.EVAL_FIGURES}", "normalised by true class", TIMEOUT
+    )
+
+
 def test_url_preselects_dataset_target_and_model(dash_duo, dash_app):
     dash_duo.start_server(dash_app)
     dash_duo.wait_for_page(
