@@ -57,3 +57,12 @@ lock: $(BIN)/python ## Re-pin project/requirements*.txt from the .in files
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache project/.pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Containers (README, "Docker"): Docker when an engine answers, else podman with
+# stand-in base images made from Debian's packages.
+.PHONY: container-test base-image
+container-test: ## Build both images, check them from outside (health, non-root, PORT, SIGTERM, size)
+	bash deploy/container-test.sh
+
+base-image: ## Make the stand-in python base images for podman (when Docker Hub is out of reach)
+	bash deploy/standin-base.sh
