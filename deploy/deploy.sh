@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Deploy one image, by digest, to Cloud Run with every setting spelled out, send all
+# traffic to the new revision, and print the service URL.
+#
+#   SERVICE=dashboard REGION=europe-west1 deploy/deploy.sh IMAGE@sha256:DIGEST
+#
+# Required: SERVICE, REGION. Optional (defaults in brackets; README, "Deploy",
+# says why each is what it is):
+#   PROJECT                      Google Cloud project [gcloud's configured one]
+#   CLOUD_RUN_MEMORY             memory per instance [1Gi]
+#   CLOUD_RUN_CPU                vCPUs per instance [1]
+#   CLOUD_RUN_CONCURRENCY        requests per instance at once [8]
+#   CLOUD_RUN_MIN_INSTANCES      instances kept warm; 0 scales to zero [0]
+#   CLOUD_RUN_MAX_INSTANCES      cost ceiling [3]
+#   CLOUD_RUN_TIMEOUT            request timeout in seconds [600]
+#   CLOUD_RUN_CPU_ALWAYS         "true": CPU outside requests too [false]
+#   CLOUD_RUN_SERVICE_ACCOUNT    identity the service runs as [project default]
+#   WEB_CONCURRENCY, GUNICORN_THREADS, LOG_LEVEL, CACHE_SIZE_MB   app settings
+#                                [2, 4, info, 256]
+#   CLOUD_RUN_ENV_VARS           more app settings, KEY=VALUE;KEY=VALUE
+#   COMMIT_SHA                   recorded as the revision's commit-sha label
+#   GITHUB_OUTPUT                when set, gets url=... and revision=...
+set -euo pipefail
+
+if [ "$#" -ne 1 ]; then
+  echo "usage: SERVICE=... REGION=... $0 IMAGE@sha256:DIGEST" >&2
+  exit 2
+fi
+image=$1
+if ! [[ "$image" =~ @sha256:[0-9a-f]{64}$ ]]; then
+  echo "deploy: deploy by digest (IMAGE@sha256:...), got: $image" >&2
+  exit 2
+fi
+: "${SERVICE:?set SERVICE to the Cloud Run service name}"
+: "${REGION:?set REGION to the Cloud Run region}"
+
+common=(--region="$REGION")
+if [ -n "${PROJECT:-}" ]; then
+  common+=(--project="$PROJECT")
+fi
+
+timeout="${CLOUD_RUN_TIMEOUT:-600}"
+# Semicolon-separated (gcloud's ^;^ escape) so that values may hold commas.
+env_vars="LOG_LEVEL=${LOG_LEVEL:-info}"
+env_vars+=";WEB_CONCURRENCY=${WEB_CONCURRENCY:-2}"
+env_vars+=";GUNICORN_THREADS=${GUNICORN_THREADS:-4}"
+env_vars+=";GUNICORN_TIMEOUT=$timeout"
+env_vars+=";CACHE_SIZE_MB=${CACHE_SIZE_MB:-256}"
+if [ -n "${CLOUD_RUN_ENV_VARS:-}" ]; then
+  env_vars+=";${CLOUD_RUN_ENV_VARS}"
+fi
+
+flags=(
+  --image="$image"
+  "${common[@]}"
+  --port=8050
+  --memory="${CLOUD_RUN_MEMORY:-1Gi}"
+  --cpu="${CLOUD_RUN_CPU:-1}"
+  --concurrency="${CLOUD_RUN_CONCURRENCY:-8}"
+  --min-instances="${CLOUD_RUN_MIN_INSTANCES:-0}"
+  --max-instances="${CLOUD_RUN_MAX_INSTANCES:-3}"
+  --timeout="$timeout"
+  --cpu-boost
+  --execution-environment=gen2
+  --session-affinity
+  --ingress=all
+  --set-env-vars="^;^$env_vars"
+)
+if [ "${CLOUD_RUN_CPU_ALWAYS:-false}" = true ]; then
+  flags+=(--no-cpu-throttling)
+else
+  flags+=(--cpu-throttling)
+fi
+if [ -n "${CLOUD_RUN_SERVICE_ACCOUNT:-}" ]; then
+  flags+=(--service-account="$CLOUD_RUN_SERVICE_ACCOUNT")
+fi
+labels="managed-by=github-actions"
+if [ -n "${COMMIT_SHA:-}" ]; then
+  labels+=",commit-sha=$COMMIT_SHA"
+fi
+flags+=(--labels="$labels" --quiet)
+
+echo "deploy: $SERVICE in $REGION <- $image" >&2
+gcloud run deploy "$SERVICE" "${flags[@]}"
+# A rollback pins traffic to an old revision; a new deploy takes it all back.
+gcloud run services update-traffic "$SERVICE" "${common[@]}" --to-latest --quiet
+
+url=$(gcloud run services describe "$SERVICE" "${common[@]}" --format='value(status.url)')
+revision=$(gcloud run services describe "$SERVICE" "${common[@]}" \
+  --format='value(status.latestReadyRevisionName)')
+if [ -z "$url" ]; then
+  echo "deploy: the service has no URL after the deploy" >&2
+  exit 1
+fi
+echo "deploy: revision $revision serves $url" >&2
+if [ -n "${GITHUB_OUTPUT:-}" ]; then
+  {
+    echo "url=$url"
+    echo "revision=$revision"
+  } >>"$GITHUB_OUTPUT"
+fi
+echo "$url"
