@@ -42,6 +42,7 @@ class ModelSpec:
     fixed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     scale: bool = True
     row_limit: int | None = None
+    calibrated: frozenset[str] = frozenset()
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -128,8 +129,10 @@ MODEL_SPECS: dict[str, ModelSpec] = {
                     "gamma", "Gamma", "choice", "scale", options=("scale", "auto")
                 ),
             ),
-            fixed={CLASSIFICATION: {"probability": True}},
             row_limit=20_000,
+            # Probabilities by Platt scaling on internal folds, the way
+            # SVC(probability=True) did before scikit-learn deprecated it.
+            calibrated=frozenset({CLASSIFICATION}),
         ),
         ModelSpec(
             "decision_tree",
@@ -270,7 +273,12 @@ def make_estimator(
     kwargs.update(validate_params(model_key, params or {}))
     if "random_state" in cls._get_param_names():
         kwargs["random_state"] = random_state
-    return cls(**kwargs)
+    estimator = cls(**kwargs)
+    if task in spec.calibrated:
+        from sklearn.calibration import CalibratedClassifierCV
+
+        return CalibratedClassifierCV(estimator, ensemble=False)
+    return estimator
 
 
 def build_pipeline(

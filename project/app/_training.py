@@ -9,7 +9,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._explain import calibration
 from ._models import CLASSIFICATION, MODEL_SPECS, REGRESSION, build_pipeline
+from ._predict import input_spec
 from ._profiling import DATETIME, MAX_CLASSES, NUMERIC, column_kind
 
 MAX_CURVE_POINTS = 300
@@ -58,6 +60,11 @@ class TrainConfig:
         out["features"] = list(self.features)
         out["params"] = dict(self.params)
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """The configuration :meth:`to_dict` wrote."""
+        return cls(**{**data, "features": tuple(data["features"])})
 
 
 @dataclass
@@ -195,10 +202,25 @@ def train_model(
         return _train(frame, config, progress)
 
 
-def _train(
-    frame: pd.DataFrame, config: TrainConfig, progress: Progress | None
-) -> TrainedRun:
-    from sklearn.base import clone
+@dataclass
+class Split:
+    """The data of a run, prepared and split as training does it."""
+
+    x_train: pd.DataFrame
+    x_test: pd.DataFrame
+    y_train: pd.Series
+    y_test: pd.Series
+    numeric: list[str]
+    categorical: list[str]
+    notes: list[str]
+
+
+def split_data(frame: pd.DataFrame, config: TrainConfig) -> Split:
+    """Check the configuration, sort the features and split off the hold-out.
+
+    Deterministic for a given frame and configuration, so that explanations can
+    re-create a run's hold-out set without storing it.
+    """
     from sklearn.model_selection import train_test_split
 
     x, y, notes = prepare_target(frame, config)
@@ -207,6 +229,39 @@ def _train(
         notes.append(f"Date columns are not used as features: {', '.join(unusable)}.")
     if not numeric and not categorical:
         raise TrainingError("None of the chosen features can be used by a model.")
+    if not 0.05 <= config.test_size <= 0.5:
+        raise TrainingError("The hold-out size must be between 5% and 50%.")
+    is_clf = config.task == CLASSIFICATION
+    stratify = y if (is_clf and config.stratify) else None
+    if stratify is not None and int(y.value_counts().min()) < 2:
+        stratify = None
+        notes.append("Some class has a single row, so the split is not stratified.")
+    try:
+        x_train, x_test, y_train, y_test = train_test_split(
+            x[numeric + categorical],
+            y,
+            test_size=config.test_size,
+            stratify=stratify,
+            random_state=config.random_state,
+        )
+    except ValueError as exc:
+        raise TrainingError(f"Cannot split the data: {_plain(exc)}") from None
+    return Split(x_train, x_test, y_train, y_test, numeric, categorical, notes)
+
+
+def _train(
+    frame: pd.DataFrame, config: TrainConfig, progress: Progress | None
+) -> TrainedRun:
+    from sklearn.base import clone
+
+    data = split_data(frame, config)
+    numeric, categorical, notes = data.numeric, data.categorical, data.notes
+    x_train, x_test, y_train, y_test = (
+        data.x_train,
+        data.x_test,
+        data.y_train,
+        data.y_test,
+    )
     try:
         pipeline = build_pipeline(
             numeric=numeric,
@@ -219,22 +274,6 @@ def _train(
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
     is_clf = config.task == CLASSIFICATION
-    if not 0.05 <= config.test_size <= 0.5:
-        raise TrainingError("The hold-out size must be between 5% and 50%.")
-    stratify = y if (is_clf and config.stratify) else None
-    if stratify is not None and int(y.value_counts().min()) < 2:
-        stratify = None
-        notes.append("Some class has a single row, so the split is not stratified.")
-    try:
-        x_train, x_test, y_train, y_test = train_test_split(
-            x,
-            y,
-            test_size=config.test_size,
-            stratify=stratify,
-            random_state=config.random_state,
-        )
-    except ValueError as exc:
-        raise TrainingError(f"Cannot split the data: {_plain(exc)}") from None
     folds = _cv_splits(y_train, config, is_clf)
     total = len(folds) + 1
     scores: list[dict[str, float]] = []
@@ -273,6 +312,7 @@ def _train(
         "total_seconds": round(time.perf_counter() - started, 4),
         "metrics": _metric_rows(holdout, scores),
         "notes": notes,
+        "inputs": input_spec(x_train, numeric, categorical),
     }
     report.update(_curves(pipeline, x_test, y_test, config, labels))
     return TrainedRun(pipeline=pipeline, report=report)
@@ -464,10 +504,12 @@ def _curves(
         "confusion": matrix.tolist(),
         "roc": [],
         "pr": [],
+        "calibration": [],
     }
     if not hasattr(model, "predict_proba"):
         return out
     proba = model.predict_proba(x_test)
+    out["calibration"] = calibration(y_true, proba, labels)
     targets = [1] if len(labels) == 2 else range(len(labels))
     for i in targets:
         truth = y_true == labels[i]

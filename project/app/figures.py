@@ -44,9 +44,16 @@ TEMPLATE = go.layout.Template(
 )
 
 
-def _base(title: str, **layout: Any) -> go.Figure:
+def _base(title: str, subtitle: str = "", **layout: Any) -> go.Figure:
     fig = go.Figure()
-    fig.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01}, **layout)
+    heading: dict[str, Any] = {"text": title, "x": 0.01}
+    if subtitle:
+        heading["subtitle"] = {
+            "text": subtitle,
+            "font": {"size": 12, "color": "#64748b"},
+        }
+        layout.setdefault("margin", {"t": 70})
+    fig.update_layout(template=TEMPLATE, title=heading, **layout)
     return fig
 
 
@@ -75,8 +82,8 @@ def empty_figure(message: str = "Nothing to show yet") -> go.Figure:
 def make_distribution_figure(distribution: dict[str, Any], column: str) -> go.Figure:
     """Bars of a histogram or of value counts, from ``column_distribution`` output."""
     missing = distribution.get("missing", 0)
-    subtitle = f" · {missing:,} missing" if missing else ""
-    fig = _base(f"Distribution of {column}{subtitle}", height=360, bargap=0.05)
+    subtitle = f"{missing:,} missing values not shown" if missing else ""
+    fig = _base(f"Distribution of {column}", subtitle, height=360, bargap=0.05)
     if distribution["kind"] == "histogram":
         edges = distribution["edges"]
         if not edges:
@@ -152,8 +159,8 @@ def make_scatter_figure(
     if len(frame) > MAX_SCATTER_POINTS:
         frame = frame.sample(n=MAX_SCATTER_POINTS, random_state=random_state)
     shown = len(frame)
-    note = f" · {shown:,} of {total:,} rows (random sample)" if shown < total else ""
-    fig = _base(f"{y} against {x}{note}", height=420)
+    note = f"a random sample of {shown:,} of {total:,} rows" if shown < total else ""
+    fig = _base(f"{y} against {x}", note, height=420)
     marker = {"size": 6 if shown < 2_000 else 4, "opacity": 0.75}
     hover = f"{x}=%{{x}}<br>{y}=%{{y}}<extra>%{{fullData.name}}</extra>"
     if color is None or color not in frame.columns:
@@ -293,8 +300,8 @@ def make_prediction_figure(predictions: dict[str, Any]) -> go.Figure:
     predicted = np.asarray(predictions["predicted"], dtype=float)
     if actual.size == 0:
         return empty_figure("No predictions to show")
-    note = _sample_note(predictions)
-    fig = _base(f"Predicted vs actual (hold-out){note}", height=420)
+    note = _prediction_note(predictions)
+    fig = _base("Predicted vs actual (hold-out)", note, height=420)
     low = float(min(actual.min(), predicted.min()))
     high = float(max(actual.max(), predicted.max()))
     fig.add_scatter(
@@ -323,8 +330,8 @@ def make_residuals_figure(predictions: dict[str, Any]) -> go.Figure:
     predicted = np.asarray(predictions["predicted"], dtype=float)
     if actual.size == 0:
         return empty_figure("No predictions to show")
-    note = _sample_note(predictions)
-    fig = _base(f"Residuals (hold-out){note}", height=420)
+    note = _prediction_note(predictions)
+    fig = _base("Residuals (hold-out)", note, height=420)
     fig.add_scattergl(
         x=predicted,
         y=actual - predicted,
@@ -338,8 +345,343 @@ def make_residuals_figure(predictions: dict[str, Any]) -> go.Figure:
     return fig
 
 
-def _sample_note(predictions: dict[str, Any]) -> str:
+def _prediction_note(predictions: dict[str, Any]) -> str:
     shown, total = predictions.get("shown"), predictions.get("total")
     if shown and total and shown < total:
-        return f" · {shown:,} of {total:,} rows (random sample)"
+        return f"a random sample of {shown:,} of {total:,} rows"
     return ""
+
+
+# -- explanation -----------------------------------------------------------------
+
+
+def _sample_note(data: dict[str, Any]) -> str:
+    if data.get("sampled"):
+        return f"computed on a random sample of {data['rows']:,} rows"
+    return ""
+
+
+def make_importance_figure(data: dict[str, Any], *, top: int = 25) -> go.Figure:
+    """Permutation importances as horizontal bars with ± one std error bars."""
+    if not data.get("features"):
+        return empty_figure("No importances to show")
+    names = data["features"][:top][::-1]
+    means = data["mean"][:top][::-1]
+    stds = data["std"][:top][::-1]
+    metric = "accuracy" if data["scoring"] == "accuracy" else "R²"
+    fig = _base(
+        "Permutation importance",
+        f"drop in {metric} when a feature is shuffled (hold-out). "
+        + _sample_note(data),
+        height=max(300, 24 * len(names) + 140),
+    )
+    fig.add_bar(
+        x=means,
+        y=names,
+        orientation="h",
+        error_x={"type": "data", "array": stds, "visible": True},
+        marker_color=PALETTE[0],
+        hovertemplate="%{y}: %{x:.4f}<extra></extra>",
+    )
+    fig.update_layout(xaxis_title=f"mean drop in {metric} ({data['repeats']} shuffles)")
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def make_model_importance_figure(
+    data: dict[str, Any] | None, *, top: int = 25
+) -> go.Figure:
+    """The model's own importances, or its coefficients (one series per class)."""
+    if not data:
+        return empty_figure("This model has no importances or coefficients of its own")
+    values = np.asarray(data["values"], dtype=float)
+    names = list(data["names"])
+    order = np.argsort(np.abs(values).max(axis=0))[::-1][:top][::-1]
+    coef = data["kind"] == "coefficient"
+    title = "Coefficients" if coef else "The model's own importances"
+    note = "on standardised and one-hot encoded features" if coef else "impurity based"
+    fig = _base(title, note, height=max(300, 24 * len(order) + 140), barmode="group")
+    for i, series in enumerate(data["series"]):
+        fig.add_bar(
+            x=values[i, order],
+            y=[names[j] for j in order],
+            orientation="h",
+            name=series,
+            marker_color=PALETTE[i % len(PALETTE)],
+            hovertemplate="%{y}: %{x:.4g}<extra>" + series + "</extra>",
+        )
+    fig.update_layout(showlegend=len(data["series"]) > 1)
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def make_pdp_figure(data: dict[str, Any], *, output: int = 0) -> go.Figure:
+    """Partial dependence (bold) over ICE lines (thin) for one feature and output."""
+    feature = data["feature"]
+    label = data["outputs"][output]
+    what = "prediction" if label == "prediction" else f"P({label})"
+    fig = _base(
+        f"Partial dependence of {what}",
+        f"on {feature}; thin lines follow single rows (ICE). {_sample_note(data)}",
+        height=420,
+    )
+    grid = data["grid"]
+    ice = np.asarray(data["ice"], dtype=float)[output]
+    for i, line in enumerate(ice):
+        fig.add_scattergl(
+            x=grid,
+            y=line,
+            mode="lines",
+            line={"color": "rgba(100,116,139,0.25)", "width": 1},
+            name="individual rows (ICE)",
+            legendgroup="ice",
+            showlegend=i == 0,
+            hoverinfo="skip",
+        )
+    fig.add_scatter(
+        x=grid,
+        y=data["average"][output],
+        mode="lines+markers" if data["categorical"] else "lines",
+        line={"color": PALETTE[1], "width": 3},
+        name="average (partial dependence)",
+    )
+    fig.update_layout(xaxis_title=feature, yaxis_title=what)
+    if data["categorical"]:
+        fig.update_xaxes(type="category")
+    return fig
+
+
+def make_pdp2_figure(data: dict[str, Any]) -> go.Figure:
+    """Two-way partial dependence as a heatmap."""
+    f1, f2 = data["features"]
+    fig = _base(
+        f"Partial dependence of {data['label']}",
+        f"on {f1} and {f2}. {_sample_note(data)}",
+        height=420,
+    )
+    fig.add_heatmap(
+        x=data["x"],
+        y=data["y"],
+        z=data["z"],
+        colorscale="Viridis",
+        colorbar={"title": {"text": data["label"]}},
+        hovertemplate=f"{f1}=%{{x:.4g}}<br>{f2}=%{{y:.4g}}<br>"
+        "%{z:.4g}<extra></extra>",
+    )
+    fig.update_layout(xaxis_title=f1, yaxis_title=f2)
+    return fig
+
+
+def make_boundary_figure(data: dict[str, Any]) -> go.Figure:
+    """The decision regions of a model refitted on two features, with the rows."""
+    f1, f2 = data["features"]
+    note = (
+        f"the same model refitted on {f1} and {f2} only; "
+        f"training accuracy {data['accuracy']:.3f}. {_sample_note(data)}"
+    )
+    fig = _base("Decision boundary", note, height=470)
+    classes = data["classes"]
+    binary = len(classes) == 2
+    if binary:
+        colorscale: Any = [[0, "#dbeafe"], [0.5, "#f8fafc"], [1, "#ffedd5"]]
+        zmin, zmax = 0.0, 1.0
+    else:
+        n = len(classes)
+        colorscale = []
+        for i in range(n):
+            colorscale += [
+                [i / n, _tint(PALETTE[i % len(PALETTE)])],
+                [(i + 1) / n, _tint(PALETTE[i % len(PALETTE)])],
+            ]
+        zmin, zmax = -0.5, n - 0.5
+    fig.add_contour(
+        x=data["x"],
+        y=data["y"],
+        z=data["z"],
+        colorscale=colorscale,
+        zmin=zmin,
+        zmax=zmax,
+        showscale=binary,
+        contours={"coloring": "fill" if binary else "heatmap", "showlines": binary},
+        line={"width": 1},
+        hoverinfo="skip",
+        name=data["label"],
+    )
+    points = data["points"]
+    labels = np.asarray(points["class"])
+    for i, cls in enumerate(classes):
+        mask = labels == cls
+        fig.add_scattergl(
+            x=np.asarray(points["x"])[mask],
+            y=np.asarray(points["y"])[mask],
+            mode="markers",
+            name=str(cls),
+            marker={
+                "size": 5,
+                "color": PALETTE[(i if not binary else i) % len(PALETTE)],
+                "line": {"width": 0.5, "color": "white"},
+            },
+        )
+    fig.update_layout(xaxis_title=f1, yaxis_title=f2)
+    return fig
+
+
+def _tint(color: str, amount: float = 0.75) -> str:
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    mix = [round(c + (255 - c) * amount) for c in (r, g, b)]
+    return f"rgb({mix[0]},{mix[1]},{mix[2]})"
+
+
+def make_calibration_figure(curves: Sequence[dict[str, Any]]) -> go.Figure:
+    """Reliability diagram: observed frequency against predicted probability."""
+    if not curves:
+        return empty_figure("No calibration curve: the model gives no probabilities")
+    fig = _base("Calibration (hold-out)", height=400)
+    fig.add_scatter(
+        x=[0, 1],
+        y=[0, 1],
+        mode="lines",
+        line={"dash": "dash", "color": "#94a3b8"},
+        name="perfectly calibrated",
+        hoverinfo="skip",
+    )
+    for curve in curves:
+        fig.add_scatter(
+            x=curve["predicted"],
+            y=curve["observed"],
+            mode="lines+markers",
+            name=curve["label"],
+        )
+    fig.update_layout(
+        xaxis_title="mean predicted probability", yaxis_title="observed frequency"
+    )
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
+def make_probability_figure(probabilities: dict[str, float]) -> go.Figure:
+    """Class probabilities of one prediction as bars."""
+    labels = list(probabilities)
+    values = [probabilities[k] for k in labels]
+    fig = _base("Class probabilities", height=max(220, 30 * len(labels) + 100))
+    fig.add_bar(
+        x=values,
+        y=labels,
+        orientation="h",
+        marker_color=PALETTE[0],
+        text=[f"{v:.1%}" for v in values],
+        textposition="auto",
+        hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+    )
+    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(type="category", autorange="reversed")
+    return fig
+
+
+# -- comparison --------------------------------------------------------------------
+
+
+def make_roc_comparison_figure(runs: Sequence[tuple[str, dict[str, Any]]]) -> go.Figure:
+    """ROC curves of several runs (the first class curve of each) on one plot."""
+    fig = _base("ROC curves of the selected runs (hold-out)", height=420)
+    fig.add_scatter(
+        x=[0, 1],
+        y=[0, 1],
+        mode="lines",
+        line={"dash": "dash", "color": "#94a3b8"},
+        name="chance",
+        hoverinfo="skip",
+    )
+    for i, (name, report) in enumerate(runs):
+        for j, curve in enumerate(report.get("roc") or []):
+            fig.add_scatter(
+                x=curve["fpr"],
+                y=curve["tpr"],
+                mode="lines",
+                line={
+                    "color": PALETTE[i % len(PALETTE)],
+                    "dash": ("solid", "dot", "dash", "dashdot")[j % 4],
+                },
+                name=f"{name} · {curve['label']} (AUC {curve['auc']:.3f})",
+            )
+    fig.update_layout(
+        xaxis_title="false positive rate", yaxis_title="true positive rate"
+    )
+    return fig
+
+
+def make_pr_comparison_figure(runs: Sequence[tuple[str, dict[str, Any]]]) -> go.Figure:
+    """Precision-recall curves of several runs on one plot."""
+    fig = _base("Precision-recall curves of the selected runs (hold-out)", height=420)
+    for i, (name, report) in enumerate(runs):
+        for j, curve in enumerate(report.get("pr") or []):
+            fig.add_scatter(
+                x=curve["recall"],
+                y=curve["precision"],
+                mode="lines",
+                line={
+                    "color": PALETTE[i % len(PALETTE)],
+                    "dash": ("solid", "dot", "dash", "dashdot")[j % 4],
+                },
+                name=f"{name} · {curve['label']} (AP {curve['ap']:.3f})",
+            )
+    fig.update_layout(xaxis_title="recall", yaxis_title="precision")
+    return fig
+
+
+def make_residuals_comparison_figure(
+    runs: Sequence[tuple[str, dict[str, Any]]],
+) -> go.Figure:
+    """Distributions of the hold-out residuals of several runs, overlaid."""
+    fig = _base(
+        "Residuals of the selected runs (hold-out)", height=420, barmode="overlay"
+    )
+    for i, (name, report) in enumerate(runs):
+        predictions = report.get("predictions")
+        if not predictions:
+            continue
+        residuals = np.asarray(predictions["actual"], dtype=float) - np.asarray(
+            predictions["predicted"], dtype=float
+        )
+        fig.add_histogram(
+            x=residuals,
+            name=name,
+            opacity=0.55,
+            nbinsx=40,
+            marker_color=PALETTE[i % len(PALETTE)],
+        )
+    fig.update_layout(xaxis_title="actual − predicted", yaxis_title="rows")
+    return fig
+
+
+# -- figure sets -------------------------------------------------------------------
+
+
+def make_run_figures(
+    report: dict[str, Any], *, normalize: bool = False
+) -> list[go.Figure]:
+    """The evaluation figures of a run's report, by task."""
+    if report["task"] == "classification":
+        return [
+            make_confusion_figure(
+                report["confusion"], report["classes"], normalize=normalize
+            ),
+            make_roc_figure(report["roc"]),
+            make_pr_figure(report["pr"]),
+            make_calibration_figure(report.get("calibration", [])),
+        ]
+    return [
+        make_prediction_figure(report["predictions"]),
+        make_residuals_figure(report["predictions"]),
+    ]
+
+
+def make_comparison_figures(
+    runs: Sequence[tuple[str, dict[str, Any]]],
+) -> list[go.Figure]:
+    """Overlaid curves of several runs: ROC and PR, or residuals."""
+    if all(report["task"] == "classification" for _, report in runs):
+        return [make_roc_comparison_figure(runs), make_pr_comparison_figure(runs)]
+    regression = [(n, r) for n, r in runs if r["task"] != "classification"]
+    return [make_residuals_comparison_figure(regression)]

@@ -12,6 +12,14 @@ from ._datasets import (
     dataset_options,
     load_bundled,
 )
+from ._explain import (
+    calibration,
+    decision_boundary,
+    model_importances,
+    partial_dependence_2d,
+    partial_dependence_curves,
+    permutation_importances,
+)
 from ._loading import DataLoadError, LoadedTable, clean_frame, read_table
 from ._models import (
     CLASSIFICATION,
@@ -27,6 +35,17 @@ from ._models import (
     models_for_task,
     validate_params,
 )
+from ._predict import (
+    PredictionError,
+    input_row,
+    input_spec,
+    model_from_skops,
+    model_to_skops,
+    neutralize_formulas,
+    predict_batch,
+    predict_one,
+    to_safe_csv,
+)
 from ._profiling import (
     column_distribution,
     column_kind,
@@ -39,9 +58,11 @@ from ._profiling import (
     sample_rows,
     summarize_columns,
 )
+from ._script import make_training_script
 from ._training import (
     MAIN_METRIC,
     METRIC_LABELS,
+    Split,
     TrainConfig,
     TrainedRun,
     TrainingError,
@@ -50,6 +71,7 @@ from ._training import (
     prepare_target,
     regression_metrics,
     slow_run_warning,
+    split_data,
     split_features,
     train_model,
 )
@@ -66,6 +88,8 @@ __all__ = [
     "TARGET",
     "TASKS",
     "DataLoadError",
+    "PredictionError",
+    "Split",
     "DatasetSpec",
     "LoadedTable",
     "ModelSpec",
@@ -74,6 +98,22 @@ __all__ = [
     "TrainedRun",
     "TrainingError",
     "build_pipeline",
+    "calibration",
+    "decision_boundary",
+    "input_row",
+    "input_spec",
+    "make_training_script",
+    "model_from_skops",
+    "model_importances",
+    "model_to_skops",
+    "neutralize_formulas",
+    "partial_dependence_2d",
+    "partial_dependence_curves",
+    "permutation_importances",
+    "predict_batch",
+    "predict_one",
+    "split_data",
+    "to_safe_csv",
     "classification_metrics",
     "clean_frame",
     "column_distribution",

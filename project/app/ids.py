@@ -4,6 +4,10 @@ The unprefixed ones in the first block are the stable UI contract (SPEC section 
 """
 
 # UI contract
+WHATIF_PREDICTION = "whatif-prediction"
+DOWNLOAD_MODEL = "download-model"
+DOWNLOAD_CODE = "download-code"
+DOWNLOAD_REPORT = "download-report"
 DATA_SOURCE = "data-source"
 DATA_UPLOAD = "data-upload"
 DATA_STATUS = "data-status"
@@ -50,13 +54,46 @@ TRAIN_STATUS = "train-status"
 PARAM_INPUT = "param-input"  # dict id type: {"type": PARAM_INPUT, "name": ...}
 
 # evaluation section
-EVAL_TABS = "eval-tabs"
+EVAL_RUN = "eval-run"
 EVAL_NORMALIZE = "eval-normalize"
 EVAL_SUMMARY = "eval-summary"
 EVAL_FIGURES = "eval-figures"
+EVAL_REMOVE = "eval-remove"
+EVAL_COMPARE = "eval-compare"
+EVAL_DOWNLOAD = "eval-download"
+EVAL_DOWNLOAD_DATA = "eval-download-data"
+EVAL_DOWNLOAD_STATUS = "eval-download-status"
 MAIN_TABS = "main-tabs"
+
+# explanation section
+EXPLAIN_SUMMARY = "explain-summary"
+EXPLAIN_PERMUTATION = "explain-permutation"
+EXPLAIN_NATIVE = "explain-native"
+EXPLAIN_FEATURE = "explain-feature"
+EXPLAIN_FEATURE_2 = "explain-feature-2"
+EXPLAIN_OUTPUT = "explain-output"
+EXPLAIN_PDP = "explain-pdp"
+EXPLAIN_PDP_2 = "explain-pdp-2"
+EXPLAIN_BOUNDARY_X = "explain-boundary-x"
+EXPLAIN_BOUNDARY_Y = "explain-boundary-y"
+EXPLAIN_BOUNDARY = "explain-boundary"
+EXPLAIN_CALIBRATION = "explain-calibration"
+EXPLAIN_CLASSIFICATION = "explain-classification"
+
+# prediction section
+PREDICT_SUMMARY = "predict-summary"
+PREDICT_INPUTS = "predict-inputs"
+PREDICT_INPUT = "predict-input"  # dict id type: {"type": PREDICT_INPUT, "name": ...}
+PREDICT_UPLOAD = "predict-upload"
+PREDICT_STATUS = "predict-status"
+PREDICT_DOWNLOAD = "predict-download"
 
 
 def param_id(name: str) -> dict[str, str]:
     """The dict id of the control of hyperparameter ``name``."""
     return {"type": PARAM_INPUT, "name": name}
+
+
+def input_id(name: str) -> dict[str, str]:
+    """The dict id of the what-if input of feature ``name``."""
+    return {"type": PREDICT_INPUT, "name": name}

@@ -20,7 +20,7 @@ from .functions import (
 )
 from .store import new_session_id
 
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": "hover"}
 
 
 def serve_layout(settings: Settings) -> html.Div:
@@ -35,6 +35,9 @@ def serve_layout(settings: Settings) -> html.Div:
             dcc.Store(id=ids.DATA_VERSION, data=None),
             dcc.Store(id=ids.DATA_UPLOAD_BUFFER, data=None),
             dcc.Store(id=ids.DATA_UPLOAD_LIMIT, data=settings.max_upload_bytes),
+            dcc.Store(id=ids.EVAL_RUN, data=None),
+            dcc.Download(id=ids.EVAL_DOWNLOAD),
+            dcc.Download(id=ids.PREDICT_DOWNLOAD),
             navbar(),
             dbc.Container(
                 dbc.Row(
@@ -360,6 +363,8 @@ def main_tabs() -> dbc.Tabs:
         [
             dbc.Tab(data_tab(), label="Data", tab_id="tab-data"),
             dbc.Tab(results_tab(), label="Results", tab_id="tab-results"),
+            dbc.Tab(explain_tab(), label="Explain", tab_id="tab-explain"),
+            dbc.Tab(predict_tab(), label="Predict", tab_id="tab-predict"),
         ],
         id=ids.MAIN_TABS,
         active_tab="tab-data",
@@ -441,10 +446,26 @@ def data_tab() -> html.Div:
 
 
 def results_tab() -> html.Div:
-    """The session's leaderboard, then the selected run's metrics and plots."""
+    """The session's leaderboard, then the shown run's metrics, plots and downloads."""
     return html.Div(
         [
-            html.H6("Runs in this session (click one to show it)", className="mt-3"),
+            html.Div(
+                [
+                    html.H6(
+                        "Runs in this session · click a row to show it, tick rows to "
+                        "compare them",
+                        className="mb-0",
+                    ),
+                    dbc.Button(
+                        "Remove ticked",
+                        id=ids.EVAL_REMOVE,
+                        color="outline-danger",
+                        size="sm",
+                        n_clicks=0,
+                    ),
+                ],
+                className="d-flex justify-content-between align-items-center mt-3 mb-2",
+            ),
             dag.AgGrid(
                 id=ids.RUNS_TABLE,
                 rowData=[],
@@ -452,16 +473,20 @@ def results_tab() -> html.Div:
                 defaultColDef={"sortable": True, "resizable": True},
                 dashGridOptions={
                     "rowSelection": {
-                        "mode": "singleRow",
-                        "checkboxes": False,
-                        "enableClickSelection": True,
+                        "mode": "multiRow",
+                        "checkboxes": True,
+                        "headerCheckbox": False,
+                        "enableClickSelection": False,
                     },
+                    "suppressFieldDotNotation": True,
                 },
                 getRowId="params.data.run",
                 columnSize="responsiveSizeToFit",
                 style={"height": "240px"},
             ),
+            html.Div(id=ids.EVAL_COMPARE, className="mt-3"),
             html.Div(id=ids.EVAL_SUMMARY, className="mt-3"),
+            download_bar(),
             html.Div(
                 empty_state("Train a model to see its metrics."),
                 id=ids.METRICS_TABLE,
@@ -476,6 +501,272 @@ def results_tab() -> html.Div:
             dcc.Loading(html.Div(id=ids.EVAL_FIGURES), type="default", delay_show=200),
         ],
         className="pb-4",
+    )
+
+
+def download_bar() -> html.Div:
+    """Buttons that download the shown run: model, code, report and its data."""
+
+    def button(control_id: str, label: str, title: str) -> dbc.Button:
+        return dbc.Button(
+            label,
+            id=control_id,
+            color="outline-primary",
+            size="sm",
+            n_clicks=0,
+            title=title,
+        )
+
+    return html.Div(
+        [
+            html.Span("Take it away:", className="small text-muted me-1"),
+            button(
+                ids.DOWNLOAD_MODEL,
+                "Model (.skops)",
+                "The fitted pipeline, safe to load",
+            ),
+            button(
+                ids.DOWNLOAD_CODE,
+                "Code (.py)",
+                "A script that retrains it and prints the same metrics",
+            ),
+            button(
+                ids.DOWNLOAD_REPORT,
+                "Report (.html)",
+                "Summary, metrics and figures; opens offline",
+            ),
+            button(
+                ids.EVAL_DOWNLOAD_DATA,
+                "Data (.parquet)",
+                "The data as the model saw it, for the script",
+            ),
+            html.Span(id=ids.EVAL_DOWNLOAD_STATUS, className="small text-danger ms-2"),
+        ],
+        className="d-flex flex-wrap gap-2 align-items-center mt-2",
+    )
+
+
+def explain_tab() -> html.Div:
+    """Importances, partial dependence and ICE, decision boundary and calibration."""
+
+    def dropdown(control_id: str, **kw: Any) -> dcc.Dropdown:
+        return dcc.Dropdown(id=control_id, options=[], **kw)
+
+    return html.Div(
+        [
+            html.Div(
+                empty_state("Train a model, then explain it here."),
+                id=ids.EXPLAIN_SUMMARY,
+                className="mt-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        _graph(ids.EXPLAIN_PERMUTATION, "Permutation importance"), lg=6
+                    ),
+                    dbc.Col(
+                        _graph(ids.EXPLAIN_NATIVE, "Model's own importances"), lg=6
+                    ),
+                ],
+                className="g-3",
+            ),
+            html.H6("Partial dependence and ICE", className="mt-3"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        _field(
+                            "Feature",
+                            dropdown(ids.EXPLAIN_FEATURE, clearable=False),
+                            ids.EXPLAIN_FEATURE,
+                        ),
+                        md=4,
+                    ),
+                    dbc.Col(
+                        _field(
+                            "Second feature (two-way)",
+                            dropdown(ids.EXPLAIN_FEATURE_2, placeholder="none"),
+                            ids.EXPLAIN_FEATURE_2,
+                        ),
+                        md=4,
+                    ),
+                    dbc.Col(
+                        _field(
+                            "Class",
+                            dropdown(ids.EXPLAIN_OUTPUT, clearable=False),
+                            ids.EXPLAIN_OUTPUT,
+                        ),
+                        md=4,
+                    ),
+                ],
+                className="g-2",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(_graph(ids.EXPLAIN_PDP, "Choose a feature"), lg=6),
+                    dbc.Col(_graph(ids.EXPLAIN_PDP_2, "Choose a second feature"), lg=6),
+                ],
+                className="g-3",
+            ),
+            html.Div(
+                [
+                    html.H6("Decision boundary and calibration", className="mt-3"),
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                _field(
+                                    "x",
+                                    dropdown(ids.EXPLAIN_BOUNDARY_X, clearable=False),
+                                    ids.EXPLAIN_BOUNDARY_X,
+                                ),
+                                md=6,
+                            ),
+                            dbc.Col(
+                                _field(
+                                    "y",
+                                    dropdown(ids.EXPLAIN_BOUNDARY_Y, clearable=False),
+                                    ids.EXPLAIN_BOUNDARY_Y,
+                                ),
+                                md=6,
+                            ),
+                        ],
+                        className="g-2",
+                    ),
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                _graph(
+                                    ids.EXPLAIN_BOUNDARY, "Choose two numeric features"
+                                ),
+                                lg=6,
+                            ),
+                            dbc.Col(
+                                _graph(ids.EXPLAIN_CALIBRATION, "Calibration"), lg=6
+                            ),
+                        ],
+                        className="g-3",
+                    ),
+                ],
+                id=ids.EXPLAIN_CLASSIFICATION,
+            ),
+        ],
+        className="pb-4",
+    )
+
+
+def predict_tab() -> html.Div:
+    """What-if inputs with a live prediction, and batch prediction of a file."""
+    return html.Div(
+        [
+            html.Div(
+                empty_state("Train a model, then try it here."),
+                id=ids.PREDICT_SUMMARY,
+                className="mt-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(html.Div(id=ids.PREDICT_INPUTS), lg=7),
+                    dbc.Col(
+                        [
+                            html.H6("Prediction"),
+                            html.Div(id=ids.WHATIF_PREDICTION, role="status"),
+                        ],
+                        lg=5,
+                    ),
+                ],
+                className="g-3",
+            ),
+            html.H6("Predict a file of new rows", className="mt-4"),
+            dcc.Upload(
+                id=ids.PREDICT_UPLOAD,
+                children=html.Div(
+                    [
+                        html.Strong("Upload rows to predict"),
+                        html.Div(
+                            "Same columns as the training data · you get a CSV back",
+                            className="small",
+                        ),
+                    ]
+                ),
+                className="upload-zone",
+                multiple=False,
+            ),
+            dcc.Loading(
+                html.Div(id=ids.PREDICT_STATUS, className="mt-2", role="status"),
+                type="dot",
+            ),
+        ],
+        className="pb-4",
+    )
+
+
+def whatif_inputs(spec: Sequence[dict[str, Any]]) -> dbc.Row:
+    """One input per feature: numbers with their range and step, categories as
+    dropdowns; each starts at the median or the most frequent value."""
+    cols = []
+    for item in spec:
+        control_id = ids.input_id(item["name"])
+        if item["kind"] == "number":
+            control: Any = dbc.Input(
+                id=control_id,
+                type="number",
+                value=item["default"],
+                min=item["min"],
+                max=item["max"],
+                step=item["step"],
+                debounce=False,
+            )
+            help_text = f"{item['min']:.4g} to {item['max']:.4g} in training"
+        else:
+            control = dcc.Dropdown(
+                id=control_id,
+                options=[{"label": o, "value": o} for o in item["options"]],
+                value=item["default"],
+                clearable=False,
+            )
+            help_text = f"{len(item['options'])} most frequent values"
+        cols.append(
+            dbc.Col(_field(item["name"], control, control_id, help_text), sm=6, xl=4)
+        )
+    return dbc.Row(cols, className="g-2")
+
+
+def whatif_result(task: str, result: dict[str, Any], figure: Any) -> html.Div:
+    """The live prediction: the value or class, and the class probabilities."""
+    value = result["prediction"]
+    text = f"{value:.5g}" if isinstance(value, float) else str(value)
+    children: list[Any] = [
+        html.Div(text, className="display-6 fw-semibold whatif-value")
+    ]
+    if figure is not None:
+        children.append(dcc.Graph(figure=figure, config=GRAPH_CONFIG))
+    return html.Div(children)
+
+
+def comparison(rows: Sequence[dict[str, Any]], figures: Sequence[Any]) -> html.Div:
+    """Metrics of the ticked runs side by side, and their curves overlaid."""
+    names = [r["name"] for r in rows[0]["values"]] if rows else []
+    header = html.Thead(
+        html.Tr([html.Th("Metric")] + [html.Th(n, className="num") for n in names])
+    )
+    body = html.Tbody(
+        [
+            html.Tr(
+                [html.Td(html.Code(row["metric"]))]
+                + [html.Td(_fmt(v["holdout"]), className="num") for v in row["values"]],
+                **{"data-metric": row["metric"]},
+            )
+            for row in rows
+        ]
+    )
+    return html.Div(
+        [
+            html.H6("Comparison of the ticked runs (hold-out)"),
+            html.Table(
+                [header, body], className="table table-sm metrics-table bg-white"
+            ),
+            figure_grid(figures),
+        ],
+        className="border rounded p-2 bg-white",
     )
 
 
@@ -574,6 +865,32 @@ def run_summary(report: dict[str, Any], run_id: str, dataset: str) -> html.Div:
         [html.Div(text, className="fw-semibold")]
         + ([html.Ul(notes_list(notes), className="data-notes")] if notes else [])
     )
+
+
+def explain_summary(report: dict[str, Any], run_id: str) -> html.Div:
+    """Which run the Explain tab is about."""
+    return html.Div(
+        f"Explaining run {run_id} · {report['model_label']} on "
+        f"{report.get('dataset', '')} · target {report['config']['target']}",
+        className="fw-semibold",
+    )
+
+
+def predict_summary(report: dict[str, Any], run_id: str) -> html.Div:
+    """Which run the Predict tab predicts with."""
+    return html.Div(
+        f"Predicting with run {run_id} · {report['model_label']} · target "
+        f"{report['config']['target']} · change any input and the prediction follows",
+        className="fw-semibold",
+    )
+
+
+def message_with_notes(text: str, notes: Sequence[str]) -> dbc.Alert:
+    """A success message with a short list of notes under it."""
+    children: list[Any] = [html.Div(text)]
+    if notes:
+        children.append(html.Ul(notes_list(notes), className="data-notes mt-1"))
+    return dbc.Alert(children, color="success", className="py-2 mb-0")
 
 
 def figure_grid(figures: Sequence[Any]) -> dbc.Row:

@@ -8,23 +8,40 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
+import re
 from typing import Any, Mapping
 
 from .config import Settings
+from .figures import make_run_figures
 from .functions import (
     DATASETS,
     MAIN_METRIC,
     DataLoadError,
+    Split,
     TrainConfig,
     clean_frame,
+    decision_boundary,
     default_target,
+    input_row,
     load_bundled,
+    make_training_script,
+    model_importances,
+    model_to_skops,
+    partial_dependence_2d,
+    partial_dependence_curves,
+    permutation_importances,
+    predict_batch,
+    predict_one,
     profile_frame,
     read_table,
+    split_data,
+    to_safe_csv,
     train_model,
 )
-from .store import SessionExpired, SessionStore
+from .report import make_report_html
+from .store import SessionExpired, SessionStore, frame_to_bytes
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +90,8 @@ def load_upload(
         "constant": list(table.constant_columns),
         "date": list(table.date_columns),
     }
-    return _save(store, sid, table.frame, filename, list(table.notes), roles, None)
+    source = {"kind": "file", "filename": _stem(filename) + ".parquet"}
+    return _save(store, sid, table.frame, filename, list(table.notes), roles, source)
 
 
 def load_dataset(
@@ -102,7 +120,8 @@ def load_dataset(
         frame, notes, found = clean_frame(frame)
         roles = {name: list(found.get(name, ())) for name in ROLE_NAMES}
     label = spec.label.split(" (")[0]
-    meta = _save(store, sid, frame, label, notes, roles, key)
+    source = {"kind": "bundled", "key": key, "params": params}
+    meta = _save(store, sid, frame, label, notes, roles, source)
     store.remember(cache_key, meta)
     return meta
 
@@ -114,7 +133,7 @@ def _save(
     name: str,
     notes: list[str],
     roles: dict[str, list[str]],
-    dataset: str | None,
+    source: dict[str, Any],
 ) -> dict[str, Any]:
     frame_key = store.put_frame(frame)
     profile_key = "profile:" + frame_key
@@ -125,7 +144,7 @@ def _save(
         "frame": frame_key,
         "profile": profile_key,
         "name": name,
-        "dataset": dataset,
+        "source": source,
         "rows": int(len(frame)),
         "columns": columns,
         "roles": roles,
@@ -166,7 +185,7 @@ def train(store: SessionStore, sid: str, config: TrainConfig) -> tuple[str, dict
     """
     meta, frame = store.dataset_frame(sid)
     run = train_model(frame, config)
-    report = dict(run.report, dataset=meta["name"], rows=meta["rows"])
+    report = dict(run.report, dataset=meta["name"], rows=meta["rows"], data=meta)
     run_id = store.add_run(sid, report, run.pipeline)
     log.info(
         "trained run %s: %s on %d rows in %.3f s",
@@ -202,6 +221,170 @@ def leaderboard(store: SessionStore, sid: str) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def comparison_rows(
+    runs: list[tuple[str, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """One row per metric shared by the runs, with each run's hold-out value."""
+    names = [m["name"] for m in runs[0][1]["metrics"]]
+    rows = []
+    for name in names:
+        values = []
+        for label, report in runs:
+            metric = next((m for m in report["metrics"] if m["name"] == name), None)
+            if metric is None:
+                break
+            values.append(
+                {
+                    "name": f"{label} · {report['model_label']}",
+                    "holdout": metric["holdout"],
+                }
+            )
+        else:
+            rows.append({"metric": name, "values": values})
+    return rows
+
+
+def _stem(filename: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", filename.rsplit(".", 1)[0]).strip("._")
+    return stem[:60] or "data"
+
+
+def run_data(store: SessionStore, sid: str, run_id: str) -> tuple[dict, Split]:
+    """A run's report and its data split again exactly as training split it."""
+    report = store.run(sid, run_id)
+    frame = store.get_frame(report["data"]["frame"])
+    return report, split_data(frame, TrainConfig.from_dict(report["config"]))
+
+
+def explanation(
+    store: SessionStore, sid: str, run_id: str, kind: str, **options: Any
+) -> dict[str, Any]:
+    """An explanation of a run (computed once, then kept with the session).
+
+    ``kind`` is ``permutation``, ``native``, ``pdp``, ``pdp2`` or ``boundary``;
+    ``options`` are the feature(s) it is about.
+    """
+    key = f"explain:{sid}:{run_id}:{kind}:{json.dumps(options, sort_keys=True)}"
+    cached = store.recall(key)
+    if cached is not None:
+        return cached
+    report, data = run_data(store, sid, run_id)
+    pipeline = store.model(sid, run_id)
+    seed = report["config"]["random_state"]
+    task = report["task"]
+    if kind == "permutation":
+        result = permutation_importances(
+            pipeline, data.x_test, data.y_test, task=task, random_state=seed
+        )
+    elif kind == "native":
+        result = {"native": model_importances(pipeline)}
+    elif kind == "pdp":
+        result = partial_dependence_curves(
+            pipeline, data.x_train, options["feature"], task=task, random_state=seed
+        )
+    elif kind == "pdp2":
+        result = partial_dependence_2d(
+            pipeline,
+            data.x_train,
+            (options["feature"], options["feature2"]),
+            task=task,
+            random_state=seed,
+        )
+    elif kind == "boundary":
+        result = decision_boundary(
+            data.x_train,
+            data.y_train,
+            features=(options["x"], options["y"]),
+            model_key=report["config"]["model"],
+            params=report["config"]["params"],
+            random_state=seed,
+        )
+    else:
+        raise ValueError(f"Unknown explanation {kind!r}")
+    store.remember(key, result)
+    return result
+
+
+def whatif(
+    store: SessionStore, sid: str, run_id: str, values: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run's report and its prediction for one row of what-if values."""
+    report = store.run(sid, run_id)
+    row = input_row(report["inputs"], values)
+    return report, predict_one(store.model(sid, run_id), row, task=report["task"])
+
+
+def batch_predictions(
+    store: SessionStore, settings: Settings, sid: str, run_id: str, upload: Mapping
+) -> tuple[bytes, int, list[str]]:
+    """Predict every row of an uploaded file; returns safe CSV bytes, rows, notes.
+
+    Raises
+    ------
+    DataLoadError, PredictionError
+        The file cannot be read, or lacks columns the model needs.
+    """
+    report = store.run(sid, run_id)
+    filename = str(upload.get("filename") or "rows")[:200]
+    table = read_table(
+        decode_upload(upload.get("contents")),
+        filename,
+        max_bytes=settings.max_upload_bytes,
+        max_rows=settings.max_rows,
+        max_columns=settings.max_columns,
+    )
+    predicted, notes = predict_batch(
+        store.model(sid, run_id),
+        table.frame,
+        numeric=report["numeric_features"],
+        categorical=report["categorical_features"],
+        task=report["task"],
+        target=report["config"]["target"],
+    )
+    return to_safe_csv(predicted), len(predicted), notes
+
+
+def model_file(store: SessionStore, sid: str, run_id: str) -> bytes:
+    """The run's fitted pipeline as a .skops file."""
+    return model_to_skops(store.model(sid, run_id))
+
+
+def code_file(store: SessionStore, sid: str, run_id: str) -> str:
+    """A standalone script that reproduces the run."""
+    report = store.run(sid, run_id)
+    return make_training_script(
+        report, source=report["data"]["source"], filename=f"reproduce-run-{run_id}.py"
+    )
+
+
+def data_file(store: SessionStore, sid: str, run_id: str) -> bytes:
+    """The run's data as the app used it (after cleaning), as Parquet."""
+    report = store.run(sid, run_id)
+    return frame_to_bytes(store.get_frame(report["data"]["frame"]))
+
+
+def report_file(store: SessionStore, sid: str, run_id: str) -> str:
+    """The run as a self-contained HTML report."""
+    report = store.run(sid, run_id)
+    return make_report_html(
+        report,
+        run_id=run_id,
+        dataset=report["data"],
+        figures=make_run_figures(report),
+    )
+
+
+def latest_run(store: SessionStore, sid: str) -> str | None:
+    """The id of the session's newest run, or None."""
+    runs = store.session(sid).get("runs", [])
+    return runs[-1] if runs else None
+
+
+def remove_runs(store: SessionStore, sid: str, run_ids: list[str]) -> None:
+    """Forget runs of the session."""
+    store.remove_runs(sid, [str(r) for r in run_ids])
 
 
 def _short_params(params: Mapping[str, Any]) -> str:

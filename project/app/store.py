@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -106,12 +107,20 @@ class DiskBackend:
 
 
 class SessionStore:
-    """Datasets and runs of each visitor session, with expiry and a size cap."""
+    """Datasets and runs of each visitor session, with expiry and a size cap.
+
+    Fitted pipelines read back are also kept in a small per-process LRU, so that
+    live what-if predictions do not deserialise a model on every keystroke.
+    """
+
+    MODEL_CACHE_SIZE = 8
 
     def __init__(self, backend: Any, *, ttl_seconds: int, max_runs: int) -> None:
         self.backend = backend
         self.ttl = ttl_seconds
         self.max_runs = max_runs
+        self._models: OrderedDict[str, Any] = OrderedDict()
+        self._models_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SessionStore":
@@ -217,6 +226,18 @@ class SessionStore:
         self.backend.set(f"model:{sid}:{run_id}", pipeline, self.ttl)
         return run_id
 
+    def remove_runs(self, sid: str, run_ids: list[str]) -> None:
+        """Forget some runs of a session."""
+        drop = {str(r) for r in run_ids}
+
+        def change(record: dict[str, Any]) -> None:
+            record["runs"] = [r for r in record.get("runs", []) if r not in drop]
+
+        self._update(sid, change)
+        with self._models_lock:
+            for run_id in drop:
+                self._models.pop(f"{sid}:{run_id}", None)
+
     def runs(self, sid: str) -> list[tuple[str, dict[str, Any]]]:
         """The session's runs, oldest first, as ``(id, report)`` pairs."""
         out = []
@@ -228,7 +249,8 @@ class SessionStore:
 
     def run(self, sid: str, run_id: str) -> dict[str, Any]:
         """One run's report; raises SessionExpired when it is not (or no more) here."""
-        self._session_key(sid)
+        if str(run_id) not in self.session(sid).get("runs", []):
+            raise SessionExpired(f"Run {run_id} is no longer available.")
         report = self.backend.get(f"run:{sid}:{run_id}")
         if report is None:
             raise SessionExpired(f"Run {run_id} is no longer available.")
@@ -236,8 +258,18 @@ class SessionStore:
 
     def model(self, sid: str, run_id: str) -> Any:
         """One run's fitted pipeline."""
-        self._session_key(sid)
-        pipeline = self.backend.get(f"model:{sid}:{run_id}")
+        if str(run_id) not in self.session(sid).get("runs", []):
+            raise SessionExpired(f"Run {run_id} is no longer available.")
+        key = f"{sid}:{run_id}"
+        with self._models_lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        pipeline = self.backend.get(f"model:{key}")
         if pipeline is None:
             raise SessionExpired(f"Run {run_id} is no longer available.")
+        with self._models_lock:
+            self._models[key] = pipeline
+            while len(self._models) > self.MODEL_CACHE_SIZE:
+                self._models.popitem(last=False)
         return pipeline

@@ -216,7 +216,7 @@ def test_training_adds_a_run_and_selects_it(data, train, sid):
     assert "Run 1" in _text(status)
     assert rows[0]["run"] == "1" and rows[0]["metric"] == "accuracy"
     assert "C=0.5" in rows[0]["params"]
-    assert selected == [rows[0]]
+    assert selected == "1"
     assert tab == "tab-results"
     summary, table, graphs = train.show_run(selected, False, sid)
     text = _text(table)
@@ -263,10 +263,10 @@ def test_runs_of_one_session_are_invisible_to_another(data, train, sid):
     _load(data, sid)
     _, rows, selected, _ = _train(train, sid, features=["sepal_length_cm"], folds=0)
     other = new_session_id()
-    assert train.list_runs(other) == []
+    assert train.list_runs(other)[0] == []
     summary, table, _ = train.show_run(selected, False, other)
     assert "no longer available" in _text(summary)
-    assert len(train.list_runs(sid)) == 1
+    assert len(train.list_runs(sid)[0]) == 1
 
 
 def test_slow_run_warning_appears_for_big_data(data, train, sid):
@@ -290,3 +290,211 @@ def test_a_model_named_in_the_url_wins_when_the_url_triggers(train):
 
     _, value = copy_context().run(run)
     assert value == "random_forest"
+
+
+# -- explain, predict, compare, remove, downloads -------------------------------------
+
+from app.callbacks import (  # noqa: E402
+    ExplainCallbacks,
+    ExportCallbacks,
+    PredictCallbacks,
+)
+
+
+@pytest.fixture
+def trained(data, train, sid):
+    """A session with iris loaded and two runs trained (logistic regression, kNN)."""
+    _load(data, sid)
+    _, _, features = train.choose_target("target", sid)
+    _train(train, sid, features=features, folds=3)
+    _train(train, sid, features=features, model="knn", folds=3)
+    return sid
+
+
+def test_explain_overview_computes_importances_for_the_shown_run(
+    store, settings, trained
+):
+    explain = ExplainCallbacks(store, settings)
+    with pytest.raises(PreventUpdate):
+        explain.overview("1", "tab-data", trained)
+    out = explain.overview("1", "tab-explain", trained)
+    summary, perm, native = out[:3]
+    assert "Explaining run 1" in _text(summary)
+    assert perm.data[0].orientation == "h"
+    assert native.layout.title.text == "Coefficients"
+    feature, outputs = out[4], out[6]
+    assert feature in {
+        "petal_width_cm",
+        "petal_length_cm",
+        "sepal_length_cm",
+        "sepal_width_cm",
+    }
+    assert [o["label"] for o in outputs] == ["setosa", "versicolor", "virginica"]
+    assert out[13] == {}  # the classification-only section is shown
+    knn = explain.overview("2", "tab-explain", trained)
+    assert knn[2].layout.annotations  # no native importances for k-NN
+
+
+def test_explain_curves_and_boundary(store, settings, trained):
+    explain = ExplainCallbacks(store, settings)
+    pdp = explain.pdp("petal_width_cm", 1, "1", trained)
+    assert "P(versicolor)" in pdp.layout.title.text
+    pdp2 = explain.pdp2("petal_width_cm", "petal_length_cm", "1", trained)
+    assert pdp2.data[0].type == "heatmap"
+    assert (
+        "different" in explain.pdp2("a", "a", "1", trained).layout.annotations[0].text
+    )
+    boundary = explain.boundary("petal_width_cm", "petal_length_cm", "2", trained)
+    assert boundary.data[0].type == "contour"
+    nope = explain.pdp("no_such_column", 0, "1", trained)
+    assert nope.layout.annotations
+
+
+def test_explanations_are_cached_per_run(store, settings, trained):
+    explain = ExplainCallbacks(store, settings)
+    explain.overview("1", "tab-explain", trained)
+    keys = [k for k in store.backend.cache.iterkeys() if str(k).startswith("explain:")]
+    assert any(":1:permutation:" in k for k in keys)
+
+
+def test_whatif_inputs_and_live_prediction(store, settings, trained):
+    predict = PredictCallbacks(store, settings)
+    summary, inputs = predict.inputs("1", trained)
+    assert "Predicting with run 1" in _text(summary)
+    controls = [col.children.children[1] for col in inputs.children]
+    names = [c.id["name"] for c in controls]
+    assert set(names) == {
+        "sepal_length_cm",
+        "sepal_width_cm",
+        "petal_length_cm",
+        "petal_width_cm",
+    }
+    values = [c.value for c in controls]
+    ids_ = [c.id for c in controls]
+    small = [1.0 if "petal" in n else v for n, v in zip(names, values)]
+    result = predict.whatif(small, ids_, "1", trained)
+    assert "setosa" in _text(result)
+    large = [
+        7.0 if n == "petal_length_cm" else 2.4 if n == "petal_width_cm" else v
+        for n, v in zip(names, values)
+    ]
+    assert "virginica" in _text(predict.whatif(large, ids_, "1", trained))
+
+
+def test_batch_prediction_returns_a_safe_csv(store, settings, trained, iris):
+    predict = PredictCallbacks(store, settings)
+    rows = (
+        iris.drop(columns="target")
+        .head(5)
+        .assign(note=["=1+1", "ok", "ok", "ok", "ok"])
+    )
+    sent, status, cleared = predict.batch(
+        _upload("new.csv", rows.to_csv(index=False).encode())["contents"],
+        "new.csv",
+        "1",
+        trained,
+    )
+    assert sent["filename"] == "predictions-run-1.csv"
+    text = base64.b64decode(sent["content"]).decode("utf-8-sig")
+    assert "prediction" in text.splitlines()[0] and "'=1+1" in text
+    assert "Predicted 5 rows" in _text(status)
+    assert cleared is None
+    _, status, _ = predict.batch(
+        _upload("bad.csv", b"a,b\n1,2\n")["contents"], "bad.csv", "1", trained
+    )
+    assert "lacks 4 column(s)" in _text(status)
+
+
+def test_ticking_runs_compares_them_and_removing_forgets_them(train, trained):
+    assert train.compare([{"run": "1"}], trained) is None
+    compared = train.compare([{"run": "1"}, {"run": "2"}], trained)
+    text = _text(compared)
+    assert (
+        "Run 1 · Logistic regression" in text and "Run 2 · k-nearest neighbours" in text
+    )
+    rows, shown, ticked = train.remove(1, [{"run": "1"}], "1", trained)
+    assert [r["run"] for r in rows] == ["2"]
+    assert shown == "2" and ticked == []
+    summary, _, _ = train.show_run("1", False, trained)
+    assert "no longer available" in _text(summary)
+
+
+def test_clicking_a_cell_shows_its_run_but_the_tick_box_does_not(train):
+    assert train.pick_run({"rowId": "3", "colId": "model"}) == "3"
+    with pytest.raises(PreventUpdate):
+        train.pick_run({"rowId": "3", "colId": "ag-Grid-SelectionColumn"})
+
+
+@pytest.mark.parametrize(
+    "kind, name, marker",
+    [
+        (ids.DOWNLOAD_MODEL, "model-run-2.skops", None),
+        (ids.DOWNLOAD_CODE, "reproduce-run-2.py", "import"),
+        (ids.DOWNLOAD_REPORT, "report-run-2.html", "<!DOCTYPE html>"),
+        (ids.EVAL_DOWNLOAD_DATA, "data-run-2.parquet", None),
+    ],
+)
+def test_downloads_of_the_shown_or_latest_run(
+    store, settings, trained, kind, name, marker
+):
+    export = ExportCallbacks(store, settings)
+    sent, message = export.file(kind, None, trained)
+    assert message == ""
+    assert sent["filename"] == name
+    content = (
+        base64.b64decode(sent["content"])
+        if sent.get("base64")
+        else sent["content"].encode()
+    )
+    assert len(content) > 100
+    if marker:
+        assert marker in content.decode()
+
+
+def test_download_without_a_run_says_so(store, settings, sid):
+    export = ExportCallbacks(store, settings)
+    _, message = export.file(ids.DOWNLOAD_MODEL, None, sid)
+    assert message == "Train a model first."
+
+
+def test_downloaded_code_and_data_reproduce_the_runs_metrics(
+    data, train, store, settings, sid, tmp_path
+):
+    import json
+    import subprocess
+    import sys
+
+    data.load_upload(_upload("shop.csv", MESSY_CSV), sid)
+    _, _, features = train.choose_target("city", sid)
+    _train(
+        train,
+        sid,
+        target="city",
+        features=features,
+        model="random_forest",
+        params={"n_estimators": 15},
+        folds=3,
+    )
+    export = ExportCallbacks(store, settings)
+    code, _ = export.file(ids.DOWNLOAD_CODE, "1", sid)
+    parquet, _ = export.file(ids.EVAL_DOWNLOAD_DATA, "1", sid)
+    script = tmp_path / code["filename"]
+    script.write_text(code["content"])
+    (tmp_path / parquet["filename"]).write_bytes(base64.b64decode(parquet["content"]))
+    out = subprocess.run(
+        [sys.executable, "-I", str(script), "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    printed = {m["name"]: m for m in json.loads(out.stdout)["metrics"]}
+    for metric in store.run(sid, "1")["metrics"]:
+        for key in ("holdout", "cv_mean", "cv_std"):
+            if metric[key] is None:
+                assert printed[metric["name"]][key] is None
+            else:
+                assert printed[metric["name"]][key] == pytest.approx(
+                    metric[key], abs=1e-9
+                )

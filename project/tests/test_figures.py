@@ -39,7 +39,7 @@ def test_distribution_figure_adds_other_values_bar():
     }
     fig = figures.make_distribution_figure(dist, "c")
     assert list(fig.data[0].x) == ["a", "b", "(other values)"]
-    assert "4 missing" in fig.layout.title.text
+    assert "4 missing" in fig.layout.title.subtitle.text
 
 
 def test_correlation_figure_is_a_symmetric_heatmap():
@@ -71,7 +71,7 @@ def test_scatter_of_a_million_rows_is_sampled_webgl_under_1_mb():
     assert set(_types(fig)) == {"scattergl"}
     assert sum(len(t.x) for t in fig.data) == figures.MAX_SCATTER_POINTS
     assert len(fig.data) == 3
-    assert "of 1,000,000 rows" in fig.layout.title.text
+    assert "of 1,000,000 rows" in fig.layout.title.subtitle.text
     assert len(fig.to_json()) < 1_000_000
 
 
@@ -121,7 +121,7 @@ def test_prediction_and_residual_figures():
     }
     fig = figures.make_prediction_figure(predictions)
     assert _types(fig) == ["scatter", "scattergl"]
-    assert "3 of 9 rows" in fig.layout.title.text
+    assert "3 of 9 rows" in fig.layout.title.subtitle.text
     resid = figures.make_residuals_figure(predictions)
     assert list(resid.data[0].y) == [-0.5, 0.0, 1.0]
 
@@ -132,3 +132,120 @@ def test_figures_use_the_app_template_not_plotlys_heavy_default():
     )
     assert fig.layout.template.layout.colorway == figures.PALETTE
     assert len(fig.to_json()) < 5_000
+
+
+# -- explanation, prediction and comparison figures --------------------------------
+
+from app import functions as F  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def iris_explained(iris):
+    config = F.TrainConfig(
+        target="target",
+        features=tuple(c for c in iris.columns if c != "target"),
+        task="classification",
+        model="random_forest",
+        params={"n_estimators": 20},
+    )
+    run = F.train_model(iris, config)
+    return run, F.split_data(iris, config)
+
+
+def test_importance_figure_has_error_bars_and_the_top_feature_first(iris_explained):
+    run, data = iris_explained
+    perm = F.permutation_importances(
+        run.pipeline, data.x_test, data.y_test, task="classification"
+    )
+    fig = figures.make_importance_figure(perm)
+    bar = fig.data[0]
+    assert bar.orientation == "h"
+    assert list(bar.y)[-1] == perm["features"][0]
+    assert list(bar.error_x.array)[::-1] == perm["std"]
+
+
+def test_model_importance_figure_and_its_empty_state(iris_explained):
+    run, _ = iris_explained
+    fig = figures.make_model_importance_figure(F.model_importances(run.pipeline))
+    assert len(fig.data) == 1 and len(fig.data[0].x) == 4
+    assert figures.make_model_importance_figure(None).layout.annotations
+
+
+def test_pdp_figure_draws_ice_lines_under_the_average(iris_explained):
+    run, data = iris_explained
+    pdp = F.partial_dependence_curves(
+        run.pipeline,
+        data.x_train,
+        "petal_width_cm",
+        task="classification",
+        ice_lines=10,
+    )
+    fig = figures.make_pdp_figure(pdp, output=2)
+    assert len(fig.data) == 11
+    assert list(fig.data[-1].y) == pytest.approx(pdp["average"][2])
+    assert "P(virginica)" in fig.layout.title.text
+
+
+def test_pdp2_and_boundary_figures(iris_explained):
+    run, data = iris_explained
+    pdp2 = F.partial_dependence_2d(
+        run.pipeline,
+        data.x_train,
+        ("petal_width_cm", "petal_length_cm"),
+        task="classification",
+        grid_resolution=6,
+    )
+    assert figures.make_pdp2_figure(pdp2).data[0].type == "heatmap"
+    boundary = F.decision_boundary(
+        data.x_train,
+        data.y_train,
+        features=("petal_width_cm", "petal_length_cm"),
+        model_key="random_forest",
+        params={"n_estimators": 10},
+        grid=20,
+    )
+    fig = figures.make_boundary_figure(boundary)
+    assert fig.data[0].type == "contour"
+    assert [t.name for t in fig.data[1:]] == ["setosa", "versicolor", "virginica"]
+    assert "refitted on" in fig.layout.title.subtitle.text
+
+
+def test_calibration_and_probability_figures():
+    cal = figures.make_calibration_figure(
+        [
+            {
+                "label": "yes",
+                "predicted": [0.1, 0.5, 0.9],
+                "observed": [0.0, 0.5, 1.0],
+                "counts": [1, 1, 1],
+            }
+        ]
+    )
+    assert len(cal.data) == 2
+    proba = figures.make_probability_figure({"a": 0.25, "b": 0.75})
+    assert list(proba.data[0].x) == [0.25, 0.75]
+
+
+def test_comparison_figures_overlay_every_run(iris_explained, diabetes):
+    run, _ = iris_explained
+    runs = [("Run 1", run.report), ("Run 2", run.report)]
+    roc, pr = figures.make_comparison_figures(runs)
+    assert len(roc.data) == 1 + 2 * 3
+    assert len(pr.data) == 2 * 3
+    config = F.TrainConfig(
+        target="target",
+        features=tuple(c for c in diabetes.columns if c != "target"),
+        task="regression",
+        model="ridge",
+        cv_folds=0,
+    )
+    reg = F.train_model(diabetes, config).report
+    (resid,) = figures.make_comparison_figures([("A", reg), ("B", reg)])
+    assert [t.type for t in resid.data] == ["histogram", "histogram"]
+
+
+def test_run_figures_by_task(iris_explained):
+    run, _ = iris_explained
+    figs = figures.make_run_figures(run.report)
+    assert len(figs) == 4
+    assert figs[0].data[0].type == "heatmap"

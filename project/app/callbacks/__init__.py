@@ -7,12 +7,28 @@ from typing import Any
 from ..config import Settings
 from ..store import SessionStore
 from .data import DataCallbacks
+from .explain import ExplainCallbacks
+from .export import ExportCallbacks
+from .predict import PredictCallbacks
 from .train import TrainCallbacks
 
-__all__ = ["DataCallbacks", "TrainCallbacks", "register_callbacks"]
+__all__ = [
+    "DataCallbacks",
+    "ExplainCallbacks",
+    "ExportCallbacks",
+    "PredictCallbacks",
+    "TrainCallbacks",
+    "register_callbacks",
+]
 
 
 def register_callbacks(app: Any, store: SessionStore, settings: Settings) -> None:
     """Wire every callback of the app to ``app``."""
-    DataCallbacks(store, settings).register(app)
-    TrainCallbacks(store, settings).register(app)
+    for group in (
+        DataCallbacks,
+        TrainCallbacks,
+        ExplainCallbacks,
+        PredictCallbacks,
+        ExportCallbacks,
+    ):
+        group(store, settings).register(app)

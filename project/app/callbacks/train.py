@@ -68,7 +68,7 @@ class TrainCallbacks:
         app.callback(
             Output(ids.TRAIN_STATUS, "children"),
             Output(ids.RUNS_TABLE, "rowData"),
-            Output(ids.RUNS_TABLE, "selectedRows"),
+            Output(ids.EVAL_RUN, "data"),
             Output(ids.MAIN_TABS, "active_tab"),
             Input(ids.TRAIN_BUTTON, "n_clicks"),
             State(ids.APP_SESSION, "data"),
@@ -87,18 +87,40 @@ class TrainCallbacks:
         )(self.train)
         app.callback(
             Output(ids.RUNS_TABLE, "rowData", allow_duplicate=True),
+            Output(ids.EVAL_RUN, "data", allow_duplicate=True),
             Input(ids.APP_SESSION, "data"),
             prevent_initial_call="initial_duplicate",
         )(self.list_runs)
         app.callback(
+            Output(ids.EVAL_RUN, "data", allow_duplicate=True),
+            Input(ids.RUNS_TABLE, "cellClicked"),
+            prevent_initial_call=True,
+        )(self.pick_run)
+        app.callback(
             Output(ids.EVAL_SUMMARY, "children"),
             Output(ids.METRICS_TABLE, "children"),
             Output(ids.EVAL_FIGURES, "children"),
-            Input(ids.RUNS_TABLE, "selectedRows"),
+            Input(ids.EVAL_RUN, "data"),
             Input(ids.EVAL_NORMALIZE, "value"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
         )(self.show_run)
+        app.callback(
+            Output(ids.EVAL_COMPARE, "children"),
+            Input(ids.RUNS_TABLE, "selectedRows"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.compare)
+        app.callback(
+            Output(ids.RUNS_TABLE, "rowData", allow_duplicate=True),
+            Output(ids.EVAL_RUN, "data", allow_duplicate=True),
+            Output(ids.RUNS_TABLE, "selectedRows", allow_duplicate=True),
+            Input(ids.EVAL_REMOVE, "n_clicks"),
+            State(ids.RUNS_TABLE, "selectedRows"),
+            State(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.remove)
 
     def choose_target(self, target: str | None, sid: str) -> tuple[Any, ...]:
         """Detect the task of a target and offer the other columns as features."""
@@ -189,35 +211,77 @@ class TrainCallbacks:
             log.info("training refused: %s", exc)
             return layout.alert(str(exc), "danger"), no_update, no_update, no_update
         rows = session.leaderboard(self.store, sid)
-        selected = [r for r in rows if r["run"] == run_id]
         done = layout.alert(
             f"Run {run_id}: {report['model_label']} trained in "
             f"{report['total_seconds']:.2f} s.",
             "success",
         )
-        return done, rows, selected, "tab-results"
+        return done, rows, run_id, "tab-results"
 
-    def list_runs(self, sid: str) -> list[dict[str, Any]]:
-        """The runs already in this session (after a page reload)."""
+    def list_runs(self, sid: str) -> tuple[list[dict[str, Any]], Any]:
+        """The runs already in this session (after a page reload); shows the newest."""
         try:
-            return session.leaderboard(self.store, sid)
+            rows = session.leaderboard(self.store, sid)
         except SessionExpired:
-            return []
+            return [], no_update
+        return rows, (rows[0]["run"] if rows else no_update)
+
+    def pick_run(self, clicked: dict[str, Any] | None) -> str:
+        """Show the run whose row was clicked (not its tick box)."""
+        if not clicked or clicked.get("colId") in (None, "ag-Grid-SelectionColumn"):
+            raise PreventUpdate
+        run_id = clicked.get("rowId")
+        if not isinstance(run_id, str):
+            raise PreventUpdate
+        return run_id
+
+    def compare(self, ticked: list[dict[str, Any]] | None, sid: str) -> Any:
+        """Metrics side by side and overlaid curves of two or more ticked runs."""
+        run_ids = [str(r.get("run")) for r in ticked or []]
+        if len(run_ids) < 2:
+            return None
+        try:
+            runs = [(f"Run {r}", self.store.run(sid, r)) for r in run_ids]
+        except SessionExpired as exc:
+            return layout.alert(str(exc), "warning")
+        return layout.comparison(
+            session.comparison_rows(runs), figures.make_comparison_figures(runs)
+        )
+
+    def remove(
+        self,
+        n_clicks: int | None,
+        ticked: list[dict[str, Any]] | None,
+        shown: str | None,
+        sid: str,
+    ) -> tuple[Any, ...]:
+        """Forget the ticked runs."""
+        run_ids = [str(r.get("run")) for r in ticked or []]
+        if not n_clicks or not run_ids:
+            raise PreventUpdate
+        try:
+            session.remove_runs(self.store, sid, run_ids)
+            rows = session.leaderboard(self.store, sid)
+        except SessionExpired:
+            raise PreventUpdate from None
+        still = shown if shown not in run_ids else (rows[0]["run"] if rows else None)
+        return rows, still, []
 
     def show_run(
-        self, selected: list[dict[str, Any]] | None, normalize: bool, sid: str
+        self, run_id: str | None, normalize: bool, sid: str
     ) -> tuple[Any, ...]:
-        """Metrics and plots of the selected run."""
-        if not selected:
-            raise PreventUpdate
-        run_id = str(selected[0].get("run", ""))
+        """Metrics and plots of the shown run."""
+        if not run_id:
+            return None, layout.empty_state("Train a model to see its metrics."), None
+        run_id = str(run_id)
         try:
             report = self.store.run(sid, run_id)
         except SessionExpired as exc:
             return layout.alert(str(exc), "warning"), no_update, no_update
         summary = layout.run_summary(report, run_id, report.get("dataset", ""))
         table = layout.metrics_table(report["metrics"])
-        return summary, table, layout.figure_grid(run_figures(report, bool(normalize)))
+        figs = figures.make_run_figures(report, normalize=bool(normalize))
+        return summary, table, layout.figure_grid(figs)
 
 
 def triggered(component_id: str) -> bool:
@@ -228,20 +292,12 @@ def triggered(component_id: str) -> bool:
         return False
 
 
-def run_figures(report: dict[str, Any], normalize: bool) -> list[Any]:
-    """The evaluation figures of a run's report, by task."""
-    if report["task"] == CLASSIFICATION:
-        return [
-            figures.make_confusion_figure(
-                report["confusion"], report["classes"], normalize=normalize
-            ),
-            figures.make_roc_figure(report["roc"]),
-            figures.make_pr_figure(report["pr"]),
-        ]
-    return [
-        figures.make_prediction_figure(report["predictions"]),
-        figures.make_residuals_figure(report["predictions"]),
-    ]
+def triggered_id() -> Any:
+    """The id of the component that triggered the running callback, or None."""
+    try:
+        return ctx.triggered_id
+    except MissingCallbackContextException:
+        return None
 
 
 def _int(value: Any, label: str) -> int:

@@ -89,7 +89,7 @@ def test_clicking_a_run_shows_it_again(dash_duo, dash_app):
     dash_duo.wait_for_contains_text(
         f"#{ids.EVAL_SUMMARY}", "Run 2 · Gaussian naive Bayes", TIMEOUT
     )
-    _click(dash_duo, f"#{ids.RUNS_TABLE} .ag-row[row-id='1'] .ag-cell")
+    _click(dash_duo, f"#{ids.RUNS_TABLE} .ag-row[row-id='1'] .ag-cell[col-id='model']")
     dash_duo.wait_for_contains_text(
         f"#{ids.EVAL_SUMMARY}", "Run 1 · Logistic regression", TIMEOUT
     )

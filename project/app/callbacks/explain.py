@@ -1,0 +1,176 @@
+"""Callbacks of the Explain tab: importances, partial dependence, boundaries."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dash import Input, Output, State
+from dash.exceptions import PreventUpdate
+
+from .. import figures, ids, layout, session
+from ..config import Settings
+from ..functions import CLASSIFICATION
+from ..store import SessionExpired, SessionStore
+
+log = logging.getLogger(__name__)
+
+EXPLAIN_TAB = "tab-explain"
+
+
+class ExplainCallbacks:
+    """Explanations of the shown run, computed when the Explain tab is open."""
+
+    def __init__(self, store: SessionStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def register(self, app: Any) -> None:
+        """Attach the explanation callbacks to ``app``."""
+        app.callback(
+            Output(ids.EXPLAIN_SUMMARY, "children"),
+            Output(ids.EXPLAIN_PERMUTATION, "figure"),
+            Output(ids.EXPLAIN_NATIVE, "figure"),
+            Output(ids.EXPLAIN_FEATURE, "options"),
+            Output(ids.EXPLAIN_FEATURE, "value"),
+            Output(ids.EXPLAIN_FEATURE_2, "options"),
+            Output(ids.EXPLAIN_OUTPUT, "options"),
+            Output(ids.EXPLAIN_OUTPUT, "value"),
+            Output(ids.EXPLAIN_BOUNDARY_X, "options"),
+            Output(ids.EXPLAIN_BOUNDARY_X, "value"),
+            Output(ids.EXPLAIN_BOUNDARY_Y, "options"),
+            Output(ids.EXPLAIN_BOUNDARY_Y, "value"),
+            Output(ids.EXPLAIN_CALIBRATION, "figure"),
+            Output(ids.EXPLAIN_CLASSIFICATION, "style"),
+            Input(ids.EVAL_RUN, "data"),
+            Input(ids.MAIN_TABS, "active_tab"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.overview)
+        app.callback(
+            Output(ids.EXPLAIN_PDP, "figure"),
+            Input(ids.EXPLAIN_FEATURE, "value"),
+            Input(ids.EXPLAIN_OUTPUT, "value"),
+            State(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.pdp)
+        app.callback(
+            Output(ids.EXPLAIN_PDP_2, "figure"),
+            Input(ids.EXPLAIN_FEATURE, "value"),
+            Input(ids.EXPLAIN_FEATURE_2, "value"),
+            State(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.pdp2)
+        app.callback(
+            Output(ids.EXPLAIN_BOUNDARY, "figure"),
+            Input(ids.EXPLAIN_BOUNDARY_X, "value"),
+            Input(ids.EXPLAIN_BOUNDARY_Y, "value"),
+            State(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.boundary)
+
+    def overview(self, run_id: str | None, tab: str | None, sid: str) -> tuple:
+        """Importances and the choices of features for the shown run."""
+        if tab != EXPLAIN_TAB or not run_id:
+            raise PreventUpdate
+        try:
+            report = self.store.run(sid, str(run_id))
+            permutation = session.explanation(self.store, sid, run_id, "permutation")
+            native = session.explanation(self.store, sid, run_id, "native")["native"]
+        except SessionExpired as exc:
+            blank = figures.empty_figure(str(exc))
+            return (layout.alert(str(exc), "warning"), blank, blank) + (
+                [],
+                None,
+                [],
+                [],
+                None,
+                [],
+                None,
+                [],
+                None,
+                blank,
+                {"display": "none"},
+            )
+        numeric = report["numeric_features"]
+        features = permutation["features"]
+        options = [{"label": f, "value": f} for f in features]
+        numeric_options = [{"label": f, "value": f} for f in features if f in numeric]
+        is_clf = report["task"] == CLASSIFICATION
+        classes = report.get("classes", [])
+        outputs = classes[1:] if len(classes) == 2 else classes
+        output_options = [{"label": c, "value": i} for i, c in enumerate(outputs)]
+        ranked_numeric = [f for f in features if f in numeric]
+        x = ranked_numeric[0] if ranked_numeric else None
+        y = ranked_numeric[1] if len(ranked_numeric) > 1 else None
+        return (
+            layout.explain_summary(report, str(run_id)),
+            figures.make_importance_figure(permutation),
+            figures.make_model_importance_figure(native),
+            options,
+            features[0] if features else None,
+            numeric_options,
+            output_options,
+            0 if output_options else None,
+            numeric_options,
+            x,
+            numeric_options,
+            y,
+            figures.make_calibration_figure(report.get("calibration", [])),
+            {} if is_clf and len(numeric) >= 2 else {"display": "none"},
+        )
+
+    def pdp(
+        self, feature: str | None, output: int | None, run_id: str, sid: str
+    ) -> Any:
+        """Partial dependence and ICE of one feature."""
+        if not feature or not run_id:
+            raise PreventUpdate
+        try:
+            data = session.explanation(self.store, sid, run_id, "pdp", feature=feature)
+        except (SessionExpired, KeyError, ValueError) as exc:
+            log.info("partial dependence refused: %s", exc)
+            return figures.empty_figure(_message(exc))
+        index = int(output or 0)
+        if index >= len(data["outputs"]):
+            index = 0
+        return figures.make_pdp_figure(data, output=index)
+
+    def pdp2(
+        self, feature: str | None, second: str | None, run_id: str, sid: str
+    ) -> Any:
+        """Two-way partial dependence of two numeric features."""
+        if not feature or not second or not run_id:
+            return figures.empty_figure("Choose a second numeric feature")
+        if feature == second:
+            return figures.empty_figure("Choose two different features")
+        try:
+            data = session.explanation(
+                self.store, sid, run_id, "pdp2", feature=feature, feature2=second
+            )
+        except (SessionExpired, KeyError, ValueError) as exc:
+            log.info("two-way partial dependence refused: %s", exc)
+            return figures.empty_figure(_message(exc))
+        return figures.make_pdp2_figure(data)
+
+    def boundary(self, x: str | None, y: str | None, run_id: str, sid: str) -> Any:
+        """The decision boundary of the model refitted on two features."""
+        if not x or not y or not run_id:
+            raise PreventUpdate
+        if x == y:
+            return figures.empty_figure("Choose two different features")
+        try:
+            data = session.explanation(self.store, sid, run_id, "boundary", x=x, y=y)
+        except (SessionExpired, KeyError, ValueError) as exc:
+            log.info("decision boundary refused: %s", exc)
+            return figures.empty_figure(_message(exc))
+        return figures.make_boundary_figure(data)
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, SessionExpired):
+        return str(exc)
+    return "This cannot be computed for this run and feature."

@@ -1,0 +1,108 @@
+"""Callbacks of the Predict tab: live what-if and batch predictions."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dash import ALL, Input, Output, State, dcc, no_update
+from dash.exceptions import PreventUpdate
+
+from .. import figures, ids, layout, session
+from ..config import Settings
+from ..functions import DataLoadError, PredictionError
+from ..store import SessionExpired, SessionStore
+
+log = logging.getLogger(__name__)
+
+
+class PredictCallbacks:
+    """What-if inputs of the shown run, and predictions for uploaded rows."""
+
+    def __init__(self, store: SessionStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def register(self, app: Any) -> None:
+        """Attach the prediction callbacks to ``app``."""
+        app.callback(
+            Output(ids.PREDICT_SUMMARY, "children"),
+            Output(ids.PREDICT_INPUTS, "children"),
+            Input(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.inputs)
+        app.callback(
+            Output(ids.WHATIF_PREDICTION, "children"),
+            Input({"type": ids.PREDICT_INPUT, "name": ALL}, "value"),
+            State({"type": ids.PREDICT_INPUT, "name": ALL}, "id"),
+            State(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.whatif)
+        app.callback(
+            Output(ids.PREDICT_DOWNLOAD, "data"),
+            Output(ids.PREDICT_STATUS, "children"),
+            Output(ids.PREDICT_UPLOAD, "contents"),
+            Input(ids.PREDICT_UPLOAD, "contents"),
+            State(ids.PREDICT_UPLOAD, "filename"),
+            State(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.batch)
+
+    def inputs(self, run_id: str | None, sid: str) -> tuple[Any, Any]:
+        """One input per feature of the shown run, at its default value."""
+        if not run_id:
+            raise PreventUpdate
+        try:
+            report = self.store.run(sid, str(run_id))
+        except SessionExpired as exc:
+            return layout.alert(str(exc), "warning"), None
+        return layout.predict_summary(report, str(run_id)), layout.whatif_inputs(
+            report["inputs"]
+        )
+
+    def whatif(
+        self, values: list[Any], input_ids: list[dict], run_id: str | None, sid: str
+    ) -> Any:
+        """The shown run's prediction for the current inputs."""
+        if not run_id or not input_ids:
+            raise PreventUpdate
+        chosen = {i["name"]: v for i, v in zip(input_ids, values)}
+        try:
+            report, result = session.whatif(self.store, sid, str(run_id), chosen)
+        except SessionExpired as exc:
+            return layout.alert(str(exc), "warning")
+        except (ValueError, TypeError) as exc:
+            log.info("what-if refused: %s", exc)
+            return layout.alert("These values cannot be predicted.", "warning")
+        proba = result.get("probabilities")
+        figure = figures.make_probability_figure(proba) if proba else None
+        return layout.whatif_result(report["task"], result, figure)
+
+    def batch(
+        self, contents: str | None, filename: str | None, run_id: str | None, sid: str
+    ) -> tuple[Any, Any, Any]:
+        """Predictions for every row of an uploaded file, as a CSV download."""
+        if not contents:
+            raise PreventUpdate
+        if not run_id:
+            return no_update, layout.alert("Train a model first.", "warning"), None
+        upload = {"filename": filename, "contents": contents}
+        try:
+            data, rows, notes = session.batch_predictions(
+                self.store, self.settings, sid, str(run_id), upload
+            )
+        except (DataLoadError, PredictionError, SessionExpired) as exc:
+            log.info("batch prediction refused: %s", exc)
+            return no_update, layout.alert(str(exc), "danger"), None
+        name = f"predictions-run-{run_id}.csv"
+        text = f"Predicted {rows:,} rows with run {run_id}; downloaded {name}."
+        status = html_list(text, notes)
+        return dcc.send_bytes(data, name), status, None
+
+
+def html_list(text: str, notes: list[str]) -> Any:
+    """A success message followed by notes."""
+    return layout.message_with_notes(text, notes)

@@ -1,0 +1,193 @@
+"""What-if inputs, single and batch predictions, safe CSV and the skops model."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app import functions as F
+
+
+@pytest.fixture(scope="module")
+def mixed_run():
+    rng = np.random.default_rng(1)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "income": rng.normal(50_000, 12_000, n).round(2),
+            "city": rng.choice(["Basel", "Bern", "Zurich"], n),
+        }
+    )
+    frame["bought"] = np.where(
+        (frame["age"] > 40) & (frame["city"] != "Bern"), "yes", "no"
+    )
+    config = F.TrainConfig(
+        target="bought",
+        features=("age", "income", "city"),
+        task="classification",
+        model="random_forest",
+        params={"n_estimators": 30},
+        cv_folds=0,
+    )
+    return frame, F.train_model(frame, config)
+
+
+def test_input_spec_has_ranges_steps_and_typical_defaults(mixed_run):
+    frame, run = mixed_run
+    spec = {item["name"]: item for item in run.report["inputs"]}
+    assert spec["age"]["kind"] == "number" and spec["age"]["step"] == 1
+    assert spec["age"]["min"] >= 18 and spec["age"]["max"] <= 79
+    assert spec["age"]["default"] == pytest.approx(frame["age"].median(), abs=1)
+    assert 0 < spec["income"]["step"] < spec["income"]["max"] - spec["income"]["min"]
+    assert spec["city"]["kind"] == "category"
+    assert sorted(spec["city"]["options"]) == ["Basel", "Bern", "Zurich"]
+
+
+def test_predict_one_matches_the_pipeline(mixed_run):
+    _, run = mixed_run
+    row = F.input_row(
+        run.report["inputs"], {"age": 60, "income": 40_000, "city": "Basel"}
+    )
+    result = F.predict_one(run.pipeline, row, task="classification")
+    expected = pd.DataFrame({"age": [60.0], "income": [40_000.0], "city": ["Basel"]})
+    assert result["prediction"] == run.pipeline.predict(expected)[0]
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0)
+    assert set(result["probabilities"]) == {"no", "yes"}
+
+
+def test_predict_one_tolerates_empty_and_unknown_values(mixed_run):
+    _, run = mixed_run
+    row = F.input_row(
+        run.report["inputs"], {"age": None, "income": "abc", "city": "Paris"}
+    )
+    assert np.isnan(row.loc[0, "age"]) and np.isnan(row.loc[0, "income"])
+    assert F.predict_one(run.pipeline, row, task="classification")["prediction"] in {
+        "no",
+        "yes",
+    }
+
+
+def test_batch_prediction_adds_predictions_and_probabilities(mixed_run):
+    frame, run = mixed_run
+    rows = frame.drop(columns="bought").head(20).assign(extra="x")
+    out, notes = F.predict_batch(
+        run.pipeline,
+        rows,
+        numeric=["age", "income"],
+        categorical=["city"],
+        task="classification",
+        target="bought",
+    )
+    assert list(out["prediction"]) == list(
+        run.pipeline.predict(rows[["age", "income", "city"]])
+    )
+    assert {"probability_no", "probability_yes"} <= set(out.columns)
+    assert any("Ignored 1 column" in n for n in notes)
+
+
+def test_batch_prediction_reports_missing_columns_and_bad_numbers(mixed_run):
+    frame, run = mixed_run
+    with pytest.raises(
+        F.PredictionError, match=r"lacks 1 column\(s\) the model needs: 'city'"
+    ):
+        F.predict_batch(
+            run.pipeline,
+            frame[["age", "income"]],
+            numeric=["age", "income"],
+            categorical=["city"],
+            task="classification",
+        )
+    rows = frame.head(3).astype({"age": object})
+    rows.loc[0, "age"] = "old"
+    out, notes = F.predict_batch(
+        run.pipeline,
+        rows,
+        numeric=["age", "income"],
+        categorical=["city"],
+        task="classification",
+        target="bought",
+    )
+    assert len(out) == 3
+    assert any("1 value(s) of 'age' are not numbers" in n for n in notes)
+    with pytest.raises(F.PredictionError, match="no rows"):
+        F.predict_batch(
+            run.pipeline,
+            frame.head(0),
+            numeric=["age", "income"],
+            categorical=["city"],
+            task="classification",
+        )
+
+
+HOSTILE = [
+    "=1+1",
+    "+SUM(A1)",
+    "-2+3",
+    "@cmd",
+    "\t=x",
+    "\r=x",
+    "|calc",
+    "%x",
+    '=HYPERLINK("x")',
+]
+
+
+@pytest.mark.parametrize("cell", HOSTILE)
+def test_formula_cells_are_neutralised(cell):
+    frame = pd.DataFrame({"text": [cell, "plain"], "number": [-1.5, 2.0], cell: [1, 2]})
+    safe = F.neutralize_formulas(frame)
+    assert safe.loc[0, "text"] == "'" + cell
+    assert safe.loc[1, "text"] == "plain"
+    assert list(safe["number"]) == [-1.5, 2.0]
+    assert list(safe.columns) == ["text", "number", "'" + cell]
+    data = F.to_safe_csv(frame)
+    assert data.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    cells = [c for row in rows for c in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r", "|", "%"))]
+    assert "-1.5" in cells
+
+
+def test_safe_cells_are_unchanged():
+    frame = pd.DataFrame({"t": ["abc", "1+1", "a=b", ""], "n": [1, -2, 3, 4]})
+    assert F.neutralize_formulas(frame).equals(frame)
+
+
+def test_skops_model_loads_and_predicts_the_same(mixed_run):
+    frame, run = mixed_run
+    data = F.model_to_skops(run.pipeline)
+    assert not data.startswith(b"\x80")  # not a pickle
+    loaded = F.model_from_skops(data)
+    x = frame.drop(columns="bought")
+    np.testing.assert_array_equal(loaded.predict(x), run.pipeline.predict(x))
+    np.testing.assert_allclose(loaded.predict_proba(x), run.pipeline.predict_proba(x))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "logistic_regression",
+        "svm",
+        "knn",
+        "decision_tree",
+        "hist_gradient_boosting",
+        "naive_bayes",
+    ],
+)
+def test_every_classifier_round_trips_through_skops(iris, model):
+    config = F.TrainConfig(
+        target="target",
+        features=tuple(c for c in iris.columns if c != "target"),
+        task="classification",
+        model=model,
+        cv_folds=0,
+    )
+    run = F.train_model(iris, config)
+    loaded = F.model_from_skops(F.model_to_skops(run.pipeline))
+    x = iris.drop(columns="target")
+    np.testing.assert_array_equal(loaded.predict(x), run.pipeline.predict(x))
