@@ -38,7 +38,8 @@ case "$engine" in
     ;;
   podman)
     cmd="podman ${PODMAN_OPTS:---runtime runc --storage-driver vfs --cgroup-manager cgroupfs --events-backend file}"
-    build_opts=(--isolation chroot --pull=never)
+    # No intermediate images (nothing to prune afterwards); never pull a base.
+    build_opts=(--isolation chroot --pull=never --layers=false)
     run_opts=(--run-arg=--ulimit=nofile=20000:20000 --run-arg=--ulimit=nproc=1024:1024)
     base_note="stand-in base images built from Debian's packages (deploy/standin-base.sh)"
     PODMAN="$cmd" bash deploy/standin-base.sh
@@ -70,11 +71,8 @@ tag_prefix="localhost/dashboard-container-test"
 built=()
 cleanup() {
   if [ "${KEEP_IMAGES:-0}" != 1 ] && [ "${#built[@]}" -gt 0 ]; then
+    # The base images stay for the next run.
     "${engine_cmd[@]}" rmi --force "${built[@]}" >/dev/null 2>&1 || true
-    if [ "$engine" = podman ]; then
-      # The builder stages' layers; the base images stay for the next run.
-      "${engine_cmd[@]}" image prune --force >/dev/null 2>&1 || true
-    fi
   fi
 }
 trap cleanup EXIT

@@ -839,6 +839,10 @@ def test_workflow_permissions_concurrency_and_deploy_gates(workflow):
     assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
     names = [step.get("name") for step in deploy["steps"]]
     assert "Clean up old images" in names
+    # The scanner's job gets no credentials, no OIDC token and no secret.
+    zap = jobs["zap"]
+    assert zap["needs"] == "deploy"
+    assert "permissions" not in zap and "secrets." not in json.dumps(zap)
     for job in jobs.values():
         for step in job.get("steps", []):
             for script in re.findall(r"deploy/[\w.-]+", step.get("run", "")):
