@@ -17,7 +17,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import pandas as pd
 
@@ -45,13 +45,14 @@ class SessionExpired(LookupError):
 def frame_to_bytes(frame: pd.DataFrame) -> bytes:
     """Serialise a frame to compressed parquet bytes."""
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, engine="pyarrow", compression="zstd", index=False)
+    frame.to_parquet(
+        buffer,
+        engine="pyarrow",
+        compression="zstd",
+        index=False,
+        row_group_size=262_144,
+    )
     return buffer.getvalue()
-
-
-def frame_from_bytes(data: bytes, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read bytes written by :func:`frame_to_bytes` (optionally some columns)."""
-    return pd.read_parquet(io.BytesIO(data), engine="pyarrow", columns=columns)
 
 
 class DiskBackend:
@@ -93,9 +94,14 @@ class DiskBackend:
         """Extend the life of ``key``; False when it is gone."""
         return bool(self.cache.touch(key, expire=expire))
 
+    def open(self, key: str) -> BinaryIO | None:
+        """A readable file of the bytes at ``key`` (large values are not copied)."""
+        value = self.cache.get(key, read=True)
+        return io.BytesIO(value) if isinstance(value, bytes) else value
+
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Make the enclosed reads and writes atomic across processes."""
+    def transaction(self, key: str) -> Iterator[None]:
+        """Make the enclosed read-modify-write of ``key`` atomic across processes."""
         with self.cache.transact():
             yield
 
@@ -151,7 +157,7 @@ class SessionStore:
 
     def _update(self, sid: str, change: Any) -> dict[str, Any]:
         key = self._session_key(sid)
-        with self.backend.transaction():
+        with self.backend.transaction(key):
             record = self.backend.get(key) or {"dataset": None, "runs": [], "seq": 0}
             result = change(record)
             self.backend.set(key, record, self.ttl)
@@ -171,11 +177,12 @@ class SessionStore:
         return key.startswith("frame:") and self.backend.touch(key, self.ttl)
 
     def get_frame(self, key: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """Read a stored frame (or some of its columns)."""
-        data = self.backend.get(key)
-        if data is None:
+        """Read a stored frame, or only some of its columns (not reading the rest)."""
+        handle = self.backend.open(key) if key.startswith("frame:") else None
+        if handle is None:
             raise SessionExpired("The data of this session has expired; load it again.")
-        return frame_from_bytes(data, columns)
+        with handle:
+            return pd.read_parquet(handle, engine="pyarrow", columns=columns)
 
     def remember(self, key: str, value: Any) -> None:
         """Store a derived value (a profile, a cached lookup) for the session TTL."""
