@@ -43,7 +43,8 @@ def _wait_text(driver, selector: str, text: str, timeout: float = 60) -> None:
 
 
 def main(base: str, out: Path) -> None:
-    """Save data.png (the Data tab) and screenshot.png (results after training)."""
+    """Save data.png (the Data tab), screenshot.png (results after training),
+    explain.png and predict.png."""
     out.mkdir(parents=True, exist_ok=True)
     driver = _driver(1440, 1700)
     try:
@@ -62,6 +63,21 @@ def main(base: str, out: Path) -> None:
         time.sleep(3)
         driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(out / "screenshot.png"))
+        waits = {
+            "Explain": [
+                ("#explain-permutation", "Permutation"),
+                ("#explain-boundary", "Decision boundary"),
+            ],
+            "Predict": [("#whatif-prediction", "Class probabilities")],
+        }
+        for tab, name in (("Explain", "explain.png"), ("Predict", "predict.png")):
+            links = driver.find_elements(By.CSS_SELECTOR, "#main-tabs .nav-link")
+            next(link for link in links if link.text == tab).click()
+            for selector, text in waits[tab]:
+                _wait_text(driver, selector, text, timeout=120)
+            time.sleep(2)
+            driver.execute_script("window.scrollTo(0, 0)")
+            driver.save_screenshot(str(out / name))
     finally:
         driver.quit()
 
