@@ -13,7 +13,7 @@
 #   CLOUD_RUN_MIN_INSTANCES      instances kept warm; 0 scales to zero [0]
 #   CLOUD_RUN_MAX_INSTANCES      cost ceiling [3]
 #   CLOUD_RUN_TIMEOUT            request timeout in seconds [600]
-#   CLOUD_RUN_CPU_ALWAYS         "true": CPU outside requests too [false]
+#   CLOUD_RUN_CPU_ALWAYS         "false": CPU only while requests run [true]
 #   CLOUD_RUN_SERVICE_ACCOUNT    identity the service runs as [project default]
 #   WEB_CONCURRENCY, GUNICORN_THREADS, LOG_LEVEL, CACHE_SIZE_MB   app settings
 #                                [2, 4, info, 256]
@@ -66,10 +66,12 @@ flags=(
   --ingress=all
   --set-env-vars="^;^$env_vars"
 )
-if [ "${CLOUD_RUN_CPU_ALWAYS:-false}" = true ]; then
-  flags+=(--no-cpu-throttling)
-else
+# Background jobs (training, importances) run between the page's progress polls,
+# so by default the CPU stays allocated outside requests too.
+if [ "${CLOUD_RUN_CPU_ALWAYS:-true}" = false ]; then
   flags+=(--cpu-throttling)
+else
+  flags+=(--no-cpu-throttling)
 fi
 if [ -n "${CLOUD_RUN_SERVICE_ACCOUNT:-}" ]; then
   flags+=(--service-account="$CLOUD_RUN_SERVICE_ACCOUNT")

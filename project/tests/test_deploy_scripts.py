@@ -162,7 +162,7 @@ def test_deploy_issues_exact_commands_by_digest(fake):
             "--ingress=all",
             "--set-env-vars=^;^LOG_LEVEL=info;WEB_CONCURRENCY=2;GUNICORN_THREADS=4;"
             "GUNICORN_TIMEOUT=600;CACHE_SIZE_MB=256",
-            "--cpu-throttling",
+            "--no-cpu-throttling",
             f"--labels=managed-by=github-actions,commit-sha={SHA}",
             "--quiet",
         ],
@@ -213,7 +213,7 @@ def test_deploy_overrides_reach_the_flags(fake):
         CLOUD_RUN_MIN_INSTANCES="1",
         CLOUD_RUN_MAX_INSTANCES="10",
         CLOUD_RUN_TIMEOUT="900",
-        CLOUD_RUN_CPU_ALWAYS="true",
+        CLOUD_RUN_CPU_ALWAYS="false",
         CLOUD_RUN_SERVICE_ACCOUNT="runtime@demo-project.iam.gserviceaccount.com",
         CLOUD_RUN_ENV_VARS="REDIS_URL=redis://10.0.0.3:6379/0;MAX_UPLOAD_MB=50",
         WEB_CONCURRENCY="4",
@@ -236,7 +236,7 @@ def test_deploy_overrides_reach_the_flags(fake):
         "--min-instances=1",
         "--max-instances=10",
         "--timeout=900",
-        "--no-cpu-throttling",
+        "--cpu-throttling",
         "--service-account=runtime@demo-project.iam.gserviceaccount.com",
         "--set-env-vars=^;^LOG_LEVEL=info;WEB_CONCURRENCY=4;GUNICORN_THREADS=4;"
         "GUNICORN_TIMEOUT=900;CACHE_SIZE_MB=256;"
@@ -244,7 +244,7 @@ def test_deploy_overrides_reach_the_flags(fake):
         "--labels=managed-by=github-actions",
     ):
         assert flag in deploy
-    assert "--cpu-throttling" not in deploy
+    assert "--no-cpu-throttling" not in deploy
     assert all("--project=demo-project" in call for call in fake.calls())
 
 
