@@ -2,8 +2,9 @@
 
 Gunicorn workers (and Cloud Run instances) share no memory, so everything a visitor
 owns lives here: on a local disk cache by default (shared by all workers of one
-machine, no extra service), bounded in size and expiring when idle. Frames are
-stored once per content (parquet bytes, addressed by their SHA-256).
+machine, no extra service), or on Redis when ``REDIS_URL`` is set (shared by all
+instances), bounded in size and expiring when idle. Frames are stored once per
+content (parquet bytes, addressed by their SHA-256).
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import hashlib
 import io
 import logging
 import os
+
+# Unpickling is limited to values this server wrote itself (see RedisBackend._decode).
+import pickle  # nosec B403
 import re
 import secrets
 import threading
+import zlib
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Iterator
@@ -40,6 +45,21 @@ def valid_session_id(value: Any) -> bool:
 
 class SessionExpired(LookupError):
     """The visitor's session id is malformed, or its data has expired."""
+
+
+class StoreUnavailable(SessionExpired, RuntimeError):
+    """The shared data store cannot be reached (or is busy); the visitor may retry.
+
+    A subclass of :class:`SessionExpired`, so that the callbacks, which catch that,
+    show its message instead of failing with a server error.
+    """
+
+    MESSAGE = (
+        "The server's data store is not reachable right now; try again in a moment."
+    )
+
+    def __init__(self, message: str = MESSAGE) -> None:
+        super().__init__(message)
 
 
 def frame_to_bytes(frame: pd.DataFrame) -> bytes:
@@ -112,6 +132,202 @@ class DiskBackend:
             self._pid = -1
 
 
+def _kind(key: str) -> str:
+    """What a key names, for logs: ``session:*`` (session ids are secrets)."""
+    return key.split(":", 1)[0] + ":*"
+
+
+class RedisBackend:
+    """A Redis database shared by every process of every instance.
+
+    Values are stored under ``namespace + key``: bytes as they are (frames are
+    already compressed parquet), anything else pickled and zlib-compressed, each
+    behind a one-byte type tag. Every key has a TTL. Content-addressed keys
+    (``frame:<sha256>``) are written once: setting one that exists only extends
+    its life. Redis errors surface as :class:`StoreUnavailable`.
+
+    The app configures nothing on the server. The Redis instance must be capped,
+    or it fills up: run it with ``maxmemory`` set and ``maxmemory-policy
+    volatile-lru`` (or ``allkeys-lru``). Prefer ``volatile-lru`` when the same
+    instance is also the Celery broker (as with a single ``REDIS_URL``): every key
+    of this store expires, so it can all be evicted, whereas Celery's queues, which
+    have no TTL, cannot (``allkeys-lru`` could drop queued jobs).
+
+    Parameters
+    ----------
+    url : str
+        A ``redis://`` or ``rediss://`` URL, passed to ``redis.Redis.from_url``.
+    namespace : str
+        Prefix of every key, to share an instance with other users (Celery).
+    socket_timeout, connect_timeout : float
+        Seconds before a silent server counts as unreachable.
+    """
+
+    #: Keys named by a hash of their value: never rewritten once stored.
+    CONTENT_PREFIXES = ("frame:",)
+    #: Zlib level of pickled values (1: fast, most of the gain on numeric arrays).
+    COMPRESS_LEVEL = 1
+    _RAW = b"b"
+    _PICKLED = b"z"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "dashboard:",
+        socket_timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.namespace = namespace
+        self.socket_timeout = socket_timeout
+        self.connect_timeout = connect_timeout
+        self._pid = -1
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        # Not the URL: it may hold a password.
+        return f"RedisBackend(namespace={self.namespace!r})"
+
+    @property
+    def client(self) -> Any:
+        """The ``redis.Redis`` client of this process (a new pool after a fork)."""
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    import redis
+                    from redis.backoff import ExponentialWithJitterBackoff
+                    from redis.retry import Retry
+
+                    self._client = redis.Redis.from_url(
+                        self.url,
+                        socket_timeout=self.socket_timeout,
+                        socket_connect_timeout=self.connect_timeout,
+                        health_check_interval=30,
+                        # Ride over a blip, but answer a visitor within seconds
+                        # when the server is down (the default waits up to 14 s).
+                        retry=Retry(
+                            ExponentialWithJitterBackoff(cap=0.5, base=0.05), 2
+                        ),
+                    )
+                    self._pid = os.getpid()
+        return self._client
+
+    @contextmanager
+    def _reachable(self, action: str, key: str) -> Iterator[None]:
+        """Turn Redis connection errors into :class:`StoreUnavailable`, logged."""
+        from redis import exceptions
+
+        try:
+            yield
+        except (exceptions.ConnectionError, exceptions.TimeoutError) as exc:
+            log.error("session store: %s %s failed: %r", action, _kind(key), exc)
+            raise StoreUnavailable() from exc
+        except exceptions.OutOfMemoryError as exc:
+            log.error(
+                "session store: %s %s failed: Redis is full and evicts nothing; "
+                "set maxmemory-policy volatile-lru: %r",
+                action,
+                _kind(key),
+                exc,
+            )
+            raise StoreUnavailable() from exc
+
+    @staticmethod
+    def _seconds(expire: float | None) -> int | None:
+        return None if expire is None else max(1, int(expire))
+
+    def _encode(self, value: Any) -> bytes:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return self._RAW + bytes(value)
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._PICKLED + zlib.compress(data, self.COMPRESS_LEVEL)
+
+    def _decode(self, data: bytes | None) -> Any:
+        if data is None:
+            return None
+        tag, body = data[:1], memoryview(data)[1:]
+        if tag == self._RAW:
+            return bytes(body)
+        if tag == self._PICKLED:
+            # Safe: only this server writes this store, and only what it produced
+            # itself (frames, profiles, reports, fitted pipelines); no visitor
+            # input is ever stored as a pickle, and keys are namespaced.
+            return pickle.loads(zlib.decompress(body))  # nosec B301
+        raise ValueError(f"Unknown value format {tag!r} in the session store")
+
+    def get(self, key: str) -> Any:
+        """The value at ``key``, or None."""
+        with self._reachable("get", key):
+            data = self.client.get(self.namespace + key)
+        return self._decode(data)
+
+    def set(self, key: str, value: Any, expire: int) -> None:
+        """Store ``value`` at ``key`` for ``expire`` seconds (content keys: once)."""
+        name, seconds = self.namespace + key, self._seconds(expire)
+        with self._reachable("set", key):
+            if key.startswith(self.CONTENT_PREFIXES):
+                if self._extend(name, seconds):
+                    return
+                # NX: a concurrent writer of the same content may have won; same bytes.
+                self.client.set(name, self._encode(value), ex=seconds, nx=True)
+            else:
+                self.client.set(name, self._encode(value), ex=seconds)
+
+    def _extend(self, name: str, seconds: int | None) -> bool:
+        if seconds is None:
+            return bool(self.client.persist(name)) or bool(self.client.exists(name))
+        return bool(self.client.expire(name, seconds))
+
+    def touch(self, key: str, expire: int) -> bool:
+        """Extend the life of ``key``; False when it is gone."""
+        with self._reachable("touch", key):
+            return self._extend(self.namespace + key, self._seconds(expire))
+
+    def open(self, key: str) -> BinaryIO | None:
+        """A readable file of the bytes at ``key``, or None."""
+        value = self.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, bytes):
+            raise TypeError(f"{key} does not hold bytes")
+        return io.BytesIO(value)
+
+    @contextmanager
+    def transaction(self, key: str) -> Iterator[None]:
+        """Make the enclosed read-modify-write of ``key`` atomic across processes.
+
+        A Redis lock, held at most 10 s (the enclosed work takes milliseconds),
+        waited for at most 10 s.
+        """
+        from redis.exceptions import LockError, RedisError
+
+        name = f"{self.namespace}lock:{key}"
+        lock = self.client.lock(name, timeout=10, blocking_timeout=10, sleep=0.01)
+        with self._reachable("lock", key):
+            acquired = lock.acquire()
+        if not acquired:
+            log.error("session store: waited 10 s for the lock of %s", _kind(key))
+            raise StoreUnavailable("The server is busy; try again in a moment.")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except LockError as exc:
+                log.warning("session store: a %s lock had expired: %r", _kind(key), exc)
+            except RedisError as exc:  # it expires on its own
+                log.warning("session store: could not unlock %s: %r", _kind(key), exc)
+
+    def close(self) -> None:
+        """Close this process's connections."""
+        if self._client is not None and self._pid == os.getpid():
+            self._client.close()
+        self._client = None
+        self._pid = -1
+
+
 class SessionStore:
     """Datasets and runs of each visitor session, with expiry and a size cap.
 
@@ -130,10 +346,14 @@ class SessionStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SessionStore":
-        """The store the settings describe (a local disk cache)."""
-        backend = DiskBackend(
-            settings.cache_dir, size_limit=settings.cache_size_mb * 1024 * 1024
-        )
+        """The store the settings describe: Redis at ``redis_url``, else on disk."""
+        backend: DiskBackend | RedisBackend
+        if settings.redis_url:
+            backend = RedisBackend(settings.redis_url)
+        else:
+            backend = DiskBackend(
+                settings.cache_dir, size_limit=settings.cache_size_mb * 1024 * 1024
+            )
         return cls(
             backend,
             ttl_seconds=settings.session_ttl_seconds,
