@@ -7,7 +7,7 @@ PORT ?= 8050
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit e2e browser lock clean
+.PHONY: help run test lint unit e2e browser services lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,11 @@ browser: ## Install Chromium and chromedriver for the browser tests (apt, when m
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	fi
 
+services: ## Install redis-server for the multi-instance tests (apt, when missing)
+	@if ! command -v redis-server >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	fi
+
 lint: $(VENV)/.dev-stamp ## Run every pre-commit hook on every file
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pre-commit run --all-files --show-diff-on-failure
 
@@ -46,13 +51,13 @@ unit: $(VENV)/.dev-stamp ## Run the tests that need no browser
 e2e: $(VENV)/.dev-stamp browser ## Run the browser tests (headless Chromium)
 	$(BIN)/pytest -m e2e --headless $(PYTEST_ARGS)
 
-test: $(VENV)/.dev-stamp browser lint ## Lint, then the whole test suite with browser tests
+test: $(VENV)/.dev-stamp browser services lint ## Lint, then the whole test suite with browser tests
 	$(BIN)/pytest --headless $(PYTEST_ARGS)
 
 lock: $(BIN)/python ## Re-pin project/requirements*.txt from the .in files
 	$(BIN)/python -m pip install --quiet pip-tools
-	cd project && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url -o requirements.txt requirements.in
-	cd project && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url -o requirements-dev.txt requirements-dev.in
+	cd project && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+	cd project && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache project/.pytest_cache

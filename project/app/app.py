@@ -11,6 +11,7 @@ from flask import jsonify
 
 from .callbacks import register_callbacks
 from .config import Settings
+from .jobs import make_manager
 from .layout import serve_layout
 from .store import SessionStore
 
@@ -23,12 +24,14 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     store = SessionStore.from_settings(settings)
+    manager, celery_app = make_manager(settings)
     app = dash.Dash(
         __name__,
         title="Dashboard · explore data and train models",
         update_title=None,
         compress=True,
         suppress_callback_exceptions=True,
+        background_callback_manager=manager,
         meta_tags=[
             {"name": "viewport", "content": "width=device-width, initial-scale=1"}
         ],
@@ -36,6 +39,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = partial(serve_layout, settings)
     register_callbacks(app, store, settings)
     server = app.server
+    if celery_app is not None:
+        server.extensions["celery"] = celery_app
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.add_url_rule("/healthz", "healthz", _healthz)
     _warm_up(app)

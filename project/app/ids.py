@@ -51,6 +51,9 @@ TRAIN_SEED = "train-seed"
 TRAIN_CV_FOLDS = "train-cv-folds"
 TRAIN_WARNING = "train-warning"
 TRAIN_STATUS = "train-status"
+TRAIN_CANCEL = "train-cancel"
+TRAIN_PROGRESS = "train-progress"
+TRAIN_PROGRESS_BOX = "train-progress-box"
 PARAM_INPUT = "param-input"  # dict id type: {"type": PARAM_INPUT, "name": ...}
 
 # evaluation section
@@ -67,6 +70,8 @@ MAIN_TABS = "main-tabs"
 
 # explanation section
 EXPLAIN_SUMMARY = "explain-summary"
+EXPLAIN_PROGRESS = "explain-progress"
+EXPLAIN_PROGRESS_BOX = "explain-progress-box"
 EXPLAIN_PERMUTATION = "explain-permutation"
 EXPLAIN_NATIVE = "explain-native"
 EXPLAIN_FEATURE = "explain-feature"

@@ -309,13 +309,49 @@ def model_card() -> dbc.Card:
                         className="w-100",
                         n_clicks=0,
                     ),
-                    dcc.Loading(
-                        html.Div(id=ids.TRAIN_STATUS, className="mt-2", role="status"),
-                        type="dot",
+                    progress_box(
+                        ids.TRAIN_PROGRESS_BOX, ids.TRAIN_PROGRESS, ids.TRAIN_CANCEL
                     ),
+                    html.Div(id=ids.TRAIN_STATUS, className="mt-2", role="status"),
                 ]
             ),
         ]
+    )
+
+
+HIDDEN = {"display": "none"}
+SHOWN = {"display": "block"}
+
+
+def progress_box(box_id: str, bar_id: str, cancel_id: str | None = None) -> html.Div:
+    """A progress bar (and a cancel button) shown while a background job runs."""
+    children: list[Any] = [
+        dbc.Progress(
+            id=bar_id,
+            value=0,
+            label="",
+            striped=True,
+            animated=True,
+            style={"height": "1.25rem"},
+            className="flex-grow-1",
+        )
+    ]
+    if cancel_id:
+        children.append(
+            dbc.Button(
+                "Cancel",
+                id=cancel_id,
+                color="outline-secondary",
+                size="sm",
+                n_clicks=0,
+                disabled=True,
+            )
+        )
+    return html.Div(
+        html.Div(children, className="d-flex gap-2 align-items-center"),
+        id=box_id,
+        style=HIDDEN,
+        className="mt-2",
     )
 
 
@@ -559,6 +595,7 @@ def explain_tab() -> html.Div:
                 id=ids.EXPLAIN_SUMMARY,
                 className="mt-3",
             ),
+            progress_box(ids.EXPLAIN_PROGRESS_BOX, ids.EXPLAIN_PROGRESS),
             dbc.Row(
                 [
                     dbc.Col(
@@ -797,6 +834,22 @@ def status_message(text: str, *, error: bool = False) -> html.Div:
 def notes_list(notes: Iterable[str]) -> list[html.Li]:
     """The short list of what was done to the data."""
     return [html.Li(note) for note in notes]
+
+
+STOPPED = (
+    "The last job stopped before it finished (it was cancelled, or the server "
+    "running it went away). Nothing was lost; start it again."
+)
+
+
+def stopped_message() -> dbc.Alert:
+    """What the status shows when a background job ends without a result."""
+    return alert(STOPPED, "warning")
+
+
+def running_message(text: str) -> html.Div:
+    """What the status shows while a background job runs."""
+    return html.Div(text, className="small text-muted")
 
 
 def alert(text: str, color: str) -> dbc.Alert:

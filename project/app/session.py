@@ -11,7 +11,7 @@ import binascii
 import json
 import logging
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .config import Settings
 from .figures import make_run_figures
@@ -173,7 +173,13 @@ def dataset_profile(store: SessionStore, sid: str) -> tuple[dict, dict]:
     return meta, profile
 
 
-def train(store: SessionStore, sid: str, config: TrainConfig) -> tuple[str, dict]:
+def train(
+    store: SessionStore,
+    sid: str,
+    config: TrainConfig,
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[str, dict]:
     """Train on the session's dataset and keep the run; returns (run id, report).
 
     Raises
@@ -184,7 +190,7 @@ def train(store: SessionStore, sid: str, config: TrainConfig) -> tuple[str, dict
         Nothing is loaded, or it expired.
     """
     meta, frame = store.dataset_frame(sid)
-    run = train_model(frame, config)
+    run = train_model(frame, config, progress=progress)
     report = dict(run.report, dataset=meta["name"], rows=meta["rows"], data=meta)
     run_id = store.add_run(sid, report, run.pipeline)
     log.info(

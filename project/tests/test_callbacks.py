@@ -24,6 +24,10 @@ def _text(component) -> str:
     return _text(getattr(component, "children", None))
 
 
+def _quiet(progress) -> None:
+    """A set_progress that ignores the progress of background callbacks."""
+
+
 def _upload(name: str, content: bytes) -> dict:
     encoded = base64.b64encode(content).decode()
     return {"filename": name, "contents": f"data:text/csv;base64,{encoded}"}
@@ -169,7 +173,7 @@ def test_choosing_a_task_offers_only_its_models(train):
     _, value = train.choose_task("classification", {"model": "random_forest"}, None)
     assert value == "random_forest"
     _, value = train.choose_task("classification", {"model": "random_forest"}, "knn")
-    assert value == "knn"
+    assert isinstance(value, NoUpdate)  # kept as it is, its settings too
 
 
 def test_model_params_are_generated_from_the_spec_table(train):
@@ -192,6 +196,7 @@ def _train(
 ):
     params = params or {}
     return train.train(
+        lambda value: None,
         1,
         sid,
         target,
@@ -316,8 +321,8 @@ def test_explain_overview_computes_importances_for_the_shown_run(
 ):
     explain = ExplainCallbacks(store, settings)
     with pytest.raises(PreventUpdate):
-        explain.overview("1", "tab-data", trained)
-    out = explain.overview("1", "tab-explain", trained)
+        explain.overview(_quiet, "1", "tab-data", trained)
+    out = explain.overview(_quiet, "1", "tab-explain", trained)
     summary, perm, native = out[:3]
     assert "Explaining run 1" in _text(summary)
     assert perm.data[0].orientation == "h"
@@ -331,7 +336,7 @@ def test_explain_overview_computes_importances_for_the_shown_run(
     }
     assert [o["label"] for o in outputs] == ["setosa", "versicolor", "virginica"]
     assert out[13] == {}  # the classification-only section is shown
-    knn = explain.overview("2", "tab-explain", trained)
+    knn = explain.overview(_quiet, "2", "tab-explain", trained)
     assert knn[2].layout.annotations  # no native importances for k-NN
 
 
@@ -352,7 +357,7 @@ def test_explain_curves_and_boundary(store, settings, trained):
 
 def test_explanations_are_cached_per_run(store, settings, trained):
     explain = ExplainCallbacks(store, settings)
-    explain.overview("1", "tab-explain", trained)
+    explain.overview(_quiet, "1", "tab-explain", trained)
     keys = [k for k in store.backend.cache.iterkeys() if str(k).startswith("explain:")]
     assert any(":1:permutation:" in k for k in keys)
 

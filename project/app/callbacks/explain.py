@@ -12,6 +12,7 @@ from .. import figures, ids, layout, session
 from ..config import Settings
 from ..functions import CLASSIFICATION
 from ..store import SessionExpired, SessionStore
+from .train import JOB_POLL_MS
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,20 @@ class ExplainCallbacks:
             Input(ids.MAIN_TABS, "active_tab"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
+            background=True,
+            interval=JOB_POLL_MS,
+            progress=[
+                Output(ids.EXPLAIN_PROGRESS, "value"),
+                Output(ids.EXPLAIN_PROGRESS, "label"),
+            ],
+            progress_default=[0, ""],
+            running=[
+                (
+                    Output(ids.EXPLAIN_PROGRESS_BOX, "style"),
+                    layout.SHOWN,
+                    layout.HIDDEN,
+                ),
+            ],
         )(self.overview)
         app.callback(
             Output(ids.EXPLAIN_PDP, "figure"),
@@ -72,14 +87,22 @@ class ExplainCallbacks:
             prevent_initial_call=True,
         )(self.boundary)
 
-    def overview(self, run_id: str | None, tab: str | None, sid: str) -> tuple:
-        """Importances and the choices of features for the shown run."""
+    def overview(
+        self, set_progress: Any, run_id: str | None, tab: str | None, sid: str
+    ) -> tuple:
+        """Importances and the choices of features for the shown run.
+
+        Runs as a background job, reporting each step through ``set_progress``.
+        """
         if tab != EXPLAIN_TAB or not run_id:
             raise PreventUpdate
         try:
             report = self.store.run(sid, str(run_id))
+            set_progress((5, "Permutation importance: shuffling each feature"))
             permutation = session.explanation(self.store, sid, run_id, "permutation")
+            set_progress((80, "The model's own importances"))
             native = session.explanation(self.store, sid, run_id, "native")["native"]
+            set_progress((95, "Drawing"))
         except SessionExpired as exc:
             blank = figures.empty_figure(str(exc))
             return (layout.alert(str(exc), "warning"), blank, blank) + (

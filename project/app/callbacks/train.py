@@ -27,6 +27,7 @@ from ..store import SessionExpired, SessionStore
 log = logging.getLogger(__name__)
 
 ROLE_TAGS = {"id": "ID-like", "constant": "constant", "date": "date"}
+JOB_POLL_MS = 300
 
 
 class TrainCallbacks:
@@ -83,7 +84,24 @@ class TrainCallbacks:
             State(ids.TRAIN_SEED, "value"),
             State(ids.TRAIN_CV_FOLDS, "value"),
             prevent_initial_call=True,
-            running=[(Output(ids.TRAIN_BUTTON, "disabled"), True, False)],
+            background=True,
+            interval=JOB_POLL_MS,
+            progress=[
+                Output(ids.TRAIN_PROGRESS, "value"),
+                Output(ids.TRAIN_PROGRESS, "label"),
+            ],
+            progress_default=[0, ""],
+            running=[
+                (Output(ids.TRAIN_BUTTON, "disabled"), True, False),
+                (Output(ids.TRAIN_CANCEL, "disabled"), False, True),
+                (Output(ids.TRAIN_PROGRESS_BOX, "style"), layout.SHOWN, layout.HIDDEN),
+                (
+                    Output(ids.TRAIN_STATUS, "children"),
+                    layout.running_message("Training…"),
+                    layout.stopped_message(),
+                ),
+            ],
+            cancel=[Input(ids.TRAIN_CANCEL, "n_clicks")],
         )(self.train)
         app.callback(
             Output(ids.RUNS_TABLE, "rowData", allow_duplicate=True),
@@ -151,8 +169,11 @@ class TrainCallbacks:
         keys = models_for_task(task)
         options = [{"label": MODEL_SPECS[k].label, "value": k} for k in keys]
         wanted = (url_state or {}).get("model")
-        order = (wanted, current) if triggered(ids.APP_URL_STATE) else (current, wanted)
-        for choice in order:
+        from_url = triggered(ids.APP_URL_STATE)
+        if current in keys and not (from_url and wanted in keys):
+            # Unchanged: setting it again would re-render (and reset) its settings.
+            return options, no_update
+        for choice in (wanted, current) if from_url else (current, wanted):
             if choice in keys:
                 return options, choice
         return options, DEFAULT_MODEL[task]
@@ -176,6 +197,7 @@ class TrainCallbacks:
 
     def train(
         self,
+        set_progress: Any,
         n_clicks: int | None,
         sid: str,
         target: str | None,
@@ -189,9 +211,16 @@ class TrainCallbacks:
         seed: Any,
         folds: Any,
     ) -> tuple[Any, ...]:
-        """Train the chosen model on the session's data and add it to the runs."""
+        """Train the chosen model on the session's data and add it to the runs.
+
+        Runs as a background job; ``set_progress((percent, label))`` after each fit.
+        """
         if not n_clicks:
             raise PreventUpdate
+
+        def progress(done: int, total: int, message: str) -> None:
+            set_progress((round(100 * done / total), message))
+
         try:
             config = TrainConfig(
                 target=target or "",
@@ -206,7 +235,8 @@ class TrainCallbacks:
             )
             if not config.target:
                 raise TrainingError("Choose a target column first.")
-            run_id, report = session.train(self.store, sid, config)
+            set_progress((0, "Preparing the data"))
+            run_id, report = session.train(self.store, sid, config, progress=progress)
         except (TrainingError, SessionExpired) as exc:
             log.info("training refused: %s", exc)
             return layout.alert(str(exc), "danger"), no_update, no_update, no_update
