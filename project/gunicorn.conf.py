@@ -22,8 +22,32 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
 # No runtime control socket: nothing else talks to gunicorn.
 control_socket_disable = True
-accesslog = "-"
+# The app logs one JSON access line per request itself (with the trace and the
+# request id); gunicorn's own messages go out as JSON too.
+accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+if os.environ.get("LOG_FORMAT", "json").lower() != "text":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "json",
+            }
+        },
+        "root": {"level": "INFO", "handlers": ["stdout"]},
+        "loggers": {
+            "gunicorn.error": {
+                "handlers": ["stdout"],
+                "level": "INFO",
+                "propagate": False,
+            },
+            "gunicorn.access": {"handlers": [], "propagate": False},
+        },
+    }
 # Heartbeat files on tmpfs when available (containers), else the default.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -2,32 +2,49 @@
 
 from __future__ import annotations
 
-import logging
+import secrets
 from functools import partial
 from typing import Any
 
 import dash
 from flask import jsonify
 
+from . import logs, security
 from .callbacks import register_callbacks
 from .config import Settings
 from .jobs import make_manager
 from .layout import serve_layout
 from .store import SessionStore
 
+INDEX = """<!DOCTYPE html>
+<html lang="en">
+    <head>
+        {%metas%}
+        <title>{%title%}</title>
+        {%favicon%}
+        {%css%}
+    </head>
+    <body>
+        {%app_entry%}
+        <footer>
+            {%config%}
+            {%scripts%}
+            {%renderer%}
+        </footer>
+    </body>
+</html>"""
+
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
     """Build the Dash app for ``settings`` (default: read from the environment)."""
     settings = settings or Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.setup(settings.log_level)
     store = SessionStore.from_settings(settings)
     manager, celery_app = make_manager(settings)
     app = dash.Dash(
         __name__,
         title="Dashboard · explore data and train models",
+        index_string=INDEX,
         update_title=None,
         compress=True,
         suppress_callback_exceptions=True,
@@ -43,11 +60,20 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         server.extensions["celery"] = celery_app
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.add_url_rule("/healthz", "healthz", _healthz)
-    _warm_up(app)
+    logs.install(server, project=settings.google_cloud_project)
+    warm_up_token = secrets.token_urlsafe(32)
+    security.install(
+        server,
+        script_hashes=app.csp_hashes(),
+        users=security.parse_users(settings.auth_users),
+        internal_token=warm_up_token,
+        callbacks=app.callback_map,
+    )
+    _warm_up(app, warm_up_token)
     return app
 
 
-def _warm_up(app: dash.Dash) -> None:
+def _warm_up(app: dash.Dash, token: str) -> None:
     """Serve the index page once, in-process, before any real request arrives.
 
     Dash registers its script bundles lazily on a process's first request; with
@@ -55,7 +81,9 @@ def _warm_up(app: dash.Dash) -> None:
     finished registering it (a 500). Doing it here, before gunicorn forks, also
     means every worker starts with the work done.
     """
-    response = app.server.test_client().get("/")
+    response = app.server.test_client().get(
+        "/", headers={security.INTERNAL_HEADER: token}
+    )
     if response.status_code != 200:
         raise RuntimeError(f"The app failed to render its page: {response.status}")
 

@@ -29,7 +29,8 @@ class Settings:
     session_ttl_hours: float = 6.0
     max_runs_per_session: int = 50
     redis_url: str | None = None
-    debug: bool = False
+    auth_users: str | None = None
+    google_cloud_project: str | None = None
 
     @property
     def max_upload_bytes(self) -> int:
