@@ -71,3 +71,14 @@ container-test: ## Build both images, check them from outside (health, non-root,
 
 base-image: ## Make the stand-in python base images for podman (when Docker Hub is out of reach)
 	bash deploy/standin-base.sh
+
+# Many instances (README, "Many instances: Redis and Celery").
+.PHONY: run-distributed worker
+run-distributed: $(VENV)/.runtime-stamp ## Redis, two instances on $PORT and $PORT+1 and a Celery worker (Ctrl-C stops all)
+	PORT=$(PORT) $(BIN)/python project/tools/run_distributed.py
+
+worker: $(VENV)/.runtime-stamp ## A Celery worker for the multi-instance mode (needs REDIS_URL)
+	@if [ -z "$$REDIS_URL" ]; then \
+		echo "make worker needs REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0 make worker"; exit 2; \
+	fi
+	cd project && ../$(BIN)/celery --app app.worker worker --loglevel INFO
