@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = partial(serve_layout, settings)
     register_callbacks(app, store, settings)
     server = app.server
+    # Signs background-job handles; every process of every instance must agree.
+    server.secret_key = settings.secret_key or store.shared_secret()
     if celery_app is not None:
         server.extensions["celery"] = celery_app
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes

@@ -30,6 +30,7 @@ class Settings:
     max_runs_per_session: int = 50
     redis_url: str | None = None
     auth_users: str | None = None
+    secret_key: str | None = None
     google_cloud_project: str | None = None
 
     @property

@@ -190,7 +190,9 @@ def _deps_match(expected: list[dict], given: list[Any]) -> bool:
     if len(expected) != len(given):
         return False
     for want, got in zip(expected, given):
-        if isinstance(want.get("id"), dict):  # pattern-matching: a list of matches
+        wanted_id = want.get("id")
+        pattern = isinstance(wanted_id, dict) or str(wanted_id).startswith("{")
+        if pattern:  # pattern-matching dependencies arrive as a list of matches
             items = got if isinstance(got, list) else [got]
             if not all(
                 isinstance(i, dict) and isinstance(i.get("id"), dict) for i in items

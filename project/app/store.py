@@ -19,6 +19,7 @@ import pickle  # nosec B403
 import re
 import secrets
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -123,6 +124,28 @@ class DiskBackend:
     def touch(self, key: str, expire: int) -> bool:
         """Extend the life of ``key``; False when it is gone."""
         return bool(self.cache.touch(key, expire=expire))
+
+    def shared_secret(self) -> str:
+        """A random secret made once and read by every process of this machine.
+
+        Kept in a file beside the cache (never evicted, readable by its owner only).
+        """
+        os.makedirs(self.directory, exist_ok=True)
+        path = os.path.join(self.directory, "secret-key")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            for _ in range(50):  # another process is writing it right now
+                with open(path, encoding="ascii") as handle:
+                    secret = handle.read().strip()
+                if secret:
+                    return secret
+                time.sleep(0.01)
+            raise RuntimeError(f"{path} stays empty") from None
+        secret = secrets.token_urlsafe(32)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secret)
+        return secret
 
     def open(self, key: str) -> BinaryIO | None:
         """A readable file of the bytes at ``key`` (large values are not copied)."""
@@ -295,6 +318,16 @@ class RedisBackend:
         with self._reachable("touch", key):
             return self._extend(self.namespace + key, self._seconds(expire))
 
+    def shared_secret(self) -> str:
+        """A random secret made once and read by every process of every instance.
+
+        Stored without a TTL, so ``volatile-lru`` never evicts it.
+        """
+        name = self.namespace + "secret-key"
+        with self._reachable("set", "secret-key"):
+            self.client.set(name, secrets.token_urlsafe(32).encode(), nx=True)
+            return self.client.get(name).decode("ascii")
+
     def open(self, key: str) -> BinaryIO | None:
         """A readable file of the bytes at ``key``, or None."""
         value = self.get(key)
@@ -369,6 +402,10 @@ class SessionStore:
             ttl_seconds=settings.session_ttl_seconds,
             max_runs=settings.max_runs_per_session,
         )
+
+    def shared_secret(self) -> str:
+        """A secret shared by every process that uses this store (made once)."""
+        return self.backend.shared_secret()
 
     # -- session records -------------------------------------------------------
     def _session_key(self, sid: str) -> str:

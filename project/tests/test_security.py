@@ -202,3 +202,36 @@ def test_users_parse_from_lines_or_commas():
     assert security.parse_users(f"# team\nada:{a}\n\nbob:{b}") == {"ada": a, "bob": b}
     assert security.parse_users(f"ada:{a},bob:{b}") == {"ada": a, "bob": b}
     assert json.dumps(security.parse_users(None)) == "{}"
+
+
+def test_pattern_matching_dependencies_pass_the_request_check(settings):
+    """The train callback's hyperparameters are ALL-pattern states: lists of matches."""
+    app = create_app(settings)
+    key = next(k for k in app.callback_map if "train-status.children" in k)
+    spec = app.callback_map[key]
+    state = []
+    for dep in spec["state"]:
+        if dep["id"].startswith("{"):
+            state.append(
+                [
+                    {
+                        "id": {"type": "param-input", "name": "C"},
+                        "property": dep["property"],
+                        "value": 1,
+                    }
+                ]
+            )
+        else:
+            state.append({"id": dep["id"], "property": dep["property"], "value": None})
+    body = {
+        "output": key,
+        "outputs": [],
+        "inputs": [{"id": "train-button", "property": "n_clicks", "value": 1}],
+        "state": state,
+        "changedPropIds": ["train-button.n_clicks"],
+    }
+    assert (
+        security.callback_problem(json.dumps(body).encode(), app.callback_map) is None
+    )
+    body["state"][5] = {"id": "model-name", "property": "value", "value": 1}
+    assert security.callback_problem(json.dumps(body).encode(), app.callback_map)

@@ -331,3 +331,11 @@ def test_a_full_redis_that_evicts_nothing_gives_a_message(tmp_path, caplog):
                 store.remember(f"blob:{i}", os.urandom(256 * 1024))
         assert "maxmemory-policy" in caplog.text
         store.backend.close()
+
+
+def test_the_shared_secret_is_made_once_and_read_by_every_store(make_store):
+    first = make_store()
+    second = make_store()
+    secret = first.shared_secret()
+    assert len(secret) >= 40
+    assert second.shared_secret() == secret == first.shared_secret()
