@@ -49,5 +49,12 @@ if os.environ.get("LOG_FORMAT", "json").lower() != "text":
             "gunicorn.access": {"handlers": [], "propagate": False},
         },
     }
+# HTTP2=1: also accept cleartext HTTP/2 (h2c) from the proxy in front (Cloud Run
+# with --use-http2), which lifts Cloud Run's 32 MiB limit on HTTP/1 request bodies.
+# TLS is the proxy's job; never expose this port to the internet directly.
+if os.environ.get("HTTP2", "").lower() in ("1", "true", "yes"):
+    http_protocols = "h2,h1"
+    http2_cleartext = "both"
+    forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 # Heartbeat files on tmpfs when available (containers), else the default.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -151,3 +151,78 @@ def test_sigterm_stops_the_server_within_eight_seconds(server):
     proc.wait(timeout=15)
     assert time.monotonic() - started < 8
     assert proc.returncode == 0
+
+
+def test_http2_cleartext_serves_big_bodies_when_enabled(tmp_path):
+    """With HTTP2=1 gunicorn speaks h2c (Cloud Run's --use-http2) as well as HTTP/1."""
+    port = _free_port()
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        WEB_CONCURRENCY="1",
+        HTTP2="1",
+        MAX_UPLOAD_MB="64",
+        CACHE_DIR=str(tmp_path),
+        LOG_LEVEL="warning",
+    )
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    proc = subprocess.Popen(
+        [str(gunicorn), "--config", "gunicorn.conf.py", "app.app:server"],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        out = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "--http2-prior-knowledge",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{http_code}",
+                f"{base}/healthz",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert out.stdout == "2 200"
+        body = tmp_path / "body.json"
+        body.write_bytes(b'{"output": "x"}' + b" " * (40 * 1024 * 1024))
+        out = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "--http2-prior-knowledge",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{http_code}",
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                f"@{body}",
+                f"{base}/_dash-update-component",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        # 40 MiB over HTTP/2 reaches the app, which answers: not a known callback.
+        assert out.stdout == "2 400"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
