@@ -7,7 +7,7 @@ PORT ?= 8050
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit e2e browser services lock clean
+.PHONY: help run test lint unit e2e browser services bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ e2e: $(VENV)/.dev-stamp browser ## Run the browser tests (headless Chromium)
 
 test: $(VENV)/.dev-stamp browser services lint ## Lint, then the whole test suite with browser tests
 	$(BIN)/pytest --headless $(PYTEST_ARGS)
+
+bench: $(VENV)/.dev-stamp ## Benchmark the app against a one-div Dash app (needs wrk)
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(BIN)/python project/tools/bench.py $(BENCH_ARGS)
 
 lock: $(BIN)/python ## Re-pin project/requirements*.txt from the .in files
 	$(BIN)/python -m pip install --quiet pip-tools
