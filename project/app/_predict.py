@@ -100,15 +100,19 @@ def input_row(
 
 
 def predict_one(pipeline: Any, row: pd.DataFrame, *, task: str) -> dict[str, Any]:
-    """The prediction for one row, and class probabilities for classifiers."""
-    predicted = pipeline.predict(row)[0]
-    out: dict[str, Any] = {"prediction": _plain(predicted)}
+    """The prediction for one row, and class probabilities for classifiers.
+
+    For classifiers the row goes through the pipeline once: the prediction is the
+    most probable class, which is what every classifier offered here predicts.
+    """
     if task == CLASSIFICATION and hasattr(pipeline, "predict_proba"):
         proba = pipeline.predict_proba(row)[0]
-        out["probabilities"] = {
-            str(c): float(p) for c, p in zip(pipeline.classes_, proba)
+        classes = pipeline.classes_
+        return {
+            "prediction": _plain(classes[int(np.argmax(proba))]),
+            "probabilities": {str(c): float(p) for c, p in zip(classes, proba)},
         }
-    return out
+    return {"prediction": _plain(pipeline.predict(row)[0])}
 
 
 def _plain(value: Any) -> Any:

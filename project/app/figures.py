@@ -44,8 +44,95 @@ TEMPLATE = go.layout.Template(
 )
 
 
-def _base(title: str, subtitle: str = "", **layout: Any) -> go.Figure:
-    fig = go.Figure()
+TEMPLATE_JSON = TEMPLATE.to_plotly_json()
+
+
+class _Builder:
+    """Collects traces and layout as plain dicts; ``build()`` makes the figure.
+
+    Plotly's ``add_*``/``update_*`` methods validate every property on every
+    call (milliseconds per trace); figures here are built on hot paths (every
+    what-if keystroke), so they are assembled as dicts and wrapped once,
+    unvalidated. The test suite validates every kind of figure instead.
+    """
+
+    _AXES = ("xaxis", "yaxis")
+
+    def __init__(self, layout: dict[str, Any]) -> None:
+        self.data: list[dict[str, Any]] = []
+        self.layout = layout
+
+    def _add(self, kind: str, **trace: Any) -> None:
+        self.data.append({"type": kind, **{k: v for k, v in trace.items()}})
+
+    def add_bar(self, **trace: Any) -> None:
+        self._add("bar", **_flat(trace))
+
+    def add_scatter(self, **trace: Any) -> None:
+        self._add("scatter", **_flat(trace))
+
+    def add_scattergl(self, **trace: Any) -> None:
+        self._add("scattergl", **_flat(trace))
+
+    def add_heatmap(self, **trace: Any) -> None:
+        self._add("heatmap", **_flat(trace))
+
+    def add_contour(self, **trace: Any) -> None:
+        self._add("contour", **_flat(trace))
+
+    def add_histogram(self, **trace: Any) -> None:
+        self._add("histogram", **_flat(trace))
+
+    def add_hline(self, y: float, line_dash: str, line_color: str) -> None:
+        self.layout.setdefault("shapes", []).append(
+            {
+                "type": "line",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "yref": "y",
+                "y0": y,
+                "y1": y,
+                "line": {"dash": line_dash, "color": line_color},
+            }
+        )
+
+    def update_layout(self, **changes: Any) -> None:
+        for key, value in changes.items():
+            axis, _, prop = key.partition("_")
+            if axis in self._AXES and prop == "title":
+                self.layout.setdefault(axis, {})["title"] = {"text": value}
+            else:
+                self.layout[key] = value
+
+    def update_xaxes(self, **changes: Any) -> None:
+        self.layout.setdefault("xaxis", {}).update(changes)
+
+    def update_yaxes(self, **changes: Any) -> None:
+        self.layout.setdefault("yaxis", {}).update(changes)
+
+    def build(self) -> go.Figure:
+        """The figure, wrapped without validation."""
+        return go.Figure(data=self.data, layout=self.layout, _validate=False)
+
+
+def _flat(trace: dict[str, Any]) -> dict[str, Any]:
+    """``marker_color=...`` style keywords as nested dicts; None values dropped."""
+    out: dict[str, Any] = {}
+    for key, value in trace.items():
+        if value is None:
+            continue
+        if isinstance(value, (pd.Series, pd.Index)):
+            value = value.to_numpy()
+        head, _, tail = key.partition("_")
+        if tail and head in ("marker", "line"):
+            out.setdefault(head, {})[tail] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _base(title: str, subtitle: str = "", **layout: Any) -> _Builder:
     heading: dict[str, Any] = {"text": title, "x": 0.01}
     if subtitle:
         heading["subtitle"] = {
@@ -53,8 +140,9 @@ def _base(title: str, subtitle: str = "", **layout: Any) -> go.Figure:
             "font": {"size": 12, "color": "#64748b"},
         }
         layout.setdefault("margin", {"t": 70})
-    fig.update_layout(template=TEMPLATE, title=heading, **layout)
-    return fig
+    builder = _Builder({"template": TEMPLATE_JSON, "title": heading})
+    builder.update_layout(**layout)
+    return builder
 
 
 def empty_figure(message: str = "Nothing to show yet") -> go.Figure:
@@ -76,7 +164,7 @@ def empty_figure(message: str = "Nothing to show yet") -> go.Figure:
         ],
         height=300,
     )
-    return fig
+    return fig.build()
 
 
 def make_distribution_figure(distribution: dict[str, Any], column: str) -> go.Figure:
@@ -118,7 +206,7 @@ def make_distribution_figure(distribution: dict[str, Any], column: str) -> go.Fi
         )
         fig.update_xaxes(type="category")
     fig.update_layout(xaxis_title=column, yaxis_title="rows", showlegend=False)
-    return fig
+    return fig.build()
 
 
 def make_correlation_figure(matrix: pd.DataFrame) -> go.Figure:
@@ -142,7 +230,7 @@ def make_correlation_figure(matrix: pd.DataFrame) -> go.Figure:
         texttemplate="%{text:.2f}" if len(names) <= 12 else None,
     )
     fig.update_yaxes(autorange="reversed")
-    return fig
+    return fig.build()
 
 
 def make_scatter_figure(
@@ -196,7 +284,7 @@ def make_scatter_figure(
             hovertemplate=hover,
         )
     fig.update_layout(xaxis_title=x, yaxis_title=y)
-    return fig
+    return fig.build()
 
 
 def _is_categorical(series: pd.Series) -> bool:
@@ -243,7 +331,7 @@ def make_confusion_figure(
     fig.update_layout(xaxis_title="predicted", yaxis_title="true")
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category", autorange="reversed")
-    return fig
+    return fig.build()
 
 
 def make_roc_figure(curves: Sequence[dict[str, Any]]) -> go.Figure:
@@ -271,7 +359,7 @@ def make_roc_figure(curves: Sequence[dict[str, Any]]) -> go.Figure:
     )
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
-    return fig
+    return fig.build()
 
 
 def make_pr_figure(curves: Sequence[dict[str, Any]]) -> go.Figure:
@@ -291,7 +379,7 @@ def make_pr_figure(curves: Sequence[dict[str, Any]]) -> go.Figure:
     fig.update_layout(xaxis_title="recall", yaxis_title="precision")
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
-    return fig
+    return fig.build()
 
 
 def make_prediction_figure(predictions: dict[str, Any]) -> go.Figure:
@@ -321,7 +409,7 @@ def make_prediction_figure(predictions: dict[str, Any]) -> go.Figure:
         hovertemplate="actual %{x:.4g}<br>predicted %{y:.4g}<extra></extra>",
     )
     fig.update_layout(xaxis_title="actual", yaxis_title="predicted")
-    return fig
+    return fig.build()
 
 
 def make_residuals_figure(predictions: dict[str, Any]) -> go.Figure:
@@ -342,7 +430,7 @@ def make_residuals_figure(predictions: dict[str, Any]) -> go.Figure:
     )
     fig.add_hline(y=0, line_dash="dash", line_color="#94a3b8")
     fig.update_layout(xaxis_title="predicted", yaxis_title="actual − predicted")
-    return fig
+    return fig.build()
 
 
 def _prediction_note(predictions: dict[str, Any]) -> str:
@@ -385,7 +473,7 @@ def make_importance_figure(data: dict[str, Any], *, top: int = 25) -> go.Figure:
     )
     fig.update_layout(xaxis_title=f"mean drop in {metric} ({data['repeats']} shuffles)")
     fig.update_yaxes(type="category")
-    return fig
+    return fig.build()
 
 
 def make_model_importance_figure(
@@ -412,7 +500,7 @@ def make_model_importance_figure(
         )
     fig.update_layout(showlegend=len(data["series"]) > 1)
     fig.update_yaxes(type="category")
-    return fig
+    return fig.build()
 
 
 def make_pdp_figure(data: dict[str, Any], *, output: int = 0) -> go.Figure:
@@ -448,7 +536,7 @@ def make_pdp_figure(data: dict[str, Any], *, output: int = 0) -> go.Figure:
     fig.update_layout(xaxis_title=feature, yaxis_title=what)
     if data["categorical"]:
         fig.update_xaxes(type="category")
-    return fig
+    return fig.build()
 
 
 def make_pdp2_figure(data: dict[str, Any]) -> go.Figure:
@@ -469,7 +557,7 @@ def make_pdp2_figure(data: dict[str, Any]) -> go.Figure:
         "%{z:.4g}<extra></extra>",
     )
     fig.update_layout(xaxis_title=f1, yaxis_title=f2)
-    return fig
+    return fig.build()
 
 
 def make_boundary_figure(data: dict[str, Any]) -> go.Figure:
@@ -523,7 +611,7 @@ def make_boundary_figure(data: dict[str, Any]) -> go.Figure:
             },
         )
     fig.update_layout(xaxis_title=f1, yaxis_title=f2)
-    return fig
+    return fig.build()
 
 
 def _tint(color: str, amount: float = 0.75) -> str:
@@ -557,7 +645,7 @@ def make_calibration_figure(curves: Sequence[dict[str, Any]]) -> go.Figure:
     )
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
-    return fig
+    return fig.build()
 
 
 def make_probability_figure(probabilities: dict[str, float]) -> go.Figure:
@@ -576,7 +664,7 @@ def make_probability_figure(probabilities: dict[str, float]) -> go.Figure:
     )
     fig.update_xaxes(range=[0, 1], tickformat=".0%")
     fig.update_yaxes(type="category", autorange="reversed")
-    return fig
+    return fig.build()
 
 
 # -- comparison --------------------------------------------------------------------
@@ -608,7 +696,7 @@ def make_roc_comparison_figure(runs: Sequence[tuple[str, dict[str, Any]]]) -> go
     fig.update_layout(
         xaxis_title="false positive rate", yaxis_title="true positive rate"
     )
-    return fig
+    return fig.build()
 
 
 def make_pr_comparison_figure(runs: Sequence[tuple[str, dict[str, Any]]]) -> go.Figure:
@@ -627,7 +715,7 @@ def make_pr_comparison_figure(runs: Sequence[tuple[str, dict[str, Any]]]) -> go.
                 name=f"{name} · {curve['label']} (AP {curve['ap']:.3f})",
             )
     fig.update_layout(xaxis_title="recall", yaxis_title="precision")
-    return fig
+    return fig.build()
 
 
 def make_residuals_comparison_figure(
@@ -652,7 +740,7 @@ def make_residuals_comparison_figure(
             marker_color=PALETTE[i % len(PALETTE)],
         )
     fig.update_layout(xaxis_title="actual − predicted", yaxis_title="rows")
-    return fig
+    return fig.build()
 
 
 # -- figure sets -------------------------------------------------------------------

@@ -23,13 +23,15 @@ from .store import new_session_id
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": "hover"}
 
 
-def serve_layout(settings: Settings) -> html.Div:
+def serve_layout(settings: Settings, session_id: str | None = None) -> html.Div:
     """The whole page; called per visit so that each visit gets a fresh session id."""
     return html.Div(
         [
             dcc.Location(id=ids.APP_URL, refresh=False),
             dcc.Store(
-                id=ids.APP_SESSION, data=new_session_id(), storage_type="session"
+                id=ids.APP_SESSION,
+                data=session_id or new_session_id(),
+                storage_type="session",
             ),
             dcc.Store(id=ids.APP_URL_STATE, data=None),
             dcc.Store(id=ids.DATA_VERSION, data=None),

@@ -371,6 +371,9 @@ class RedisBackend:
         self._pid = -1
 
 
+TOUCH_EVERY = 60.0
+
+
 class SessionStore:
     """Datasets and runs of each visitor session, with expiry and a size cap.
 
@@ -386,6 +389,7 @@ class SessionStore:
         self.max_runs = max_runs
         self._models: OrderedDict[str, Any] = OrderedDict()
         self._models_lock = threading.Lock()
+        self._touched: dict[str, float] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SessionStore":
@@ -414,12 +418,24 @@ class SessionStore:
         return f"session:{sid}"
 
     def session(self, sid: str) -> dict[str, Any]:
-        """The session's record: ``{"dataset": meta or None, "runs": [ids], "seq"}``."""
+        """The session's record: ``{"dataset": meta or None, "runs": [ids], "seq"}``.
+
+        Reading it keeps the session alive; the expiry is pushed back at most once a
+        minute per process, so that frequent reads (what-if) do not each write.
+        """
         key = self._session_key(sid)
         record = self.backend.get(key)
         if record is None:
             return {"dataset": None, "runs": [], "seq": 0}
-        self.backend.touch(key, self.ttl)
+        now = time.monotonic()
+        with self._models_lock:
+            due = now - self._touched.get(key, -TOUCH_EVERY) >= TOUCH_EVERY
+            if due:
+                self._touched[key] = now
+                while len(self._touched) > 10_000:
+                    self._touched.pop(next(iter(self._touched)))
+        if due:
+            self.backend.touch(key, self.ttl)
         return record
 
     def _update(self, sid: str, change: Any) -> dict[str, Any]:

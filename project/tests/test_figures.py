@@ -249,3 +249,67 @@ def test_run_figures_by_task(iris_explained):
     figs = figures.make_run_figures(run.report)
     assert len(figs) == 4
     assert figs[0].data[0].type == "heatmap"
+
+
+def _every_figure(iris_explained):
+    run, data = iris_explained
+    perm = F.permutation_importances(
+        run.pipeline, data.x_test, data.y_test, task="classification"
+    )
+    pdp = F.partial_dependence_curves(
+        run.pipeline, data.x_train, "petal_width_cm", task="classification"
+    )
+    pdp2 = F.partial_dependence_2d(
+        run.pipeline,
+        data.x_train,
+        ("petal_width_cm", "petal_length_cm"),
+        task="classification",
+        grid_resolution=5,
+    )
+    boundary = F.decision_boundary(
+        data.x_train,
+        data.y_train,
+        features=("petal_width_cm", "petal_length_cm"),
+        model_key="logistic_regression",
+        params={},
+        grid=10,
+    )
+    frame = pd.DataFrame(
+        {"a": np.arange(50.0), "b": np.arange(50.0) ** 2, "c": ["x", "y"] * 25}
+    )
+    predictions = {
+        "actual": [1.0, 2.0, 3.0],
+        "predicted": [1.5, 2.0, 2.0],
+        "shown": 3,
+        "total": 3,
+    }
+    figs = [
+        figures.empty_figure("x"),
+        figures.make_distribution_figure(F.column_distribution(frame["a"]), "a"),
+        figures.make_distribution_figure(F.column_distribution(frame["c"]), "c"),
+        figures.make_correlation_figure(F.correlation_matrix(frame)),
+        figures.make_scatter_figure(frame, x="a", y="b", color="c"),
+        figures.make_scatter_figure(frame, x="a", y="b", color="b"),
+        figures.make_prediction_figure(predictions),
+        figures.make_residuals_figure(predictions),
+        figures.make_importance_figure(perm),
+        figures.make_model_importance_figure(F.model_importances(run.pipeline)),
+        figures.make_pdp_figure(pdp, output=1),
+        figures.make_pdp2_figure(pdp2),
+        figures.make_boundary_figure(boundary),
+        figures.make_probability_figure({"a": 0.2, "b": 0.8}),
+        *figures.make_run_figures(run.report, normalize=True),
+        *figures.make_comparison_figures([("A", run.report), ("B", run.report)]),
+        *figures.make_comparison_figures(
+            [("A", {"task": "regression", "predictions": predictions})]
+        ),
+    ]
+    return figs
+
+
+def test_every_figure_is_valid_plotly(iris_explained):
+    """Figures are built unvalidated for speed; here plotly validates each one."""
+    import plotly.graph_objects as go
+
+    for fig in _every_figure(iris_explained):
+        go.Figure(fig.to_dict())  # raises on any invalid property

@@ -191,3 +191,24 @@ def test_every_classifier_round_trips_through_skops(iris, model):
     loaded = F.model_from_skops(F.model_to_skops(run.pipeline))
     x = iris.drop(columns="target")
     np.testing.assert_array_equal(loaded.predict(x), run.pipeline.predict(x))
+
+
+@pytest.mark.parametrize("model", list(F.models_for_task("classification")))
+def test_the_what_if_class_is_what_the_model_predicts(iris, model):
+    """predict_one takes the most probable class; every classifier agrees with it."""
+    config = F.TrainConfig(
+        target="target",
+        features=tuple(c for c in iris.columns if c != "target"),
+        task="classification",
+        model=model,
+        cv_folds=0,
+    )
+    run = F.train_model(iris, config)
+    rng = np.random.default_rng(0)
+    x = iris.drop(columns="target")
+    grid = x.sample(60, random_state=0) + rng.normal(0, 0.3, size=(60, 4))
+    for _, values in grid.iterrows():
+        row = F.input_row(run.report["inputs"], values.to_dict())
+        assert F.predict_one(run.pipeline, row, task="classification")[
+            "prediction"
+        ] == (run.pipeline.predict(row)[0])
