@@ -373,11 +373,37 @@ def evaluate(
     model: Any, x: pd.DataFrame, y: pd.Series, *, labels: np.ndarray | None = None
 ) -> dict[str, float]:
     """Score a fitted pipeline on (x, y): classification or regression metrics."""
-    predicted = model.predict(x)
     if labels is None:
-        return regression_metrics(y.to_numpy(dtype=float), predicted)
+        return regression_metrics(y.to_numpy(dtype=float), model.predict(x))
     proba = model.predict_proba(x) if hasattr(model, "predict_proba") else None
+    # Every classifier offered predicts its most probable class: one pass, not two.
+    predicted = (
+        model.classes_[np.argmax(proba, axis=1)]
+        if proba is not None
+        else model.predict(x)
+    )
     return classification_metrics(y.to_numpy(), predicted, proba, labels)
+
+
+def _codes(
+    labels: np.ndarray, *arrays: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Integer codes of label arrays: ``labels`` first (0..n-1), unseen values after.
+
+    scikit-learn's checks are much faster on integers than on text; every metric
+    here only compares labels, so the results are the same.
+    """
+    known = {value: i for i, value in enumerate(labels.tolist())}
+    coded = []
+    for array in arrays:
+        values = array.tolist()
+        for value in values:
+            if value not in known:
+                known[value] = len(known)
+        coded.append(
+            np.fromiter((known[v] for v in values), dtype=np.int64, count=len(values))
+        )
+    return np.arange(len(labels)), coded
 
 
 def classification_metrics(
@@ -395,18 +421,23 @@ def classification_metrics(
 
     from sklearn import metrics
 
+    codes, (truth, guess) = _codes(
+        np.asarray(labels), np.asarray(y_true), np.asarray(y_pred)
+    )
     binary = len(labels) == 2
-    average = "binary" if binary else "macro"
-    pos = labels[1] if binary else 1
-    kw = {"average": average, "pos_label": pos, "zero_division": 0}
-    if not binary:
-        kw["labels"] = labels
+    if binary:
+        kw: dict[str, Any] = {"average": "binary", "pos_label": 1, "zero_division": 0}
+    else:
+        kw = {"average": "macro", "labels": codes, "zero_division": 0}
+    precision, recall, f1, _ = metrics.precision_recall_fscore_support(
+        truth, guess, **kw
+    )
     out = {
-        "accuracy": metrics.accuracy_score(y_true, y_pred),
-        "balanced_accuracy": _quiet(metrics.balanced_accuracy_score, y_true, y_pred),
-        "precision": metrics.precision_score(y_true, y_pred, **kw),
-        "recall": metrics.recall_score(y_true, y_pred, **kw),
-        "f1": metrics.f1_score(y_true, y_pred, **kw),
+        "accuracy": metrics.accuracy_score(truth, guess),
+        "balanced_accuracy": _quiet(metrics.balanced_accuracy_score, truth, guess),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
         "roc_auc": float("nan"),
         "log_loss": float("nan"),
     }
@@ -415,14 +446,14 @@ def classification_metrics(
             warnings.simplefilter("ignore")
             try:
                 if binary:
-                    out["roc_auc"] = metrics.roc_auc_score(y_true == pos, proba[:, 1])
+                    out["roc_auc"] = metrics.roc_auc_score(truth == 1, proba[:, 1])
                 else:
                     out["roc_auc"] = metrics.roc_auc_score(
-                        y_true, proba, multi_class="ovr", labels=labels
+                        truth, proba, multi_class="ovr", labels=codes
                     )
             except ValueError:
                 pass
-            out["log_loss"] = metrics.log_loss(y_true, proba, labels=labels)
+            out["log_loss"] = metrics.log_loss(truth, proba, labels=codes)
     return {k: float(v) for k, v in out.items()}
 
 
@@ -497,8 +528,13 @@ def _curves(
             }
         }
     y_true = y_test.to_numpy()
-    y_pred = model.predict(x_test)
-    matrix = metrics.confusion_matrix(y_true, y_pred, labels=labels)
+    proba = model.predict_proba(x_test) if hasattr(model, "predict_proba") else None
+    if proba is None:
+        y_pred = model.predict(x_test)
+    else:
+        y_pred = model.classes_[np.argmax(proba, axis=1)]
+    codes, (true_codes, pred_codes) = _codes(np.asarray(labels), y_true, y_pred)
+    matrix = metrics.confusion_matrix(true_codes, pred_codes, labels=codes)
     out: dict[str, Any] = {
         "classes": [_label(c) for c in labels],
         "confusion": matrix.tolist(),
@@ -506,9 +542,8 @@ def _curves(
         "pr": [],
         "calibration": [],
     }
-    if not hasattr(model, "predict_proba"):
+    if proba is None:
         return out
-    proba = model.predict_proba(x_test)
     out["calibration"] = calibration(y_true, proba, labels)
     targets = [1] if len(labels) == 2 else range(len(labels))
     for i in targets:
@@ -517,13 +552,17 @@ def _curves(
             continue
         fpr, tpr, _ = metrics.roc_curve(truth, proba[:, i])
         precision, recall, _ = metrics.precision_recall_curve(truth, proba[:, i])
+        # The area under this ROC curve and the step-wise average precision of this
+        # PR curve, computed as roc_auc_score and average_precision_score do.
+        auc = float(metrics.auc(fpr, tpr))
+        ap = float(-np.sum(np.diff(recall) * precision[:-1]))
         keep = _curve_index(len(fpr))
         out["roc"].append(
             {
                 "label": _label(labels[i]),
                 "fpr": fpr[keep].tolist(),
                 "tpr": tpr[keep].tolist(),
-                "auc": float(metrics.roc_auc_score(truth, proba[:, i])),
+                "auc": auc,
             }
         )
         keep = _curve_index(len(recall))
@@ -532,7 +571,7 @@ def _curves(
                 "label": _label(labels[i]),
                 "recall": recall[keep].tolist(),
                 "precision": precision[keep].tolist(),
-                "ap": float(metrics.average_precision_score(truth, proba[:, i])),
+                "ap": ap,
                 "prevalence": float(truth.mean()),
             }
         )
