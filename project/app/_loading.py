@@ -99,6 +99,7 @@ _DECIMAL_COMMA = (
 _THOUSANDS_DOT = r"[+-]?\d{1,3}(?:\.\d{3})+"
 _LEADING_ZERO = r"[+-]?0\d"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_C0_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _QUOTED = re.compile(r"""^(["'])(.*)\1$""", re.DOTALL)
 
 # Explicit date formats, tried in order (no per-element guessing).
@@ -503,9 +504,20 @@ def _utf16_without_bom(content: bytes) -> str | None:
 
 
 def _checked_text(text: str, content: bytes) -> str:
-    """Refuse decoded text that is mostly control characters."""
+    """Refuse decoded text that is mostly control characters.
+
+    When the only control characters are those that bytes 0x80-0x9F become in
+    Latin-1, the file is text in an encoding not recognised (Shift-JIS, GBK...),
+    not binary data, and the message says so.
+    """
     sample = text[:_SAMPLE_CHARS]
     if "\x00" in sample or len(_CONTROL.findall(sample)) > 0.1 * len(sample):
+        if "\x00" not in sample and not _C0_CONTROL.search(sample):
+            raise DataLoadError(
+                "The file's text encoding was not recognised (this app reads "
+                "UTF-8, UTF-16 and Windows-1252 text). Please save the file as "
+                "UTF-8 CSV and upload it again."
+            )
         raise _not_text(content)
     return text
 
@@ -859,7 +871,8 @@ def _read_parquet(
     try:
         import pyarrow.parquet as pq
 
-        metadata = pq.ParquetFile(io.BytesIO(content)).metadata
+        parquet_file = pq.ParquetFile(io.BytesIO(content))
+        metadata, schema = parquet_file.metadata, parquet_file.schema_arrow
         rows, columns = metadata.num_rows, metadata.num_columns
         unpacked = sum(
             metadata.row_group(i).total_byte_size
@@ -894,9 +907,58 @@ def _read_parquet(
             frame = frame.reset_index()
             notes.append("Turned the file's saved row index into ordinary columns.")
     frame = frame.reset_index(drop=True)
+    frame, plain_notes = _plain_columns(frame, _binary_columns(schema))
+    notes += plain_notes
     if frame.shape[1] == 0:
         raise DataLoadError("The Parquet file has no columns.")
     return frame, notes, None
+
+
+def _binary_columns(schema: Any) -> set[str]:
+    """Names of the columns a Parquet schema declares as raw bytes."""
+    import pyarrow as pa
+
+    kinds = (
+        pa.types.is_binary,
+        pa.types.is_large_binary,
+        pa.types.is_fixed_size_binary,
+    )
+    return {f.name for f in schema if any(kind(f.type) for kind in kinds)}
+
+
+def _plain_columns(
+    frame: pd.DataFrame, binary: set[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """Bytes become text (or the column is dropped), durations become seconds."""
+    notes: list[str] = []
+    dropped, seconds = [], []
+    for name in list(frame.columns):
+        values = frame[name]
+        if name in binary and values.dtype == object:
+            try:
+                frame[name] = values.map(_utf8, na_action="ignore")
+            except UnicodeDecodeError:
+                dropped.append(name)
+        elif pd.api.types.is_timedelta64_dtype(values.dtype):
+            frame[name] = values.dt.total_seconds()
+            seconds.append(str(name))
+    if dropped:
+        frame = frame.drop(columns=dropped)
+        noun = "column holds" if len(dropped) == 1 else "columns hold"
+        notes.append(
+            f"Dropped {_quote(str(n) for n in dropped)}: the {noun} binary data "
+            "rather than text or numbers."
+        )
+    if seconds:
+        notes.append(f"Read the durations in {_quote(seconds)} as seconds.")
+    return frame, notes
+
+
+def _utf8(value: Any) -> Any:
+    """Bytes decoded as UTF-8 (raising when they are not text)."""
+    return (
+        bytes(value).decode("utf-8") if isinstance(value, (bytes, bytearray)) else value
+    )
 
 
 # --------------------------------------------------------------------------- #

@@ -150,7 +150,7 @@ def callback_problem(
     """
     try:
         payload = json.loads(body or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep too
         return "not JSON"
     if not isinstance(payload, dict):
         return "not a JSON object"
@@ -178,12 +178,44 @@ def callback_problem(
     if callbacks is None:
         return None
     spec = callbacks.get(payload["output"])
-    if spec is None:
+    if spec is None or "callback" not in spec:  # clientside ones run in the browser
         return "unknown callback"
+    if not spec.get("no_output") and not _outputs_match(payload["output"], outputs):
+        return "outputs do not match the callback"
     for name in ("inputs", "state"):
         if not _deps_match(spec.get(name, []), payload.get(name, [])):
             return f"{name} do not match the callback"
     return None
+
+
+def _outputs_match(key: str, outputs: Any) -> bool:
+    """Whether ``outputs`` names the outputs of the callback ``key``, in order.
+
+    ``key`` is Dash's output key: ``id.prop`` (``@hash`` for duplicates), or
+    ``..a.x...b.y..`` for several outputs, which then arrive as a list.
+    """
+    multi = key.startswith("..")
+    parts = key[2:-2].split("...") if multi else [key]
+    given = outputs if multi else [outputs]
+    if not isinstance(given, list) or len(given) != len(parts):
+        return False
+    for part, got in zip(parts, given):
+        name, _, prop = part.rpartition(".")
+        pattern = name.startswith("{")  # pattern-matching: any id of that shape
+        if isinstance(got, list) and not pattern:
+            return False  # only a wildcard output is a list of matches
+        items = got if isinstance(got, list) else [got]
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("property"), str):
+                return False
+            if item["property"].split("@")[0] != prop.split("@")[0]:
+                return False
+            if pattern:
+                if not isinstance(item.get("id"), dict):
+                    return False
+            elif item.get("id") != name:
+                return False
+    return True
 
 
 def _deps_match(expected: list[dict], given: list[Any]) -> bool:

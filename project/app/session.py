@@ -71,13 +71,12 @@ def load_upload(
     DataLoadError
         The file is too large or cannot be read; the session keeps its data.
     """
+    if not isinstance(upload, Mapping):
+        raise DataLoadError("The upload did not arrive complete; try again.")
+    store.session(sid)  # a forged session id is refused before any parsing
     filename = str(upload.get("filename") or "upload")[:200]
     if upload.get("too_large"):
-        size_mb = float(upload["too_large"]) / 1024 / 1024
-        raise DataLoadError(
-            f"{filename} is {size_mb:.1f} MB; the limit is "
-            f"{settings.max_upload_mb:g} MB."
-        )
+        raise DataLoadError(_too_large(filename, upload["too_large"], settings))
     table = read_table(
         decode_upload(upload.get("contents")),
         filename,
@@ -92,6 +91,18 @@ def load_upload(
     }
     source = {"kind": "file", "filename": _stem(filename) + ".parquet"}
     return _save(store, sid, table.frame, filename, list(table.notes), roles, source)
+
+
+def _too_large(filename: str, size: Any, settings: Settings) -> str:
+    """The message for a file the browser found over the limit (size in bytes)."""
+    limit = f"the limit is {settings.max_upload_mb:g} MB."
+    try:
+        size_mb = float(size) / 1024 / 1024
+    except (TypeError, ValueError, OverflowError):
+        size_mb = float("nan")
+    if not settings.max_upload_mb < size_mb < 1e9:  # implausible: leave it out
+        return f"{filename} is too large; {limit}"
+    return f"{filename} is {size_mb:.1f} MB; {limit}"
 
 
 def load_dataset(

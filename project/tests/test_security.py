@@ -223,9 +223,13 @@ def test_pattern_matching_dependencies_pass_the_request_check(settings):
             )
         else:
             state.append({"id": dep["id"], "property": dep["property"], "value": None})
+    outputs = [
+        {"id": part.rpartition(".")[0], "property": part.rpartition(".")[2]}
+        for part in key[2:-2].split("...")
+    ]
     body = {
         "output": key,
-        "outputs": [],
+        "outputs": outputs,
         "inputs": [{"id": "train-button", "property": "n_clicks", "value": 1}],
         "state": state,
         "changedPropIds": ["train-button.n_clicks"],

@@ -13,6 +13,7 @@ from .. import figures, ids, layout, session
 from ..config import Settings
 from ..functions import DATASETS, DataLoadError, column_distribution
 from ..store import SessionExpired, SessionStore
+from . import _inputs
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class DataCallbacks:
     # -- choosing data -------------------------------------------------------------
     def apply_url(self, search: str | None) -> tuple[str, dict[str, str]]:
         """Preselect the dataset from the URL; keep the target and model for later."""
-        query = parse_qs((search or "").lstrip("?"))
+        query = parse_qs((_inputs.text(search) or "").lstrip("?"))
         picked = {
             key: values[0][:MAX_QUERY_VALUE]
             for key, values in query.items()
@@ -139,6 +140,7 @@ class DataCallbacks:
         sid: str,
     ) -> tuple[Any, ...]:
         """Load a bundled dataset (with its generator settings) into the session."""
+        source = _inputs.text(source)
         if source not in DATASETS:
             raise PreventUpdate
         synthetic = DATASETS[source].synthetic
@@ -188,7 +190,7 @@ class DataCallbacks:
         except SessionExpired:
             raise PreventUpdate from None
         columns = meta["columns"]
-        wanted = (url_state or {}).get("target")
+        wanted = _inputs.mapping(url_state).get("target")
         target = wanted if wanted in columns else meta["default_target"]
         options = [{"label": c, "value": c} for c in columns]
         numeric = profile["numeric"] or columns
@@ -213,6 +215,7 @@ class DataCallbacks:
 
     def distribution(self, column: str | None, version: str | None, sid: str) -> Any:
         """The distribution figure of one column (computed on all rows)."""
+        column = _inputs.text(column)
         if not column:
             raise PreventUpdate
         try:
@@ -222,13 +225,18 @@ class DataCallbacks:
             _, frame = self.store.dataset_frame(sid, [column])
         except SessionExpired as exc:
             return figures.empty_figure(str(exc))
-        data = column_distribution(frame[column])
+        try:
+            data = column_distribution(frame[column])
+        except (ValueError, TypeError, ArithmeticError):  # e.g. dates a µs apart
+            log.warning("no distribution of a %s column", frame[column].dtype)
+            return figures.empty_figure(f"The distribution of {column} cannot be drawn")
         return figures.make_distribution_figure(data, column)
 
     def scatter(
         self, x: str | None, y: str | None, target: str | None, sid: str
     ) -> Any:
         """A scatter of two columns coloured by the target (sampled when large)."""
+        x, y, target = _inputs.text(x), _inputs.text(y), _inputs.text(target)
         if not x or not y:
             raise PreventUpdate
         try:
@@ -250,5 +258,5 @@ def _number(value: Any, label: str, kind: type) -> Any:
         return None
     try:
         return kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{label} must be a number.") from None

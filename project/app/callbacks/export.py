@@ -11,6 +11,7 @@ from dash.exceptions import PreventUpdate
 from .. import ids, session
 from ..config import Settings
 from ..store import SessionExpired, SessionStore
+from . import _inputs
 from .train import triggered_id
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class ExportCallbacks:
     def file(self, kind: str, run_id: str | None, sid: str) -> tuple[Any, str]:
         """The download for a button id and run."""
         try:
-            run_id = str(run_id) if run_id else session.latest_run(self.store, sid)
+            run_id = _inputs.run_id(run_id) or session.latest_run(self.store, sid)
             if run_id is None:
                 return no_update, "Train a model first."
             if kind == ids.DOWNLOAD_MODEL:

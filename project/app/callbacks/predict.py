@@ -12,6 +12,7 @@ from .. import figures, ids, layout, session
 from ..config import Settings
 from ..functions import DataLoadError, PredictionError
 from ..store import SessionExpired, SessionStore
+from . import _inputs
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,11 @@ class PredictCallbacks:
 
     def inputs(self, run_id: str | None, sid: str) -> tuple[Any, Any]:
         """One input per feature of the shown run, at its default value."""
+        run_id = _inputs.run_id(run_id)
         if not run_id:
             raise PreventUpdate
         try:
-            report = self.store.run(sid, str(run_id))
+            report = self.store.run(sid, run_id)
         except SessionExpired as exc:
             return layout.alert(str(exc), "warning"), None
         return layout.predict_summary(report, str(run_id)), layout.whatif_inputs(
@@ -67,11 +69,12 @@ class PredictCallbacks:
         self, values: list[Any], input_ids: list[dict], run_id: str | None, sid: str
     ) -> Any:
         """The shown run's prediction for the current inputs."""
-        if not run_id or not input_ids:
+        run_id = _inputs.run_id(run_id)
+        chosen = _inputs.named_values(input_ids, values)
+        if not run_id or not chosen:
             raise PreventUpdate
-        chosen = {i["name"]: v for i, v in zip(input_ids, values)}
         try:
-            report, result = session.whatif(self.store, sid, str(run_id), chosen)
+            report, result = session.whatif(self.store, sid, run_id, chosen)
         except SessionExpired as exc:
             return layout.alert(str(exc), "warning")
         except (ValueError, TypeError) as exc:
@@ -87,12 +90,13 @@ class PredictCallbacks:
         """Predictions for every row of an uploaded file, as a CSV download."""
         if not contents:
             raise PreventUpdate
+        run_id = _inputs.run_id(run_id)
         if not run_id:
             return no_update, layout.alert("Train a model first.", "warning"), None
         upload = {"filename": filename, "contents": contents}
         try:
             data, rows, notes = session.batch_predictions(
-                self.store, self.settings, sid, str(run_id), upload
+                self.store, self.settings, sid, run_id, upload
             )
         except (DataLoadError, PredictionError, SessionExpired) as exc:
             log.info("batch prediction refused: %s", exc)

@@ -23,10 +23,16 @@ from ..functions import (
     slow_run_warning,
 )
 from ..store import SessionExpired, SessionStore
+from . import _inputs
 
 log = logging.getLogger(__name__)
 
 ROLE_TAGS = {"id": "ID-like", "constant": "constant", "date": "date"}
+UNTRAINABLE = (
+    "The model could not be trained on this data with these settings. Check the "
+    "target and the features for unusual values (such as infinite numbers, or "
+    "classes with very few rows), or try more rows."
+)
 JOB_POLL_MS = 300
 
 
@@ -142,9 +148,12 @@ class TrainCallbacks:
 
     def choose_target(self, target: str | None, sid: str) -> tuple[Any, ...]:
         """Detect the task of a target and offer the other columns as features."""
+        target = _inputs.text(target)
         if not target:
             raise PreventUpdate
         try:
+            if target not in self.store.dataset(sid)["columns"]:
+                raise PreventUpdate  # a name from another dataset, or made up
             meta, frame = self.store.dataset_frame(sid, [target])
         except SessionExpired:
             raise PreventUpdate from None
@@ -168,7 +177,7 @@ class TrainCallbacks:
         task = task if task in TASKS else CLASSIFICATION
         keys = models_for_task(task)
         options = [{"label": MODEL_SPECS[k].label, "value": k} for k in keys]
-        wanted = (url_state or {}).get("model")
+        wanted = _inputs.mapping(url_state).get("model")
         from_url = triggered(ids.APP_URL_STATE)
         if current in keys and not (from_url and wanted in keys):
             # Unchanged: setting it again would re-render (and reset) its settings.
@@ -180,6 +189,7 @@ class TrainCallbacks:
 
     def model_params(self, model: str | None) -> Any:
         """The hyperparameter controls of a model, from the spec table."""
+        model = _inputs.text(model)
         if model not in MODEL_SPECS:
             return []
         return layout.param_controls(MODEL_SPECS[model].params)
@@ -187,11 +197,11 @@ class TrainCallbacks:
     def warn_slow(self, model: str | None, folds: Any, version: Any, sid: str) -> str:
         """Say when a run will take a while (big data, slow model)."""
         meta = session.current_dataset(self.store, sid)
-        if meta is None or model not in MODEL_SPECS:
+        if meta is None or _inputs.text(model) not in MODEL_SPECS:
             return ""
         try:
             k = int(folds or 0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             k = 0
         return slow_run_warning(meta["rows"], model, k) or ""
 
@@ -223,12 +233,12 @@ class TrainCallbacks:
 
         try:
             config = TrainConfig(
-                target=target or "",
-                features=tuple(features or ()),
-                task=task or "",
-                model=model or "",
-                params={i["name"]: v for i, v in zip(param_ids, param_values)},
-                test_size=float(test_size or 0.25),
+                target=_inputs.text(target) or "",
+                features=tuple(_inputs.texts(features)),
+                task=_inputs.text(task) or "",
+                model=_inputs.text(model) or "",
+                params=_inputs.named_values(param_ids, param_values),
+                test_size=_float(test_size, "The hold-out size", 0.25),
                 stratify=bool(stratify),
                 cv_folds=_int(folds, "CV folds"),
                 random_state=_int(seed, "Seed"),
@@ -240,6 +250,11 @@ class TrainCallbacks:
         except (TrainingError, SessionExpired) as exc:
             log.info("training refused: %s", exc)
             return layout.alert(str(exc), "danger"), no_update, no_update, no_update
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            # Data the checks before training did not foresee (infinite classes, a
+            # class only in the hold-out...): say so rather than fail the request.
+            log.warning("training failed: %s", exc, exc_info=True)
+            return layout.alert(UNTRAINABLE, "danger"), no_update, no_update, no_update
         rows = session.leaderboard(self.store, sid)
         done = layout.alert(
             f"Run {run_id}: {report['model_label']} trained in "
@@ -258,7 +273,8 @@ class TrainCallbacks:
 
     def pick_run(self, clicked: dict[str, Any] | None) -> str:
         """Show the run whose row was clicked (not its tick box)."""
-        if not clicked or clicked.get("colId") in (None, "ag-Grid-SelectionColumn"):
+        clicked = _inputs.mapping(clicked)
+        if clicked.get("colId") in (None, "ag-Grid-SelectionColumn"):
             raise PreventUpdate
         run_id = clicked.get("rowId")
         if not isinstance(run_id, str):
@@ -267,7 +283,7 @@ class TrainCallbacks:
 
     def compare(self, ticked: list[dict[str, Any]] | None, sid: str) -> Any:
         """Metrics side by side and overlaid curves of two or more ticked runs."""
-        run_ids = [str(r.get("run")) for r in ticked or []]
+        run_ids = _inputs.run_ids(ticked)
         if len(run_ids) < 2:
             return None
         try:
@@ -286,7 +302,7 @@ class TrainCallbacks:
         sid: str,
     ) -> tuple[Any, ...]:
         """Forget the ticked runs."""
-        run_ids = [str(r.get("run")) for r in ticked or []]
+        run_ids, shown = _inputs.run_ids(ticked), _inputs.run_id(shown)
         if not n_clicks or not run_ids:
             raise PreventUpdate
         try:
@@ -301,9 +317,9 @@ class TrainCallbacks:
         self, run_id: str | None, normalize: bool, sid: str
     ) -> tuple[Any, ...]:
         """Metrics and plots of the shown run."""
+        run_id = _inputs.run_id(run_id)
         if not run_id:
             return None, layout.empty_state("Train a model to see its metrics."), None
-        run_id = str(run_id)
         try:
             report = self.store.run(sid, run_id)
         except SessionExpired as exc:
@@ -333,5 +349,12 @@ def triggered_id() -> Any:
 def _int(value: Any, label: str) -> int:
     try:
         return int(value if value not in (None, "") else 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise TrainingError(f"{label} must be a whole number.") from None
+
+
+def _float(value: Any, label: str, default: float) -> float:
+    try:
+        return float(value if value not in (None, "") else default)
+    except (TypeError, ValueError, OverflowError):
+        raise TrainingError(f"{label} must be a number.") from None
