@@ -86,3 +86,9 @@ worker: $(VENV)/.runtime-stamp ## A Celery worker for the multi-instance mode (n
 		echo "make worker needs REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0 make worker"; exit 2; \
 	fi
 	cd project && ../$(BIN)/celery --app app.worker worker --loglevel INFO
+
+# Load and faults (README, "Load and fault tests").
+.PHONY: loadtest
+LOADTEST_ARGS ?=
+loadtest: $(VENV)/.dev-stamp ## Simulated visitors on gunicorn (loopback), a worker SIGKILLed, SIGTERM drain
+	cd project && ../$(BIN)/python -m tools.loadtest $(LOADTEST_ARGS)

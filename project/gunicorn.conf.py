@@ -58,3 +58,17 @@ if os.environ.get("HTTP2", "").lower() in ("1", "true", "yes"):
     forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 # Heartbeat files on tmpfs when available (containers), else the default.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+def post_worker_init(worker):
+    """Warm training up in the background, so that job processes start warm."""
+    from app.jobs import warm_up_in_background
+
+    warm_up_in_background()
+
+
+def worker_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+    """Stop this worker's background jobs on shutdown; let them run on a recycle."""
+    from app.jobs import release_child_jobs
+
+    release_child_jobs(recycled=worker.nr >= worker.max_requests)

@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 
 from ._explain import calibration
-from ._models import CLASSIFICATION, MODEL_SPECS, REGRESSION, build_pipeline
+from ._models import (
+    CLASSIFICATION,
+    DEFAULT_MODEL,
+    MODEL_SPECS,
+    REGRESSION,
+    build_pipeline,
+)
 from ._predict import input_spec
 from ._profiling import DATETIME, MAX_CLASSES, NUMERIC, column_kind
 
@@ -200,6 +206,36 @@ def train_model(
 
     with threadpool_limits(limits=n_threads):
         return _train(frame, config, progress)
+
+
+def warm_up() -> float:
+    """Import what training needs and train once on a tiny frame; the seconds.
+
+    A web worker that has done this forks background jobs that start warm:
+    without it, every job process imports scikit-learn again (~0.5 s).
+    """
+    import importlib
+
+    from threadpoolctl import threadpool_limits
+
+    started = time.perf_counter()
+    for spec in MODEL_SPECS.values():
+        for path in spec.estimators.values():
+            importlib.import_module(path.split(":")[0])
+    for module in ("sklearn.inspection", "sklearn.calibration"):
+        importlib.import_module(module)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    frame["y"] = np.where(frame["a"] > 0, "yes", "no")
+    frame["z"] = frame["a"] * 2 + frame["b"]
+    features = ("a", "b", "c")
+    with threadpool_limits(limits=1):
+        for task, target in ((CLASSIFICATION, "y"), (REGRESSION, "z")):
+            config = TrainConfig(
+                target, features, task, DEFAULT_MODEL[task], cv_folds=2
+            )
+            _train(frame, config, None)
+    return time.perf_counter() - started
 
 
 @dataclass
@@ -424,6 +460,9 @@ def classification_metrics(
     codes, (truth, guess) = _codes(
         np.asarray(labels), np.asarray(y_true), np.asarray(y_pred)
     )
+    fast = _counted_metrics(truth, guess, proba, len(labels))
+    if fast is not None:
+        return fast
     binary = len(labels) == 2
     if binary:
         kw: dict[str, Any] = {"average": "binary", "pos_label": 1, "zero_division": 0}
@@ -455,6 +494,73 @@ def classification_metrics(
                 pass
             out["log_loss"] = metrics.log_loss(truth, proba, labels=codes)
     return {k: float(v) for k, v in out.items()}
+
+
+def _counted_metrics(
+    truth: np.ndarray, guess: np.ndarray, proba: np.ndarray | None, n: int
+) -> dict[str, float] | None:
+    """The metrics of :func:`classification_metrics` from counts and ranks.
+
+    The same definitions as scikit-learn's functions (macro averages over all
+    ``n`` labels, zero for an undefined precision or recall, ROC AUC undefined when
+    a class has no positive or no negative row, probabilities clipped to machine
+    epsilon for the log loss), computed in one pass without their per-call
+    validation, which dominated the cost of a small training. None for the inputs
+    it does not cover (labels outside ``0..n-1``, probabilities of another shape or
+    outside [0, 1]); the caller then uses scikit-learn itself.
+    """
+    if n < 2 or len(truth) == 0:
+        return None
+    if truth.max(initial=0) >= n or guess.max(initial=0) >= n:
+        return None
+    if proba is not None:
+        proba = np.asarray(proba, dtype=float)
+        if proba.shape != (len(truth), n) or not np.isfinite(proba).all():
+            return None
+        if proba.min() < 0 or proba.max() > 1:
+            return None
+    counts = np.bincount(truth * n + guess, minlength=n * n).reshape(n, n)
+    hits = np.diag(counts).astype(float)
+    actual = counts.sum(axis=1).astype(float)
+    predicted = counts.sum(axis=0).astype(float)
+    precision = np.divide(hits, predicted, out=np.zeros(n), where=predicted > 0)
+    recall = np.divide(hits, actual, out=np.zeros(n), where=actual > 0)
+    both = 2 * hits + (predicted - hits) + (actual - hits)
+    f1 = np.divide(2 * hits, both, out=np.zeros(n), where=both > 0)
+    pick = slice(1, 2) if n == 2 else slice(None)  # binary: the second label
+    out = {
+        "accuracy": float(np.mean(truth == guess)),
+        "balanced_accuracy": float(np.mean(recall[actual > 0])),
+        "precision": float(np.mean(precision[pick])),
+        "recall": float(np.mean(recall[pick])),
+        "f1": float(np.mean(f1[pick])),
+        "roc_auc": float("nan"),
+        "log_loss": float("nan"),
+    }
+    if proba is None:
+        return out
+    if n == 2:
+        out["roc_auc"] = _rank_auc(truth == 1, proba[:, 1])
+    elif np.allclose(1, proba.sum(axis=1)):  # as scikit-learn requires
+        out["roc_auc"] = float(
+            np.mean([_rank_auc(truth == k, proba[:, k]) for k in range(n)])
+        )
+    eps = np.finfo(float).eps
+    chosen = np.clip(proba[np.arange(len(truth)), truth], eps, 1 - eps)
+    out["log_loss"] = float(-np.mean(np.log(chosen)))
+    return out
+
+
+def _rank_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve as the Mann-Whitney statistic (ties count half)."""
+    from scipy.stats import rankdata
+
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

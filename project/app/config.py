@@ -28,6 +28,7 @@ class Settings:
     cache_size_mb: int = 2_048
     session_ttl_hours: float = 6.0
     max_runs_per_session: int = 50
+    job_slots: int = 0
     redis_url: str | None = None
     auth_users: str | None = None
     secret_key: str | None = None
@@ -42,6 +43,11 @@ class Settings:
     def max_request_bytes(self) -> int:
         """Largest accepted HTTP request body: a base64 upload plus JSON overhead."""
         return int(self.max_upload_bytes * 4 / 3) + 1024 * 1024
+
+    @property
+    def job_concurrency(self) -> int:
+        """How many background jobs compute at once per instance (0: one per CPU)."""
+        return self.job_slots if self.job_slots > 0 else max(1, os.cpu_count() or 1)
 
     @property
     def session_ttl_seconds(self) -> int:

@@ -74,6 +74,7 @@ from ._training import (
     split_data,
     split_features,
     train_model,
+    warm_up,
 )
 
 __all__ = [
@@ -138,5 +139,6 @@ __all__ = [
     "split_features",
     "summarize_columns",
     "train_model",
+    "warm_up",
     "validate_params",
 ]

@@ -69,6 +69,7 @@ EVAL_DOWNLOAD_STATUS = "eval-download-status"
 MAIN_TABS = "main-tabs"
 
 # explanation section
+EXPLAIN_REQUEST = "explain-request"  # the run to explain, once the tab is open
 EXPLAIN_SUMMARY = "explain-summary"
 EXPLAIN_PROGRESS = "explain-progress"
 EXPLAIN_PROGRESS_BOX = "explain-progress-box"

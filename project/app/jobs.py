@@ -2,26 +2,38 @@
 
 Without ``REDIS_URL``: Dash's DiskcacheManager, which runs each job in a child
 process of the web worker and keeps results in a local disk cache (no service
-needed). With ``REDIS_URL``: Celery workers on Redis, so that a job started
-through one instance can be followed from any other. A Celery worker that dies
+needed); at most ``JOB_SLOTS`` jobs (default: one per CPU) compute at once per
+instance, the others wait their turn and say so in their progress bar. With
+``REDIS_URL``: Celery workers on Redis, so that a job started through one
+instance can be followed from any other. A Celery worker that dies
 mid-job stops its heartbeat; the job is then reported as stopped instead of
 leaving the visitor's progress bar waiting forever.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import logging
 import os
+import stat
 import threading
-from typing import Any
+import time
+from typing import Any, Callable, Iterator
 
 from .config import Settings
+from .forksafe import GUARD, close_after_fork
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2
 HEARTBEAT_TTL_SECONDS = 10
 _RUNNING_STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "PROGRESS")
+QUEUED = "Queued: starts when one of the running jobs ends"
+QUEUED_BEHIND = "Queued behind {ahead} other job(s)"
+SLOT_POLL_SECONDS = 0.2
+WARM_UP_DELAY_SECONDS = 1.0
 
 
 def heartbeat_key(job: str) -> str:
@@ -35,12 +47,196 @@ def make_manager(settings: Settings) -> tuple[Any, Any]:
         celery_app = make_celery(settings)
         return _watched_celery_manager(celery_app), celery_app
     import diskcache
+
+    directory = os.path.join(settings.cache_dir, "jobs")
+    cache = diskcache.Cache(directory, size_limit=256 * 1024 * 1024)
+    slots = JobSlots(os.path.join(directory, "slots"), settings.job_concurrency)
+    return _bounded_diskcache_manager(cache, slots), None
+
+
+class JobSlots:
+    """At most ``count`` holders at once among all the processes of one machine,
+    served in their order of arrival.
+
+    Each slot is a lock file, and each waiter a file named by its arrival time and
+    pid; the kernel frees a dead holder's lock, and a dead waiter's file is
+    skipped, so a job killed mid-way never blocks the others.
+    """
+
+    def __init__(self, directory: str, count: int) -> None:
+        self.directory = directory
+        self.queue = os.path.join(directory, "queue")
+        self.count = max(1, count)
+
+    @contextlib.contextmanager
+    def hold(self, waiting: Callable[[int], None] | None = None) -> Iterator[int]:
+        """Wait for a free slot; ``waiting(jobs ahead)`` each time that changes."""
+        os.makedirs(self.queue, mode=0o700, exist_ok=True)
+        me = f"{time.time_ns():020d}-{os.getpid()}"
+        ticket = os.path.join(self.queue, me)
+        with open(ticket, "x", encoding="ascii"):
+            pass
+        told = -1
+        try:
+            while True:
+                ahead = self._ahead(me)
+                if ahead < self.count:
+                    fd = self._take()
+                    if fd is not None:
+                        os.unlink(ticket)
+                        try:
+                            yield fd
+                        finally:
+                            fcntl.flock(fd, fcntl.LOCK_UN)
+                            os.close(fd)
+                        return
+                if waiting is not None and ahead != told:
+                    waiting(ahead)
+                    told = ahead
+                time.sleep(SLOT_POLL_SECONDS)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(ticket)
+
+    def _ahead(self, me: str) -> int:
+        """How many live waiters arrived before ``me``."""
+        ahead = 0
+        for name in sorted(os.listdir(self.queue)):
+            if name >= me:
+                break
+            if _alive(int(name.rsplit("-", 1)[1])):
+                ahead += 1
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.queue, name))
+        return ahead
+
+    def _take(self) -> int | None:
+        """A locked slot's file descriptor, or None when all are taken."""
+        for number in range(self.count):
+            path = os.path.join(self.directory, f"slot-{number}.lock")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return fd
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _bounded(fn: Callable[..., Any], slots: JobSlots, progress: bool) -> Any:
+    """``fn`` run inside a job slot; a queued job shows it in its progress bar.
+
+    The app's progress outputs are a (value, label) pair.
+    """
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        drop_inherited_sockets()
+        report = args[0] if progress and args else None
+
+        def waiting(ahead: int) -> None:
+            if report is not None:
+                label = QUEUED_BEHIND.format(ahead=ahead) if ahead else QUEUED
+                report((0, label))
+
+        with slots.hold(waiting):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+def drop_inherited_sockets() -> None:
+    """In a job process: let go of the web worker's sockets (listener, visitors).
+
+    A forked job inherits them; if its web worker is then killed, the visitors'
+    connections would stay open, unanswered, for as long as the job runs. Each is
+    replaced by /dev/null rather than closed, so no number is reused under an
+    object that still holds it.
+    """
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:  # not Linux: nothing to do
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for name in names:
+            fd = int(name)
+            try:
+                is_socket = fd != null and stat.S_ISSOCK(os.fstat(fd).st_mode)
+            except OSError:
+                continue
+            if is_socket:
+                os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+def _bounded_diskcache_manager(cache: Any, slots: JobSlots) -> Any:
+    import psutil
     from dash import DiskcacheManager
 
-    cache = diskcache.Cache(
-        os.path.join(settings.cache_dir, "jobs"), size_limit=256 * 1024 * 1024
-    )
-    return DiskcacheManager(cache, expire=3600), None
+    close_after_fork(cache.close)
+
+    class BoundedDiskcacheManager(DiskcacheManager):
+        """Dash's DiskcacheManager with job slots, safe forks, a race-free kill.
+
+        Every use of the cache in the web process holds ``GUARD.using`` and the
+        fork of a job holds ``GUARD.forking`` (see ``app.forksafe``).
+        """
+
+        def make_job_fn(self, fn: Any, progress: Any, key: Any = None) -> Any:
+            return super().make_job_fn(_bounded(fn, slots, bool(progress)), progress)
+
+        def call_job_fn(self, key: Any, job_fn: Any, args: Any, context: Any) -> Any:
+            with GUARD.forking():
+                return super().call_job_fn(key, job_fn, args, context)
+
+        def terminate_job(self, job: Any) -> None:
+            # The job may end between Dash's liveness check and its kill.
+            with GUARD.using(), contextlib.suppress(psutil.NoSuchProcess):
+                super().terminate_job(job)
+
+        def get_progress(self, key: Any) -> Any:
+            with GUARD.using():
+                return super().get_progress(key)
+
+        def result_ready(self, key: Any) -> bool:
+            with GUARD.using():
+                return super().result_ready(key)
+
+        def get_result(self, key: Any, job: Any) -> Any:
+            with GUARD.using():
+                result = super().get_result(key, job)
+                if result is self.UNDEFINED and job and not self.job_running(job):
+                    # It may have written its result and exited since the read.
+                    result = super().get_result(key, job)
+                return result
+
+        def get_updated_props(self, key: Any) -> Any:
+            with GUARD.using():
+                return super().get_updated_props(key)
+
+        def clear_cache_entry(self, key: Any) -> None:
+            with GUARD.using():
+                super().clear_cache_entry(key)
+
+        def get_or_create_signing_secret(self, generate: Any) -> Any:
+            with GUARD.using():
+                return super().get_or_create_signing_secret(generate)
+
+    return BoundedDiskcacheManager(cache, expire=3600)
 
 
 def make_celery(settings: Settings) -> Any:
@@ -112,3 +308,58 @@ def _watched_celery_manager(celery_app: Any) -> Any:
             return True
 
     return WatchedCeleryManager(celery_app, expire=3600)
+
+
+def release_child_jobs(recycled: bool) -> None:
+    """Before a web worker exits: its background jobs go on, or stop.
+
+    A worker recycled after its quota of requests leaves its jobs running (their
+    results land in the shared cache, where any worker finds them) and exits
+    without waiting for them. A worker shut down stops them, so that the server
+    exits within its grace period and leaves no process behind.
+    """
+    import psutil
+
+    try:
+        from multiprocess import process as mp_process
+    except ImportError:  # pragma: no cover - a dependency of dash[diskcache]
+        mp_process = None
+    children = psutil.Process().children(recursive=True)
+    if recycled:
+        if mp_process is not None:
+            # Forget the jobs, or the interpreter would wait for them at exit.
+            mp_process._children.clear()
+        return
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=1)
+    for child in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    if children:
+        log.info("stopped %d background job process(es) at shutdown", len(children))
+
+
+def warm_up_in_background(delay: float = WARM_UP_DELAY_SECONDS) -> threading.Thread:
+    """Soon after a web worker starts, import and run training once, off-request.
+
+    Jobs forked afterwards start warm. No job is forked meanwhile (a child must
+    not inherit a half-imported module).
+    """
+
+    def run() -> None:
+        time.sleep(delay)
+        from .functions import warm_up
+
+        try:
+            with GUARD.using():
+                seconds = warm_up()
+        except Exception:  # noqa: BLE001 - jobs then warm up by themselves
+            log.warning("warming up training failed", exc_info=True)
+            return
+        log.info("training warmed up in %.2f s", seconds)
+
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -38,6 +38,7 @@ def serve_layout(settings: Settings, session_id: str | None = None) -> html.Div:
             dcc.Store(id=ids.DATA_UPLOAD_BUFFER, data=None),
             dcc.Store(id=ids.DATA_UPLOAD_LIMIT, data=settings.max_upload_bytes),
             dcc.Store(id=ids.EVAL_RUN, data=None),
+            dcc.Store(id=ids.EXPLAIN_REQUEST, data=None),
             dcc.Download(id=ids.EVAL_DOWNLOAD),
             dcc.Download(id=ids.PREDICT_DOWNLOAD),
             navbar(),

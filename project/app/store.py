@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, Iterator
 import pandas as pd
 
 from .config import Settings
+from .forksafe import GUARD, close_after_fork
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +96,19 @@ class DiskBackend:
         self._pid = -1
         self._cache: Any = None
         self._lock = threading.Lock()
+        close_after_fork(self._forget_inherited)
+
+    def _forget_inherited(self) -> None:
+        """In a forked child: close the parent's connection before opening one."""
+        self._lock = threading.Lock()
+        if self._cache is not None:
+            self._cache.close()
 
     @property
     def cache(self) -> Any:
         """The diskcache handle of this process (reopened after a fork)."""
         if self._pid != os.getpid():
-            with self._lock:
+            with self._lock, GUARD.using():
                 if self._pid != os.getpid():
                     import diskcache
 
@@ -115,15 +123,18 @@ class DiskBackend:
 
     def get(self, key: str) -> Any:
         """The value at ``key``, or None."""
-        return self.cache.get(key)
+        with GUARD.using():
+            return self.cache.get(key)
 
     def set(self, key: str, value: Any, expire: int) -> None:
         """Store ``value`` at ``key`` for ``expire`` seconds."""
-        self.cache.set(key, value, expire=expire)
+        with GUARD.using():
+            self.cache.set(key, value, expire=expire)
 
     def touch(self, key: str, expire: int) -> bool:
         """Extend the life of ``key``; False when it is gone."""
-        return bool(self.cache.touch(key, expire=expire))
+        with GUARD.using():
+            return bool(self.cache.touch(key, expire=expire))
 
     def shared_secret(self) -> str:
         """A random secret made once and read by every process of this machine.
@@ -149,13 +160,14 @@ class DiskBackend:
 
     def open(self, key: str) -> BinaryIO | None:
         """A readable file of the bytes at ``key`` (large values are not copied)."""
-        value = self.cache.get(key, read=True)
+        with GUARD.using():
+            value = self.cache.get(key, read=True)
         return io.BytesIO(value) if isinstance(value, bytes) else value
 
     @contextmanager
     def transaction(self, key: str) -> Iterator[None]:
         """Make the enclosed read-modify-write of ``key`` atomic across processes."""
-        with self.cache.transact():
+        with GUARD.using(), self.cache.transact():
             yield
 
     def close(self) -> None:

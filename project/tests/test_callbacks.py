@@ -321,8 +321,8 @@ def test_explain_overview_computes_importances_for_the_shown_run(
 ):
     explain = ExplainCallbacks(store, settings)
     with pytest.raises(PreventUpdate):
-        explain.overview(_quiet, "1", "tab-data", trained)
-    out = explain.overview(_quiet, "1", "tab-explain", trained)
+        explain.overview(_quiet, None, trained)
+    out = explain.overview(_quiet, "1", trained)
     summary, perm, native = out[:3]
     assert "Explaining run 1" in _text(summary)
     assert perm.data[0].orientation == "h"
@@ -336,7 +336,7 @@ def test_explain_overview_computes_importances_for_the_shown_run(
     }
     assert [o["label"] for o in outputs] == ["setosa", "versicolor", "virginica"]
     assert out[13] == {}  # the classification-only section is shown
-    knn = explain.overview(_quiet, "2", "tab-explain", trained)
+    knn = explain.overview(_quiet, "2", trained)
     assert knn[2].layout.annotations  # no native importances for k-NN
 
 
@@ -357,7 +357,7 @@ def test_explain_curves_and_boundary(store, settings, trained):
 
 def test_explanations_are_cached_per_run(store, settings, trained):
     explain = ExplainCallbacks(store, settings)
-    explain.overview(_quiet, "1", "tab-explain", trained)
+    explain.overview(_quiet, "1", trained)
     keys = [k for k in store.backend.cache.iterkeys() if str(k).startswith("explain:")]
     assert any(":1:permutation:" in k for k in keys)
 

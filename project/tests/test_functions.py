@@ -531,3 +531,76 @@ def test_dates_are_not_used_as_features(iris):
     report = F.train_model(frame, config).report
     assert any("Date columns" in note for note in report["notes"])
     assert "when" not in report["numeric_features"] + report["categorical_features"]
+
+
+def _sklearn_classification_metrics(truth, guess, proba, n):
+    import warnings
+
+    codes = np.arange(n)
+    if n == 2:
+        kw = {"average": "binary", "pos_label": 1, "zero_division": 0}
+    else:
+        kw = {"average": "macro", "labels": codes, "zero_division": 0}
+    precision, recall, f1, _ = metrics.precision_recall_fscore_support(
+        truth, guess, **kw
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        balanced = metrics.balanced_accuracy_score(truth, guess)
+        try:
+            if n == 2:
+                auc = metrics.roc_auc_score(truth == 1, proba[:, 1])
+            else:
+                auc = metrics.roc_auc_score(
+                    truth, proba, multi_class="ovr", labels=codes
+                )
+        except ValueError:
+            auc = float("nan")
+        loss = metrics.log_loss(truth, proba, labels=codes)
+    return {
+        "accuracy": metrics.accuracy_score(truth, guess),
+        "balanced_accuracy": balanced,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "roc_auc": auc,
+        "log_loss": loss,
+    }
+
+
+def test_counted_metrics_equal_scikit_learns_on_random_cases():
+    """The fast path agrees with scikit-learn: ties, absent classes, bad guesses."""
+    from app._training import _counted_metrics
+
+    rng = np.random.default_rng(7)
+    for trial in range(600):
+        n, rows = int(rng.integers(2, 6)), int(rng.integers(2, 60))
+        truth = rng.integers(0, n - 1 if trial % 5 == 0 else n, rows)
+        raw = rng.random((rows, n)) + 1e-3
+        if trial % 3 == 0:
+            raw = np.round(raw, 1) + 0.05  # tied scores
+        if trial % 7 == 0:
+            raw[:, 0] = 0  # a class never scored
+        proba = raw / raw.sum(axis=1, keepdims=True)
+        guess = np.argmax(proba, axis=1) if trial % 4 else rng.integers(0, n, rows)
+        fast = _counted_metrics(truth, guess, proba, n)
+        expected = _sklearn_classification_metrics(truth, guess, proba, n)
+        assert fast is not None
+        for name, value in expected.items():
+            if np.isnan(value):
+                assert np.isnan(fast[name]), (trial, name)
+            else:
+                assert fast[name] == pytest.approx(float(value), abs=1e-12), (
+                    trial,
+                    name,
+                )
+
+
+def test_counted_metrics_leave_unusual_inputs_to_scikit_learn():
+    from app._training import _counted_metrics
+
+    truth, guess = np.array([0, 1, 2]), np.array([0, 1, 1])
+    assert _counted_metrics(truth, guess, np.full((3, 2), 0.5), 3) is None  # shape
+    assert _counted_metrics(truth, guess, None, 2) is None  # a label beyond n
+    bad = np.array([[0.5, 0.5, np.nan]] * 3)
+    assert _counted_metrics(truth, guess, bad, 3) is None

@@ -12,11 +12,23 @@ from .. import figures, ids, layout, session
 from ..config import Settings
 from ..functions import CLASSIFICATION
 from ..store import SessionExpired, SessionStore
+from . import _inputs
 from .train import JOB_POLL_MS
 
 log = logging.getLogger(__name__)
 
 EXPLAIN_TAB = "tab-explain"
+
+# Runs in the browser: ask for the shown run's explanations only while the Explain
+# tab is open, and once per run (no background job for a tab change elsewhere).
+EXPLAIN_GATE = """
+function(run, tab, asked) {
+    if (tab !== "%s" || !run || run === asked) {
+        return window.dash_clientside.no_update;
+    }
+    return run;
+}
+""" % EXPLAIN_TAB
 
 
 class ExplainCallbacks:
@@ -28,6 +40,14 @@ class ExplainCallbacks:
 
     def register(self, app: Any) -> None:
         """Attach the explanation callbacks to ``app``."""
+        app.clientside_callback(
+            EXPLAIN_GATE,
+            Output(ids.EXPLAIN_REQUEST, "data"),
+            Input(ids.EVAL_RUN, "data"),
+            Input(ids.MAIN_TABS, "active_tab"),
+            State(ids.EXPLAIN_REQUEST, "data"),
+            prevent_initial_call=True,
+        )
         app.callback(
             Output(ids.EXPLAIN_SUMMARY, "children"),
             Output(ids.EXPLAIN_PERMUTATION, "figure"),
@@ -43,8 +63,7 @@ class ExplainCallbacks:
             Output(ids.EXPLAIN_BOUNDARY_Y, "value"),
             Output(ids.EXPLAIN_CALIBRATION, "figure"),
             Output(ids.EXPLAIN_CLASSIFICATION, "style"),
-            Input(ids.EVAL_RUN, "data"),
-            Input(ids.MAIN_TABS, "active_tab"),
+            Input(ids.EXPLAIN_REQUEST, "data"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
             background=True,
@@ -87,17 +106,16 @@ class ExplainCallbacks:
             prevent_initial_call=True,
         )(self.boundary)
 
-    def overview(
-        self, set_progress: Any, run_id: str | None, tab: str | None, sid: str
-    ) -> tuple:
+    def overview(self, set_progress: Any, run_id: str | None, sid: str) -> tuple:
         """Importances and the choices of features for the shown run.
 
         Runs as a background job, reporting each step through ``set_progress``.
         """
-        if tab != EXPLAIN_TAB or not run_id:
+        run_id = _inputs.run_id(run_id)
+        if not run_id:
             raise PreventUpdate
         try:
-            report = self.store.run(sid, str(run_id))
+            report = self.store.run(sid, run_id)
             set_progress((5, "Permutation importance: shuffling each feature"))
             permutation = session.explanation(self.store, sid, run_id, "permutation")
             set_progress((80, "The model's own importances"))
@@ -150,6 +168,7 @@ class ExplainCallbacks:
         self, feature: str | None, output: int | None, run_id: str, sid: str
     ) -> Any:
         """Partial dependence and ICE of one feature."""
+        feature, run_id = _inputs.text(feature), _inputs.run_id(run_id)
         if not feature or not run_id:
             raise PreventUpdate
         try:
@@ -157,8 +176,10 @@ class ExplainCallbacks:
         except (SessionExpired, KeyError, ValueError) as exc:
             log.info("partial dependence refused: %s", exc)
             return figures.empty_figure(_message(exc))
-        index = int(output or 0)
-        if index >= len(data["outputs"]):
+        index = (
+            output if isinstance(output, int) and not isinstance(output, bool) else 0
+        )
+        if not 0 <= index < len(data["outputs"]):
             index = 0
         return figures.make_pdp_figure(data, output=index)
 
@@ -166,6 +187,8 @@ class ExplainCallbacks:
         self, feature: str | None, second: str | None, run_id: str, sid: str
     ) -> Any:
         """Two-way partial dependence of two numeric features."""
+        feature, second = _inputs.text(feature), _inputs.text(second)
+        run_id = _inputs.run_id(run_id)
         if not feature or not second or not run_id:
             return figures.empty_figure("Choose a second numeric feature")
         if feature == second:
@@ -181,6 +204,7 @@ class ExplainCallbacks:
 
     def boundary(self, x: str | None, y: str | None, run_id: str, sid: str) -> Any:
         """The decision boundary of the model refitted on two features."""
+        x, y, run_id = _inputs.text(x), _inputs.text(y), _inputs.run_id(run_id)
         if not x or not y or not run_id:
             raise PreventUpdate
         if x == y:
