@@ -60,15 +60,22 @@ if os.environ.get("HTTP2", "").lower() in ("1", "true", "yes"):
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
+def _jobs():
+    """The app's jobs module when this server runs the app (not, e.g., a baseline)."""
+    import sys
+
+    return sys.modules.get("app.jobs")
+
+
 def post_worker_init(worker):
     """Warm training up in the background, so that job processes start warm."""
-    from app.jobs import warm_up_in_background
-
-    warm_up_in_background()
+    jobs = _jobs()
+    if jobs is not None:
+        jobs.warm_up_in_background()
 
 
 def worker_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
     """Stop this worker's background jobs on shutdown; let them run on a recycle."""
-    from app.jobs import release_child_jobs
-
-    release_child_jobs(recycled=worker.nr >= worker.max_requests)
+    jobs = _jobs()
+    if jobs is not None:
+        jobs.release_child_jobs(recycled=worker.nr >= worker.max_requests)

@@ -209,21 +209,18 @@ def train_model(
 
 
 def warm_up() -> float:
-    """Import what training needs and train once on a tiny frame; the seconds.
+    """Import what a default training needs and run one on a tiny frame; seconds.
 
     A web worker that has done this forks background jobs that start warm:
-    without it, every job process imports scikit-learn again (~0.5 s).
+    without it, every job process imports scikit-learn again (~0.5 s). Only the
+    default models: the others' modules would cost memory in every worker.
     """
     import importlib
 
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
-    for spec in MODEL_SPECS.values():
-        for path in spec.estimators.values():
-            importlib.import_module(path.split(":")[0])
-    for module in ("sklearn.inspection", "sklearn.calibration"):
-        importlib.import_module(module)
+    importlib.import_module("sklearn.calibration")  # a step of every training
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
     frame["y"] = np.where(frame["a"] > 0, "yes", "no")

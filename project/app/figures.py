@@ -6,11 +6,13 @@ goes to the browser small (pre-aggregated data, sampled WebGL scatters).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
+
+if TYPE_CHECKING:  # imported where a figure is built: not at start-up
+    import plotly.graph_objects as go
 
 PALETTE = (
     "#2563eb",
@@ -29,22 +31,31 @@ DIVERGING = "RdBu"
 MAX_SCATTER_POINTS = 10_000
 MAX_CATEGORY_TRACES = 12
 
-TEMPLATE = go.layout.Template(
-    layout=go.Layout(
-        colorway=PALETTE,
-        font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 13},
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-        margin={"l": 60, "r": 20, "t": 50, "b": 50},
-        xaxis={"gridcolor": "#e5e7eb", "zerolinecolor": "#cbd5e1", "automargin": True},
-        yaxis={"gridcolor": "#e5e7eb", "zerolinecolor": "#cbd5e1", "automargin": True},
-        legend={"orientation": "h", "y": -0.2},
-        hoverlabel={"namelength": -1},
-    )
-)
-
-
-TEMPLATE_JSON = TEMPLATE.to_plotly_json()
+# The app's plotly template, as the JSON plotly.js reads (the tests validate it).
+TEMPLATE_JSON: dict[str, Any] = {
+    "layout": {
+        "colorway": list(PALETTE),
+        "font": {
+            "family": "system-ui, -apple-system, Segoe UI, sans-serif",
+            "size": 13,
+        },
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+        "xaxis": {
+            "gridcolor": "#e5e7eb",
+            "zerolinecolor": "#cbd5e1",
+            "automargin": True,
+        },
+        "yaxis": {
+            "gridcolor": "#e5e7eb",
+            "zerolinecolor": "#cbd5e1",
+            "automargin": True,
+        },
+        "legend": {"orientation": "h", "y": -0.2},
+        "hoverlabel": {"namelength": -1},
+    }
+}
 
 
 class _Builder:
@@ -113,7 +124,13 @@ class _Builder:
 
     def build(self) -> go.Figure:
         """The figure, wrapped without validation."""
+        import plotly.graph_objects as go
+
         return go.Figure(data=self.data, layout=self.layout, _validate=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figure as the plain dict ``dcc.Graph`` also takes."""
+        return {"data": self.data, "layout": self.layout}
 
 
 def _flat(trace: dict[str, Any]) -> dict[str, Any]:
@@ -147,6 +164,15 @@ def _base(title: str, subtitle: str = "", **layout: Any) -> _Builder:
 
 def empty_figure(message: str = "Nothing to show yet") -> go.Figure:
     """A blank figure with a centred message (an empty state)."""
+    return _empty(message).build()
+
+
+def empty_figure_dict(message: str = "Nothing to show yet") -> dict[str, Any]:
+    """:func:`empty_figure` as a plain dict (for the layout, built at start-up)."""
+    return _empty(message).as_dict()
+
+
+def _empty(message: str) -> _Builder:
     fig = _base("")
     fig.update_layout(
         xaxis={"visible": False},
@@ -164,7 +190,7 @@ def empty_figure(message: str = "Nothing to show yet") -> go.Figure:
         ],
         height=300,
     )
-    return fig.build()
+    return fig
 
 
 def make_distribution_figure(distribution: dict[str, Any], column: str) -> go.Figure:

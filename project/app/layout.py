@@ -10,7 +10,7 @@ from dash import dcc, html
 
 from . import ids
 from .config import Settings
-from .figures import empty_figure
+from .figures import empty_figure_dict
 from .functions import (
     DATASETS,
     MAX_SYNTHETIC_ROWS,
@@ -412,7 +412,7 @@ def main_tabs() -> dbc.Tabs:
 
 def _graph(graph_id: str, message: str) -> dcc.Loading:
     return dcc.Loading(
-        dcc.Graph(id=graph_id, figure=empty_figure(message), config=GRAPH_CONFIG),
+        dcc.Graph(id=graph_id, figure=empty_figure_dict(message), config=GRAPH_CONFIG),
         type="default",
         delay_show=200,
     )

@@ -122,6 +122,9 @@ def install(server: Any, *, project: str | None) -> None:
         started = getattr(g, "log_started", None)
         latency = time.perf_counter() - started if started is not None else 0.0
         response.headers.setdefault("X-Request-Id", getattr(g, "request_id", ""))
+        level = logging.WARNING if response.status_code >= 500 else logging.INFO
+        if not access.isEnabledFor(level):  # e.g. LOG_LEVEL=warning: skip the work
+            return response
         forwarded = request.headers.get("X-Forwarded-For", "")
         http = {
             "requestMethod": request.method,
@@ -133,7 +136,6 @@ def install(server: Any, *, project: str | None) -> None:
             "remoteIp": forwarded.split(",")[0].strip() or request.remote_addr or "",
             "protocol": request.environ.get("SERVER_PROTOCOL", ""),
         }
-        level = logging.WARNING if response.status_code >= 500 else logging.INFO
         access.log(
             level,
             "%s %s %s",

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import plotly.graph_objects as go
-import plotly.io as pio
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 from .functions import METRIC_LABELS
 
@@ -70,6 +70,8 @@ def make_report_html(
         f"<td class='num'>{_cv(m['cv_mean'], m['cv_std'])}</td></tr>"
         for m in report["metrics"]
     )
+    import plotly.io as pio
+
     figure_divs = "".join(
         "<div class='figure'>"
         + pio.to_html(

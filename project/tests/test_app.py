@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
 
 from app import ids
 from app.app import create_app
-from app.store import new_session_id
+from app.store import new_session_id, valid_session_id
 
 CONTRACT_IDS = [
     ids.DATA_SOURCE,
@@ -57,6 +58,57 @@ def test_layout_holds_every_contract_id_and_a_fresh_session(client):
         _find(session_a, ids.APP_SESSION)["data"]
         != _find(session_b, ids.APP_SESSION)["data"]
     )
+
+
+def test_the_layout_compressed_once_is_the_same_page_with_a_new_session(client):
+    plain = json.loads(client.get("/_dash-layout").get_data(as_text=True))
+    answers = [
+        client.get("/_dash-layout", headers={"Accept-Encoding": "gzip, br"})
+        for _ in range(2)
+    ]
+    pages = []
+    for answer in answers:
+        assert answer.headers["Content-Encoding"] == "gzip"
+        assert "Accept-Encoding" in answer.headers["Vary"]
+        pages.append(json.loads(gzip.decompress(answer.data)))  # CRC and size checked
+    sessions = [_find(page, ids.APP_SESSION)["data"] for page in (plain, *pages)]
+    assert len(set(sessions)) == 3 and all(valid_session_id(s) for s in sessions)
+    for page, sid in zip(pages, sessions[1:]):
+        _find(page, ids.APP_SESSION)["data"] = sessions[0]
+        assert page == plain
+
+
+def test_gzip_splice_handles_any_value_length():
+    from app.app import GzipSplice
+
+    text = "start " * 5000 + "@@@" + " end" * 3000
+    splice = GzipSplice(text, "@@@")
+    for value in ("", "x", "é" * 1000, "y" * 65000):
+        assert gzip.decompress(splice.body(value)).decode() == text.replace(
+            "@@@", value
+        )
+
+
+def test_the_page_rendered_once_carries_a_fresh_signed_end_id(app, client):
+    from dash import _callback_signing
+
+    from app.app import _END_ID
+
+    plain = client.get("/").get_data(as_text=True)
+    zipped = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert "Content-Security-Policy" in zipped.headers
+    pages = [plain, gzip.decompress(zipped.data).decode()]
+    tokens = [_END_ID.search(page).group(1) for page in pages]
+    assert tokens[0] != tokens[1]
+    secret = app._get_signing_secret()
+    for token in tokens:
+        assert _callback_signing.unsign(secret, _callback_signing.END_SCOPE, token)
+    assert pages[0].replace(tokens[0], "T") == pages[1].replace(tokens[1], "T")
+    with app.server.test_request_context("/"):
+        dash_own = app.index()  # what Dash itself renders for a visit
+    own_token = _END_ID.search(dash_own).group(1)
+    assert dash_own.replace(own_token, "T") == pages[0].replace(tokens[0], "T")
 
 
 def _find(tree, component_id):

@@ -313,3 +313,17 @@ def test_every_figure_is_valid_plotly(iris_explained):
 
     for fig in _every_figure(iris_explained):
         go.Figure(fig.to_dict())  # raises on any invalid property
+
+
+def test_the_template_is_valid_plotly():
+    template = go.layout.Template(figures.TEMPLATE_JSON)  # validates every property
+    assert list(template.layout.colorway) == list(figures.PALETTE)
+
+
+def test_the_layouts_blank_figures_are_plain_dicts_of_the_same_figure():
+    blank = figures.empty_figure_dict("Train a model")
+    assert isinstance(blank, dict)
+    validated = go.Figure(blank)  # raises on any invalid property
+    built = figures.empty_figure("Train a model")
+    assert validated.to_plotly_json() == built.to_plotly_json()
+    assert validated.layout.annotations[0].text == "Train a model"
