@@ -56,6 +56,8 @@ test: $(VENV)/.dev-stamp browser services lint ## Lint, then the whole test suit
 
 bench: $(VENV)/.dev-stamp ## Benchmark the app against a one-div Dash app (needs wrk)
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	@# Bytecode for both apps, as the production image ships it (PYTHONDONTWRITEBYTECODE).
+	$(BIN)/python -m compileall -q project/app project/tools project/gunicorn.conf.py
 	$(BIN)/python project/tools/bench.py $(BENCH_ARGS)
 
 lock: $(BIN)/python ## Re-pin project/requirements*.txt from the .in files

@@ -67,13 +67,6 @@ def _jobs():
     return sys.modules.get("app.jobs")
 
 
-def post_worker_init(worker):
-    """Warm training up in the background, so that job processes start warm."""
-    jobs = _jobs()
-    if jobs is not None:
-        jobs.warm_up_in_background()
-
-
 def worker_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
     """Stop this worker's background jobs on shutdown; let them run on a recycle."""
     jobs = _jobs()

@@ -17,7 +17,7 @@ from plotly.io.json import to_json_plotly as to_json
 from . import logs, security
 from .callbacks import register_callbacks
 from .config import Settings
-from .jobs import make_manager
+from .jobs import WarmUp, make_manager
 from .layout import serve_layout
 from .store import SessionStore, new_session_id
 
@@ -76,6 +76,13 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         internal_token=warm_up_token,
         callbacks=app.callback_map,
     )
+    warm_up = WarmUp()
+
+    @server.before_request
+    def _warm_on_first_callback() -> None:
+        if request.path.endswith("/_dash-update-component"):
+            warm_up.start()
+
     _serve_layout_once(app, settings)
     _serve_index_once(app, _warm_up(app, warm_up_token))
     return app

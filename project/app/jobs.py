@@ -33,7 +33,7 @@ _RUNNING_STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "PROGRESS")
 QUEUED = "Queued: starts when one of the running jobs ends"
 QUEUED_BEHIND = "Queued behind {ahead} other job(s)"
 SLOT_POLL_SECONDS = 0.2
-WARM_UP_DELAY_SECONDS = 1.0
+WARM_UP_DELAY_SECONDS = 0.5
 
 
 def heartbeat_key(job: str) -> str:
@@ -341,15 +341,31 @@ def release_child_jobs(recycled: bool) -> None:
         log.info("stopped %d background job process(es) at shutdown", len(children))
 
 
-def warm_up_in_background(delay: float = WARM_UP_DELAY_SECONDS) -> threading.Thread:
-    """Soon after a web worker starts, import and run training once, off-request.
+class WarmUp:
+    """Import and run training once, off-request, on a worker's first callback.
 
-    Jobs forked afterwards start warm. No job is forked meanwhile (a child must
-    not inherit a half-imported module).
+    Jobs forked afterwards start warm. Not at start-up: a worker that only serves
+    pages (or is recycled under such load) never pays for it. No job is forked
+    while it runs (a child must not inherit a half-imported module).
     """
 
-    def run() -> None:
-        time.sleep(delay)
+    def __init__(self, delay: float = WARM_UP_DELAY_SECONDS) -> None:
+        self.delay = delay
+        self._started_in: int | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> threading.Thread | None:
+        """Start warming up in a thread, once per process; the thread or None."""
+        with self._lock:
+            if self._started_in == os.getpid():
+                return None
+            self._started_in = os.getpid()
+        thread = threading.Thread(target=self._run, name="warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def _run(self) -> None:
+        time.sleep(self.delay)
         from .functions import warm_up
 
         try:
@@ -359,7 +375,3 @@ def warm_up_in_background(delay: float = WARM_UP_DELAY_SECONDS) -> threading.Thr
             log.warning("warming up training failed", exc_info=True)
             return
         log.info("training warmed up in %.2f s", seconds)
-
-    thread = threading.Thread(target=run, name="warm-up", daemon=True)
-    thread.start()
-    return thread
