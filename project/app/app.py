@@ -76,12 +76,13 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         internal_token=warm_up_token,
         callbacks=app.callback_map,
     )
-    warm_up = WarmUp()
+    if celery_app is None:  # jobs fork from the web workers: let them start warm
+        warm_up = WarmUp()
 
-    @server.before_request
-    def _warm_on_first_callback() -> None:
-        if request.path.endswith("/_dash-update-component"):
-            warm_up.start()
+        @server.before_request
+        def _warm_on_first_callback() -> None:
+            if request.path.endswith("/_dash-update-component"):
+                warm_up.start()
 
     _serve_layout_once(app, settings)
     _serve_index_once(app, _warm_up(app, warm_up_token))

@@ -33,7 +33,7 @@ _RUNNING_STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "PROGRESS")
 QUEUED = "Queued: starts when one of the running jobs ends"
 QUEUED_BEHIND = "Queued behind {ahead} other job(s)"
 SLOT_POLL_SECONDS = 0.2
-WARM_UP_DELAY_SECONDS = 0.5
+WARM_UP_DELAY_SECONDS = 3.0  # after the first page's burst of callbacks
 
 
 def heartbeat_key(job: str) -> str:
@@ -342,11 +342,13 @@ def release_child_jobs(recycled: bool) -> None:
 
 
 class WarmUp:
-    """Import and run training once, off-request, on a worker's first callback.
+    """Import and run training once, off-request, after a worker's first callback.
 
     Jobs forked afterwards start warm. Not at start-up: a worker that only serves
-    pages (or is recycled under such load) never pays for it. No job is forked
-    while it runs (a child must not inherit a half-imported module).
+    pages (or is recycled under such load) never pays for it. It waits for the
+    first page's burst of callbacks to pass and runs at a lower priority. No job
+    is forked while it runs (a child must not inherit a half-imported module).
+    With Celery the jobs run elsewhere and the app does not warm up at all.
     """
 
     def __init__(self, delay: float = WARM_UP_DELAY_SECONDS) -> None:
@@ -365,6 +367,8 @@ class WarmUp:
         return thread
 
     def _run(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # Linux: this thread only
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         time.sleep(self.delay)
         from .functions import warm_up
 

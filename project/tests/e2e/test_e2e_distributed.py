@@ -131,6 +131,7 @@ def test_a_page_served_by_two_instances_in_turn_trains_and_shows_metrics(
     )
     browser.wait_for_contains_text(f"#{ids.DATA_STATUS}", "569 rows", TIMEOUT)
     browser.wait_for_contains_text(f"#{ids.MODEL_NAME}", "Random forest", TIMEOUT)
+    browser.wait_for_contains_text(f"#{ids.TARGET_COLUMN}", "target", TIMEOUT)
     started = len(proxy.served)
     button = browser.wait_for_element(f"#{ids.TRAIN_BUTTON}")
     browser.driver.execute_script(
