@@ -72,3 +72,10 @@ def worker_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
     jobs = _jobs()
     if jobs is not None:
         jobs.release_child_jobs(recycled=worker.nr >= worker.max_requests)
+
+
+def on_exit(server):  # noqa: ARG001 - gunicorn's hook signature
+    """Stop jobs that recycled workers left running, so none outlives the server."""
+    jobs = _jobs()
+    if jobs is not None:
+        jobs.stop_orphaned_jobs()

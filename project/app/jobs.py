@@ -33,6 +33,7 @@ _RUNNING_STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "PROGRESS")
 QUEUED = "Queued: starts when one of the running jobs ends"
 QUEUED_BEHIND = "Queued behind {ahead} other job(s)"
 SLOT_POLL_SECONDS = 0.2
+RESULT_KEPT_SECONDS = 60
 WARM_UP_DELAY_SECONDS = 3.0  # after the first page's burst of callbacks
 
 
@@ -218,11 +219,26 @@ def _bounded_diskcache_manager(cache: Any, slots: JobSlots) -> Any:
 
         def get_result(self, key: Any, job: Any) -> Any:
             with GUARD.using():
-                result = super().get_result(key, job)
+                result = self._read_result(key, job)
                 if result is self.UNDEFINED and job and not self.job_running(job):
                     # It may have written its result and exited since the read.
-                    result = super().get_result(key, job)
+                    result = self._read_result(key, job)
                 return result
+
+        def _read_result(self, key: Any, job: Any) -> Any:
+            """Dash's read of a result, which is then kept a while, not deleted.
+
+            A poll whose answer is lost (its web worker killed mid-response) is
+            sent again by the visitor and must still find the result.
+            """
+            result = self.handle.get(key, self.UNDEFINED)
+            if result is self.UNDEFINED:
+                return result
+            self.handle.touch(key, expire=RESULT_KEPT_SECONDS)
+            self.clear_cache_entry(self._make_progress_key(key))
+            if job:
+                self.terminate_job(job)
+            return result
 
         def get_updated_props(self, key: Any) -> Any:
             with GUARD.using():
@@ -379,3 +395,33 @@ class WarmUp:
             log.warning("warming up training failed", exc_info=True)
             return
         log.info("training warmed up in %.2f s", seconds)
+
+
+def stop_orphaned_jobs() -> None:
+    """At server exit: stop the jobs that recycled workers left running.
+
+    They are the processes of this server's process group started from the same
+    command line (forked from a worker), whose worker has gone.
+    """
+    import psutil
+
+    me = psutil.Process()
+    group, command = os.getpgid(0), me.cmdline()
+    left = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid == me.pid or os.getpgid(proc.pid) != group:
+                continue
+            if proc.cmdline() == command:
+                left.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    for proc in left:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(left, timeout=1)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    if left:
+        log.info("stopped %d background job process(es) left by workers", len(left))
