@@ -226,15 +226,19 @@ def _bounded_diskcache_manager(cache: Any, slots: JobSlots) -> Any:
                 return result
 
         def _read_result(self, key: Any, job: Any) -> Any:
-            """Dash's read of a result, which is then kept a while, not deleted.
+            """Dash's read of a result, which is then kept a while for that job.
 
             A poll whose answer is lost (its web worker killed mid-response) is
-            sent again by the visitor and must still find the result.
+            sent again by the visitor with the same job and must still find the
+            result; a later job with the same inputs must not.
             """
             result = self.handle.get(key, self.UNDEFINED)
+            kept = f"{key}-kept-{job}"
             if result is self.UNDEFINED:
-                return result
-            self.handle.touch(key, expire=RESULT_KEPT_SECONDS)
+                return self.handle.get(kept, self.UNDEFINED) if job else result
+            if job:
+                self.handle.set(kept, result, expire=RESULT_KEPT_SECONDS)
+            self.clear_cache_entry(key)
             self.clear_cache_entry(self._make_progress_key(key))
             if job:
                 self.terminate_job(job)

@@ -83,11 +83,14 @@ def manager(tmp_path):
 
 
 def test_a_result_is_still_there_for_a_poll_sent_again(manager):
+    job, later_job = 2**22 + 1, 2**22 + 2  # ended jobs (no such processes)
     manager.handle.set("key-1", {"outputs": 1})
-    assert manager.get_result("key-1", None) == {"outputs": 1}
+    assert manager.get_result("key-1", job) == {"outputs": 1}
     # The first answer was lost with its worker: the visitor's retry finds it.
-    assert manager.get_result("key-1", None) == {"outputs": 1}
-    assert manager.get_result("key-2", None) is manager.UNDEFINED
+    assert manager.get_result("key-1", job) == {"outputs": 1}
+    # A later job with the same inputs (same key) does not get the old result.
+    assert manager.get_result("key-1", later_job) is manager.UNDEFINED
+    assert manager.get_result("key-2", job) is manager.UNDEFINED
 
 
 def test_terminating_a_job_that_already_ended_is_quiet(manager):
