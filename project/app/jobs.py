@@ -350,15 +350,22 @@ def release_child_jobs(recycled: bool) -> None:
             # Forget the jobs, or the interpreter would wait for them at exit.
             mp_process._children.clear()
         return
-    for child in children:
+    _stop(children, "at shutdown")
+
+
+def _stop(processes: list[Any], why: str) -> None:
+    """Terminate ``processes``, then kill those still there after a second."""
+    import psutil
+
+    for proc in processes:
         with contextlib.suppress(psutil.NoSuchProcess):
-            child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=1)
-    for child in alive:
+            proc.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=1)
+    for proc in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
-            child.kill()
-    if children:
-        log.info("stopped %d background job process(es) at shutdown", len(children))
+            proc.kill()
+    if processes:
+        log.info("stopped %d background job process(es) %s", len(processes), why)
 
 
 class WarmUp:
@@ -378,6 +385,8 @@ class WarmUp:
 
     def start(self) -> threading.Thread | None:
         """Start warming up in a thread, once per process; the thread or None."""
+        if self._started_in == os.getpid():  # every later callback: no lock
+            return None
         with self._lock:
             if self._started_in == os.getpid():
                 return None
@@ -420,12 +429,4 @@ def stop_orphaned_jobs() -> None:
                 left.append(proc)
         except (psutil.Error, OSError):
             continue
-    for proc in left:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.terminate()
-    _, alive = psutil.wait_procs(left, timeout=1)
-    for proc in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    if left:
-        log.info("stopped %d background job process(es) left by workers", len(left))
+    _stop(left, "left by workers")

@@ -11,34 +11,16 @@ from __future__ import annotations
 import time
 
 import pandas as pd
+from _ui import TIMEOUT
+from _ui import click as _click
+from _ui import tab as _tab
+from _ui import train as _train
 from selenium.webdriver.common.by import By
 
 from app import ids
 
-TIMEOUT = 40
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=1">'
-
-
-def _click(browser, selector: str) -> None:
-    element = browser.wait_for_element(selector, TIMEOUT)
-    browser.driver.execute_script(
-        "arguments[0].scrollIntoView({block: 'center'})", element
-    )
-    element.click()
-
-
-def _tab(browser, label: str) -> None:
-    for link in browser.driver.find_elements(
-        By.CSS_SELECTOR, f"#{ids.MAIN_TABS} .nav-link"
-    ):
-        if link.text == label:
-            browser.driver.execute_script(
-                "arguments[0].scrollIntoView({block: 'center'})", link
-            )
-            link.click()
-            return
-    raise AssertionError(f"no tab {label}")
 
 
 def _choose(browser, dropdown: str, label: str) -> None:
@@ -54,11 +36,6 @@ def _choose(browser, dropdown: str, label: str) -> None:
                 return
         time.sleep(0.2)
     raise AssertionError(f"no option {label!r} in {dropdown}")
-
-
-def _train(browser, run: int) -> None:
-    _click(browser, f"#{ids.TRAIN_BUTTON}")
-    browser.wait_for_contains_text(f"#{ids.EVAL_SUMMARY}", f"Run {run} ", TIMEOUT)
 
 
 def _graph_drawn(browser, graph_id: str, *, webgl: bool = False) -> None:

@@ -7,39 +7,15 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from _ui import TIMEOUT
+from _ui import click as _click
+from _ui import tab as _tab
+from _ui import train as _train
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from app import ids
 from app.functions import load_bundled, model_from_skops
-
-TIMEOUT = 40
-
-
-def _click(browser, selector: str) -> None:
-    element = browser.wait_for_element(selector)
-    browser.driver.execute_script(
-        "arguments[0].scrollIntoView({block: 'center'})", element
-    )
-    element.click()
-
-
-def _tab(browser, label: str) -> None:
-    for link in browser.driver.find_elements(
-        By.CSS_SELECTOR, f"#{ids.MAIN_TABS} .nav-link"
-    ):
-        if link.text == label:
-            browser.driver.execute_script(
-                "arguments[0].scrollIntoView({block: 'center'})", link
-            )
-            link.click()
-            return
-    raise AssertionError(f"no tab {label}")
-
-
-def _train(browser, run: int) -> None:
-    _click(browser, f"#{ids.TRAIN_BUTTON}")
-    browser.wait_for_contains_text(f"#{ids.EVAL_SUMMARY}", f"Run {run} ", TIMEOUT)
 
 
 def _start_with_iris(dash_duo, dash_app) -> None:

@@ -1,0 +1,38 @@
+"""Small browser steps shared by the browser tests."""
+
+from __future__ import annotations
+
+from selenium.webdriver.common.by import By
+
+from app import ids
+
+TIMEOUT = 40
+
+
+def click(browser, selector: str, timeout: float = TIMEOUT) -> None:
+    """Scroll an element into view and click it."""
+    element = browser.wait_for_element(selector, timeout)
+    browser.driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center'})", element
+    )
+    element.click()
+
+
+def tab(browser, label: str) -> None:
+    """Open the main tab with this label."""
+    for link in browser.driver.find_elements(
+        By.CSS_SELECTOR, f"#{ids.MAIN_TABS} .nav-link"
+    ):
+        if link.text == label:
+            browser.driver.execute_script(
+                "arguments[0].scrollIntoView({block: 'center'})", link
+            )
+            link.click()
+            return
+    raise AssertionError(f"no tab {label}")
+
+
+def train(browser, run: int) -> None:
+    """Click Train and wait until run ``run`` is shown."""
+    click(browser, f"#{ids.TRAIN_BUTTON}")
+    browser.wait_for_contains_text(f"#{ids.EVAL_SUMMARY}", f"Run {run} ", TIMEOUT)
