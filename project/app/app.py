@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     logs.setup(settings.log_level)
     store = SessionStore.from_settings(settings)
     manager, celery_app = make_manager(settings)
-    app = dash.Dash(
+    app = security.DashWithoutVersions(
         __name__,
         title="Dashboard · explore data and train models",
         index_string=INDEX,
@@ -75,6 +75,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         users=security.parse_users(settings.auth_users),
         internal_token=warm_up_token,
         callbacks=app.callback_map,
+        login_hours=settings.login_hours,
+        login_failures=settings.login_failures,
+        login_lockout_seconds=settings.login_lockout_seconds,
     )
     if celery_app is None:  # jobs fork from the web workers: let them start warm
         warm_up = WarmUp()

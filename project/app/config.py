@@ -24,13 +24,25 @@ class Settings:
     max_upload_mb: float = 20.0
     max_rows: int = 1_000_000
     max_columns: int = 2_000
+    # What one loaded table may cost, checked before the work (README, "Limits").
+    max_table_mb: float = 256.0
+    max_cells: int = 25_000_000
+    max_excel_unpacked_mb: float = 64.0
+    max_excel_cells: int = 2_000_000
     cache_dir: str = os.path.join(tempfile.gettempdir(), "dashboard-cache")
     cache_size_mb: int = 2_048
     session_ttl_hours: float = 6.0
     max_runs_per_session: int = 50
+    session_quota_mb: int = 512
     job_slots: int = 0
+    job_memory_mb: int = 1024
+    job_seconds: int = 600
+    job_queue_per_visitor: int = 4
     redis_url: str | None = None
     auth_users: str | None = None
+    login_hours: float = 12.0
+    login_failures: int = 5
+    login_lockout_seconds: int = 300
     secret_key: str | None = None
     google_cloud_project: str | None = None
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import platform
+import re
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
+import dash
+import plotly
 import pytest
 from werkzeug.security import generate_password_hash
 
@@ -239,3 +247,286 @@ def test_pattern_matching_dependencies_pass_the_request_check(settings):
     )
     body["state"][5] = {"id": "model-name", "property": "value", "value": 1}
     assert security.callback_problem(json.dumps(body).encode(), app.callback_map)
+
+
+# Login: a signed cookie after one check, same cost for unknown users, a throttle.
+
+SECRET = "test-secret-key-for-login-cookies"
+PASSWORD = "correct horse battery"
+
+
+def _app_with_users(tmp_path, users: dict[str, str], **overrides):
+    settings = Settings(
+        cache_dir=str(tmp_path / "cache"),
+        auth_users=",".join(f"{name}:{hashed}" for name, hashed in users.items()),
+        secret_key=SECRET,
+        **overrides,
+    )
+    return create_app(settings).server
+
+
+@pytest.fixture
+def hashes(monkeypatch):
+    """Every password hash security.py checks, as the hash it was checked against."""
+    seen: list[str] = []
+    real = security.check_password_hash
+
+    def counting(hashed: str, password: str) -> bool:
+        seen.append(hashed)
+        return real(hashed, password)
+
+    monkeypatch.setattr(security, "check_password_hash", counting)
+    return seen
+
+
+def _login_cookie(response) -> str:
+    """The login cookie's Set-Cookie header (fails when there is none)."""
+    found = [
+        h
+        for h in response.headers.getlist("Set-Cookie")
+        if h.startswith(f"{security.LOGIN_COOKIE}=")
+    ]
+    assert len(found) == 1, response.headers.getlist("Set-Cookie")
+    return found[0]
+
+
+def _cookie_value(header: str) -> str:
+    return header.split(";", 1)[0].split("=", 1)[1]
+
+
+def _with_cookie(value: str, **headers: str) -> dict[str, str]:
+    return {"Cookie": f"{security.LOGIN_COOKIE}={value}", **headers}
+
+
+@pytest.mark.parametrize("https", [False, True], ids=["http", "https"])
+def test_one_good_login_sets_a_cookie_and_later_requests_hash_nothing(
+    tmp_path, hashes, https
+):
+    users = {"ada": generate_password_hash(PASSWORD)}
+    client = _app_with_users(tmp_path, users, login_hours=2.0).test_client(
+        use_cookies=False
+    )
+    proto = {"X-Forwarded-Proto": "https"} if https else {}
+    first = client.get("/", headers={**_basic("ada", PASSWORD), **proto})
+    assert first.status_code == 200
+    assert len(hashes) == 1
+    header = _login_cookie(first)
+    attributes = [a.strip().lower() for a in header.split(";")[1:]]
+    assert "httponly" in attributes
+    assert "samesite=lax" in attributes
+    assert "max-age=7200" in attributes  # login_hours
+    assert any(a.startswith("expires=") for a in attributes)
+    assert ("secure" in attributes) is https
+    assert "private" in first.headers["Cache-Control"]
+    value = _cookie_value(header)
+    for path in ("/", "/_dash-layout", "/_dash-dependencies", "/assets/style.css"):
+        again = client.get(path, headers=_with_cookie(value, **proto))
+        assert again.status_code == 200, path
+        assert security.LOGIN_COOKIE not in again.headers.get("Set-Cookie", "")
+    assert len(hashes) == 1  # the cookie alone: no password hashed
+    # Browsers keep sending the Basic header too: the cookie still spares the hash.
+    both = client.get("/", headers=_with_cookie(value, **_basic("ada", PASSWORD)))
+    assert both.status_code == 200 and len(hashes) == 1
+
+
+def test_a_tampered_expired_or_foreign_cookie_is_refused(tmp_path, monkeypatch):
+    users = {
+        "ada": generate_password_hash(PASSWORD),
+        "bob": generate_password_hash("b" * 12),
+    }
+    server = _app_with_users(tmp_path, users, login_hours=1.0)
+    client = server.test_client(use_cookies=False)
+    value = _cookie_value(
+        _login_cookie(client.get("/", headers=_basic("ada", PASSWORD)))
+    )
+    assert client.get("/", headers=_with_cookie(value)).status_code == 200
+
+    def refused(cookie: str) -> bool:
+        response = client.get("/", headers=_with_cookie(cookie))
+        return response.status_code == 401 and "WWW-Authenticate" in response.headers
+
+    payload, stamp, signature = value.split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    assert refused(f"{payload}.{stamp}.{flipped}")
+    assert refused("not a cookie")
+    assert refused("")
+    # Another user's name with ada's signature, or a cookie made with another key.
+    signer = security.URLSafeTimedSerializer(SECRET, salt=security.LOGIN_SALT)
+    name, mark = signer.loads(value)
+    assert name == "ada"
+    assert refused(f"{signer.dumps(['bob', 'x']).split('.')[0]}.{stamp}.{signature}")
+    assert refused(signer.dumps(["bob", mark]))  # bound to bob's password hash
+    other = security.URLSafeTimedSerializer("another key", salt=security.LOGIN_SALT)
+    assert refused(other.dumps(["ada", mark]))
+    assert not refused(signer.dumps(["ada", mark]))  # the control: genuine
+    # A changed password or a removed user voids the cookie (same secret key).
+    changed = _app_with_users(
+        tmp_path / "2", {"ada": generate_password_hash("a new password!")}
+    ).test_client(use_cookies=False)
+    assert changed.get("/", headers=_with_cookie(value)).status_code == 401
+    removed = _app_with_users(tmp_path / "3", {"bob": users["bob"]})
+    assert (
+        removed.test_client(use_cookies=False)
+        .get("/", headers=_with_cookie(value))
+        .status_code
+        == 401
+    )
+    # Expired: one hour later (login_hours=1.0) the same cookie no longer passes.
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 3600 + 5)
+    assert refused(value)
+
+
+@pytest.mark.parametrize("method", ["pbkdf2:sha256:1000", "scrypt:1024:8:1"])
+def test_an_unknown_user_costs_one_hash_made_like_the_users(tmp_path, hashes, method):
+    users = {"ada": generate_password_hash(PASSWORD, method=method)}
+    client = _app_with_users(tmp_path, users).test_client(use_cookies=False)
+    assert client.get("/", headers=_basic("nobody", PASSWORD)).status_code == 401
+    assert len(hashes) == 1
+    assert security.hash_method(hashes[0]) == method
+    assert hashes[0] != users["ada"]
+    assert client.get("/", headers=_basic("ada", "wrong password")).status_code == 401
+    assert hashes[1:] == [users["ada"]]
+
+
+def test_the_dummy_hash_follows_the_most_common_method():
+    pbkdf2 = "pbkdf2:sha256:1000"
+    made = [
+        generate_password_hash("x" * 12, method=m)
+        for m in (pbkdf2, "scrypt:1024:8:1", pbkdf2)
+    ]
+    assert security.hash_method(security.dummy_hash(made)) == pbkdf2
+    default = security.hash_method(generate_password_hash("x" * 12))
+    assert security.hash_method(security.dummy_hash([])) == default
+
+
+def test_repeated_failures_lock_one_client_out_without_hashing(tmp_path, hashes):
+    users = {"ada": generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")}
+    server = _app_with_users(
+        tmp_path, users, login_failures=3, login_lockout_seconds=120
+    )
+    client = server.test_client(use_cookies=False)
+    mallory = {"X-Forwarded-For": "198.51.100.7"}
+    for _ in range(3):
+        wrong = client.get("/", headers={**_basic("ada", "guess"), **mallory})
+        assert wrong.status_code == 401
+        assert client.get("/healthz").status_code == 200
+    assert len(hashes) == 3
+    # Spoofed entries to the left do not help: the proxy's own entry counts.
+    for headers in (mallory, {"X-Forwarded-For": "203.0.113.1, 198.51.100.7"}):
+        for password in ("guess", PASSWORD):
+            refused = client.get("/", headers={**_basic("ada", password), **headers})
+            assert refused.status_code == 429
+            assert 0 < int(refused.headers["Retry-After"]) <= 120
+    assert len(hashes) == 3  # refused before any hash
+    assert client.get("/healthz", headers=mallory).status_code == 200
+    # Another client logs in; a request without credentials is just asked to log in.
+    alice = {"X-Forwarded-For": "198.51.100.8"}
+    assert (
+        client.get("/", headers={**_basic("ada", PASSWORD), **alice}).status_code == 200
+    )
+    assert client.get("/", headers=mallory).status_code == 401
+    assert len(hashes) == 4
+
+
+def test_the_throttle_window_slides_and_successes_do_not_count():
+    now = [1000.0]
+    throttle = security.FailureThrottle(2, 60, max_clients=3, clock=lambda: now[0])
+    assert throttle.reserve("a") == (1000.0, 0)
+    ok, _ = throttle.reserve("a")
+    throttle.forgive("a", ok)  # a success is not a failure
+    now[0] = 1010.0
+    assert throttle.reserve("a") == (1010.0, 0)
+    assert throttle.reserve("a") == (None, 50)  # locked: nothing recorded
+    assert throttle.reserve("b")[0] is not None  # another client
+    now[0] = 1040.0
+    assert throttle.reserve("a") == (None, 20)
+    now[0] = 1060.0  # the first failure leaves the window: one more try
+    assert throttle.reserve("a") == (1060.0, 0)
+    assert throttle.reserve("a") == (None, 10)
+    for key in "cdef":  # bounded: the least recent clients are dropped
+        throttle.reserve(key)
+    assert len(throttle._seen) == 3
+
+
+@pytest.mark.parametrize(
+    "remote, forwarded, hops, key",
+    [
+        ("127.0.0.1", "", 1, "127.0.0.1"),
+        ("169.254.1.1", "198.51.100.7", 1, "198.51.100.7"),
+        ("169.254.1.1", "1.2.3.4, 198.51.100.7", 1, "198.51.100.7"),
+        ("169.254.1.1", "1.2.3.4, 198.51.100.7, 35.191.0.1", 2, "198.51.100.7"),
+        ("169.254.1.1", "198.51.100.7", 2, "169.254.1.1"),
+        ("10.0.0.1", "2001:db8:1:2:3:4:5:6", 1, "2001:db8:1:2::/64"),
+        ("10.0.0.1", "::ffff:198.51.100.7", 1, "198.51.100.7"),
+        ("10.0.0.1", "garbage", 1, "garbage"),
+        ("10.0.0.1", "198.51.100.7", 0, "10.0.0.1"),
+    ],
+)
+def test_the_client_key_is_the_address_the_proxy_saw(remote, forwarded, hops, key):
+    assert security.client_key(remote, forwarded, hops) == key
+
+
+def test_only_one_password_is_hashed_at_a_time(tmp_path, monkeypatch):
+    users = {"ada": generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")}
+    server = _app_with_users(tmp_path, users)
+    started, release = threading.Event(), threading.Event()
+    real = security.check_password_hash
+
+    def slow(hashed: str, password: str) -> bool:
+        started.set()
+        release.wait(10)
+        return real(hashed, password)
+
+    monkeypatch.setattr(security, "check_password_hash", slow)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(
+            server.test_client().get, "/", headers=_basic("ada", PASSWORD)
+        )
+        assert started.wait(10)
+        busy = server.test_client().get(
+            "/", headers={**_basic("ada", PASSWORD), "X-Forwarded-For": "192.0.2.9"}
+        )
+        assert server.test_client().get("/healthz").status_code == 200
+        release.set()
+        assert first.result().status_code == 200
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+
+
+def test_logout_forgets_the_cookie(tmp_path):
+    server = _app_with_users(tmp_path, {"ada": generate_password_hash(PASSWORD)})
+    client = server.test_client(use_cookies=False)
+    response = client.get(security.LOGOUT_PATH)
+    assert response.status_code == 401
+    header = _login_cookie(response)
+    assert _cookie_value(header) == "" and "Max-Age=0" in header
+
+
+# No version strings in pages.
+
+
+def test_the_page_names_no_versions_and_its_scripts_stay_cached(client):
+    page = client.get("/").get_data(as_text=True)
+    versions = {
+        dash.__version__,
+        plotly.__version__,
+        platform.python_version(),
+        sys.version.split()[0],
+    }
+    for version in versions:
+        assert version not in page
+        assert version.replace(".", "_") not in page
+    config = json.loads(
+        re.search(r'<script id="_dash-config"[^>]*>(.*?)</script>', page, re.S)[1]
+    )
+    assert not {k for k in config if "version" in k} - {"disable_version_check"}
+    scripts = re.findall(r'<script src="(/_dash-component-suites/[^"]+)"', page)
+    assert len(scripts) > 5
+    for url in scripts:
+        name = url.rsplit("/", 1)[1]
+        assert re.fullmatch(r"[^.]+\.v_m[0-9a-f]{16}\..+", name), url
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.cache_control.max_age >= 365 * 24 * 3600, url
+    favicon = re.search(r'href="(/_favicon\.ico\?v=[0-9a-f]{16})"', page)
+    assert favicon and client.get(favicon[1]).status_code == 200
