@@ -1,8 +1,12 @@
 """Turn the bytes of an uploaded file into a clean table, with notes on what was done.
 
-Part of the pure layer: imports only the standard library, numpy and pandas
-(pyarrow and openpyxl are reached through pandas or imported inside the functions
+Part of the pure layer: imports only the standard library, numpy, pandas and the
+default limits of ``config`` (pyarrow and openpyxl are imported inside the functions
 that need them). Visitor bytes are never unpickled or evaluated.
+
+Every file's cost is bounded by its decoded size, checked before (or while) the work
+is done: rows, columns and cells, the in-memory size of a Parquet table, the unpacked
+size and the cells of a workbook. Each refusal names the limit and the file's figure.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import warnings
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
+
+from .config import Settings
 
 __all__ = ["DataLoadError", "LoadedTable", "clean_frame", "read_table"]
 
@@ -129,11 +135,47 @@ _SNIFF_CHARS = 4 * 1024
 _SNIFF_RECORDS = 200
 _DETECT_SAMPLE = 500
 _MIN_ID_ROWS = 20
+_UNIQUE_HEAD = 10_000  # values checked for repeats before a whole text column
 _BAD_LINE_SHARE = 0.05
 _DATE_SHARE = 0.95
-_ZIP_HARD_LIMIT = 500 * _MB
 _ZIP_RATIO = 200
 _ZIP_RATIO_MIN_SIZE = 10 * _MB
+_ZIP_MAX_PARTS = 10_000
+_SCAN_CHUNK = _MB  # XML parts are scanned in chunks of this size
+# Markers refused anywhere in a workbook's parts, in the encodings XML parsers read.
+_XML_MARKERS = tuple(
+    marker.encode(codec)
+    for marker in ("<!DOCTYPE", "<!ENTITY")
+    for codec in ("utf-8", "utf-16-le", "utf-16-be")
+)
+# Decoded sizes are also capped at this multiple of the upload limit, so that a
+# server configured for small uploads keeps small tables.
+_UNPACK_RATIO = 20
+# Parquet: a table's size is its decoded Arrow size (dictionaries expanded), plus
+# one Python object per cell of the columns pandas holds as objects.
+_OFFSET = 4  # bytes of one offset of an Arrow string array
+_OBJECT_CELL = 100  # bytes, decimals, dates, lists, records: one Python object each
+_BATCH_BYTES = 16 * _MB  # Parquet is measured in batches of about this size
+_MIN_BATCH_ROWS = 16
+_MAX_BATCH_ROWS = 65_536
+_LONG_VALUE = _MB  # a repeated Parquet value longer than this is refused early
+_ESTIMATE_MARGIN = 2  # refuse on the first batch's estimate beyond this × the limit
+_PARQUET_MAX_GROUPS = 10_000  # each row group costs a little time to read
+
+_DEFAULT = Settings()  # the limits' defaults: one source of truth, config.Settings
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What one upload may cost, in bytes, rows, columns and cells."""
+
+    max_bytes: int
+    max_rows: int
+    max_columns: int
+    table_bytes: int
+    max_cells: int
+    excel_unpacked_bytes: int
+    excel_cells: int
 
 
 class DataLoadError(ValueError):
@@ -177,11 +219,19 @@ def read_table(
     content: bytes,
     filename: str,
     *,
-    max_bytes: int = 20 * 1024 * 1024,
-    max_rows: int = 1_000_000,
-    max_columns: int = 2_000,
+    max_bytes: int = _DEFAULT.max_upload_bytes,
+    max_rows: int = _DEFAULT.max_rows,
+    max_columns: int = _DEFAULT.max_columns,
+    max_table_mb: float = _DEFAULT.max_table_mb,
+    max_cells: int = _DEFAULT.max_cells,
+    max_excel_unpacked_mb: float = _DEFAULT.max_excel_unpacked_mb,
+    max_excel_cells: int = _DEFAULT.max_excel_cells,
 ) -> LoadedTable:
     """Read an uploaded CSV, TSV, Excel or Parquet file into a clean table.
+
+    Every limit is checked before the work it bounds (or while streaming), and a
+    file over one is refused with a sentence naming the limit and the file's figure.
+    The defaults are those of :class:`app.config.Settings`.
 
     Parameters
     ----------
@@ -189,8 +239,20 @@ def read_table(
         The raw bytes of the file.
     filename : str
         The file's name, used to guess its format and for display.
-    max_bytes, max_rows, max_columns : int
-        Limits beyond which the file is refused.
+    max_bytes : int
+        Largest file accepted, in bytes.
+    max_rows, max_columns : int
+        Most rows and columns of the table.
+    max_table_mb : float
+        Largest in-memory size of the decoded table (MiB; Parquet is measured
+        before it is loaded). Also capped at 20 times ``max_bytes``.
+    max_cells : int
+        Most cells (rows × columns) of the table, checked before parsing.
+    max_excel_unpacked_mb : float
+        Largest total unpacked size of an .xlsx workbook's parts (MiB). Also
+        capped at 20 times ``max_bytes``.
+    max_excel_cells : int
+        Most cells read from a workbook, counted while its rows are streamed.
 
     Returns
     -------
@@ -204,8 +266,18 @@ def read_table(
     """
     content = bytes(content)
     name = "" if filename is None else str(filename)
+    cap = _UNPACK_RATIO * int(max_bytes)
+    limits = _Limits(
+        max_bytes=int(max_bytes),
+        max_rows=int(max_rows),
+        max_columns=int(max_columns),
+        table_bytes=min(int(max_table_mb * _MB), cap),
+        max_cells=int(max_cells),
+        excel_unpacked_bytes=min(int(max_excel_unpacked_mb * _MB), cap),
+        excel_cells=int(max_excel_cells),
+    )
     try:
-        return _read_table(content, name, max_bytes, max_rows, max_columns)
+        return _read_table(content, name, limits)
     except DataLoadError:
         raise
     except MemoryError:
@@ -220,31 +292,31 @@ def read_table(
         ) from exc
 
 
-def _read_table(
-    content: bytes, name: str, max_bytes: int, max_rows: int, max_columns: int
-) -> LoadedTable:
+def _read_table(content: bytes, name: str, limits: _Limits) -> LoadedTable:
     """Check limits, pick a reader, clean the result."""
     if not content:
         raise DataLoadError("The file is empty (it has 0 bytes).")
-    if len(content) > max_bytes:
-        size, limit = _sizes(len(content), max_bytes)
+    if len(content) > limits.max_bytes:
+        size, limit = _sizes(len(content), limits.max_bytes)
         raise DataLoadError(
             f"The file is {size}, which is more than the {limit} limit. "
             "Please upload a smaller file."
         )
     extension = _extension(name)
     reader, notes = _choose_reader(content, extension)
-    frame, read_notes, decimal_comma = reader(content, max_bytes, max_rows, max_columns)
+    frame, read_notes, decimal_comma = reader(content, limits)
     notes += read_notes
-    if frame.shape[1] > max_columns:
-        raise DataLoadError(
-            f"The file has {frame.shape[1]:,} columns; the limit is {max_columns:,}."
-        )
-    if len(frame) > max_rows:
-        raise _too_many_rows(max_rows)
+    if frame.shape[1] > limits.max_columns:
+        raise _too_many_columns(frame.shape[1], limits.max_columns)
+    if len(frame) > limits.max_rows:
+        raise _too_many_rows(limits.max_rows)
+    if len(frame) * frame.shape[1] > limits.max_cells:
+        raise _too_many_cells(len(frame), frame.shape[1], limits.max_cells)
     if len(frame) == 0:
         raise DataLoadError("The file has column names but no rows of data.")
-    cleaned, clean_notes, roles = _clean(frame, decimal_comma=decimal_comma)
+    raw = [frame]
+    del frame  # held by _clean alone, which frees each raw column once it is cleaned
+    cleaned, clean_notes, roles = _clean(raw.pop(), decimal_comma=decimal_comma)
     if cleaned.shape[1] == 0:
         raise DataLoadError("The file has no data: every cell is empty.")
     if len(cleaned) == 0:
@@ -259,9 +331,7 @@ def _read_table(
     )
 
 
-_Reader = Callable[
-    [bytes, int, int, int], "tuple[pd.DataFrame, list[str], bool | None]"
-]
+_Reader = Callable[[bytes, _Limits], "tuple[pd.DataFrame, list[str], bool | None]"]
 
 
 def _choose_reader(content: bytes, extension: str) -> tuple[_Reader, list[str]]:
@@ -330,6 +400,39 @@ def _too_many_rows(max_rows: int) -> DataLoadError:
     )
 
 
+def _too_many_columns(columns: int, max_columns: int) -> DataLoadError:
+    """The message for a file over the column limit."""
+    return DataLoadError(
+        f"The file has {columns:,} columns; the limit is {max_columns:,}."
+    )
+
+
+def _too_many_cells(
+    rows: int, columns: int, max_cells: int, *, about: bool = False
+) -> DataLoadError:
+    """The message for a table over the cell limit (rows × columns)."""
+    prefix = "about " if about else ""
+    return DataLoadError(
+        f"The file has {prefix}{_count(rows, 'row')} and {_count(columns, 'column')}, "
+        f"{prefix}{rows * columns:,} cells in all, more than the {max_cells:,} "
+        "cells this app accepts per table. Please upload fewer rows or columns."
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    """'1 row', '1,000 rows'."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
+def _too_large_table(kind: str, size: int, limit: int) -> DataLoadError:
+    """The message for a table whose decoded size is over the limit."""
+    shown, bound = _sizes(size, limit)
+    return DataLoadError(
+        f"The {kind} would unpack to about {shown}, more than the {bound} this app "
+        "can process per table. Please upload a smaller file or fewer rows."
+    )
+
+
 def _extension(name: str) -> str:
     """The lower-case extension of a file name, with its dot, or ''."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
@@ -340,7 +443,8 @@ def _extension(name: str) -> str:
 
 def _sizes(size: int, limit: int) -> tuple[str, str]:
     """Two byte counts in MB, with enough digits to tell them apart."""
-    for digits in (1, 2, 3, 4, 6):
+    large = min(size, limit) >= 10 * _MB
+    for digits in (0, 1, 2, 3, 4, 6) if large else (1, 2, 3, 4, 6):
         first, second = f"{size / _MB:,.{digits}f}", f"{limit / _MB:,.{digits}f}"
         if first != second and float(second.replace(",", "")) > 0:
             break
@@ -389,12 +493,7 @@ def _zip_kind(content: bytes) -> str:
 
 
 def _read_text(
-    content: bytes,
-    max_bytes: int,
-    max_rows: int,
-    max_columns: int,
-    *,
-    extension: str = ".csv",
+    content: bytes, limits: _Limits, *, extension: str = ".csv"
 ) -> tuple[pd.DataFrame, list[str], bool | None]:
     """Decode, sniff and parse delimited text; every cell stays a string."""
     text, notes = _decode(content)
@@ -406,12 +505,19 @@ def _read_text(
     expected = "\t" if extension in (".tsv", ".tab") else ","
     if delimiter != expected:
         notes.append(f"Read the file as {_DELIMITER_NAMES[delimiter]}-separated text.")
+    if records and len(text) > _SAMPLE_CHARS:
+        # The sample may have cut the header short: count the whole first record.
+        whole = _first_record(text, delimiter)
+        if whole is not None and len(whole) > len(records[0]):
+            records = [whole] + records[1:]
     header_count = len(records[0]) if records else 1
     columns, shift = _column_count(records)
-    if columns > max_columns:
-        raise DataLoadError(
-            f"The file has {columns:,} columns; the limit is {max_columns:,}."
-        )
+    if columns > limits.max_columns:
+        raise _too_many_columns(columns, limits.max_columns)
+    data_rows = min(max(_count_lines(text) - 1, 0), limits.max_rows + 1)
+    if data_rows * columns > limits.max_cells:
+        raise _too_many_cells(data_rows, columns, limits.max_cells, about=True)
+    max_rows = limits.max_rows
     raw, bad_lines = _parse_delimited(text, delimiter, columns, max_rows)
     if bad_lines:
         total = len(raw) - 1 + len(bad_lines)
@@ -602,6 +708,46 @@ def _sniffer_guess(sample: str) -> str | None:
         return None
 
 
+def _first_record(text: str, delimiter: str) -> list[str] | None:
+    """The first non-blank record of the whole text, or None if csv cannot read it.
+
+    Read lazily, line by line, so that only the header is split, however long.
+    """
+    lines: Iterable[str] = (
+        _lines(text) if "\n" in text else io.StringIO(text, newline="")
+    )
+    reader = csv.reader(
+        lines,
+        delimiter=delimiter,
+        quotechar='"',
+        doublequote=True,
+        skipinitialspace=True,
+    )
+    try:
+        for row in reader:
+            if row and not (len(row) == 1 and not row[0].strip()):
+                return row
+    except csv.Error:  # e.g. a field longer than csv's field size limit
+        return None
+    return None
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of a text, each with its line break, one at a time."""
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        stop = end if stop < 0 else stop + 1
+        yield text[start:stop]
+        start = stop
+
+
+def _count_lines(text: str) -> int:
+    """How many lines a text has (an upper bound on its records)."""
+    breaks = text.count("\n") or text.count("\r")
+    return breaks + (0 if text.endswith(("\n", "\r")) else 1)
+
+
 def _column_count(records: list[list[str]]) -> tuple[int, bool]:
     """How many columns to parse, and whether the header lacks a leading name.
 
@@ -644,13 +790,26 @@ def _parse_delimited(
         nrows=max_rows + 2,
     )
     try:
-        return pd.read_csv(io.StringIO(text), **options), []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), **options)
     except pd.errors.ParserError as exc:
         message = str(exc)
         if "EOF inside string" in message:
             raise _unterminated_quote(message) from None
         if "Expected" not in message:
             raise _unreadable_text() from exc
+    else:
+        if any("loss of data" in str(w.message) for w in caught):
+            # The first line has more values than the columns counted: pandas
+            # would drop the extra values without a word. Refuse instead.
+            raise DataLoadError(
+                f"The file's first line has more values than the {columns:,} "
+                "columns that could be counted, so some values would be lost. "
+                "Please check the header line (a very long name, or a missing "
+                "quote) and upload the file again."
+            )
+        return frame, []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -736,17 +895,24 @@ def _is_missing(value: Any) -> bool:
 
 
 def _read_excel(
-    content: bytes, max_bytes: int, max_rows: int, max_columns: int
+    content: bytes, limits: _Limits
 ) -> tuple[pd.DataFrame, list[str], bool | None]:
     """Read the first non-empty sheet of an .xlsx workbook, after safety checks."""
-    _check_workbook_zip(content, max_bytes)
+    _check_workbook_zip(content, limits.excel_unpacked_bytes)
     notes: list[str] = []
     try:
+        from openpyxl import load_workbook
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with pd.ExcelFile(io.BytesIO(content), engine="openpyxl") as book:
-                sheets = list(book.sheet_names)
-                raw = _first_filled_sheet(book, sheets, max_rows, notes)
+            book = load_workbook(
+                io.BytesIO(content), read_only=True, data_only=True, keep_links=False
+            )
+            try:
+                sheets = [sheet.title for sheet in book.worksheets]
+                rows = _first_filled_sheet(book.worksheets, limits, notes)
+            finally:
+                book.close()
     except DataLoadError:
         raise
     except MemoryError:
@@ -757,43 +923,115 @@ def _read_excel(
             "this app does not support; try saving it again in Excel, or export "
             "the sheet to CSV."
         ) from exc
-    if raw.empty or not raw.notna().any(axis=None):
+    if not rows:
         raise DataLoadError("The workbook has no data: its sheets are empty.")
     if len(sheets) > 1 and not notes:
         notes.append(
             f"The workbook has {len(sheets)} sheets; read the first one, "
             f"'{sheets[0]}'."
         )
-    raw = raw.reset_index(drop=True)
+    width = max(len(row) for row in rows)
+    for row in rows:
+        row.extend([None] * (width - len(row)))
+    raw = pd.DataFrame(rows, dtype=object)
+    del rows
+    raw = raw.where(raw.notna(), np.nan)  # an empty cell is simply missing
     frame, header_notes = _split_header(raw.iloc[1:], raw.iloc[0].tolist())
     frame = frame.infer_objects()
     return frame, notes + header_notes, None
 
 
 def _first_filled_sheet(
-    book: pd.ExcelFile, sheets: list[str], max_rows: int, notes: list[str]
-) -> pd.DataFrame:
-    """The first sheet with any value, from its first non-empty row on."""
-    raw = pd.DataFrame()
+    sheets: list[Any], limits: _Limits, notes: list[str]
+) -> list[list[Any]]:
+    """The rows of the first sheet with any value, from its first non-empty row on.
+
+    Rows are streamed (openpyxl's read-only mode) and their cells counted as they
+    come: a workbook over the cell budget is refused before it is all read.
+    Trailing empty cells and rows are left out; empty cells are None.
+    """
+    budget = _CellBudget(limits.excel_cells)
     for number, sheet in enumerate(sheets):
-        raw = book.parse(
-            sheet,
-            header=None,
-            dtype=object,
-            nrows=max_rows + 2,
-            keep_default_na=False,  # 'NA' and friends are counted by the cleaning
-        )
-        raw = raw.mask(raw.eq(""))  # an empty cell is simply missing
-        filled = raw.notna().any(axis=1).to_numpy()
-        if filled.any():
+        sheet.reset_dimensions()  # declared dimensions may be wrong (or hostile)
+        rows = _sheet_rows(sheet, limits.max_rows, budget)
+        if rows:
             if number:
-                notes.append(f"The first sheet is empty; read sheet '{sheet}' instead.")
-            return raw.iloc[int(np.argmax(filled)) :]
-    return raw
+                notes.append(
+                    f"The first sheet is empty; read sheet '{sheet.title}' instead."
+                )
+            return rows
+    return []
 
 
-def _check_workbook_zip(content: bytes, max_bytes: int) -> None:
-    """Refuse damaged zips, non-workbooks and zip bombs before openpyxl sees them."""
+class _CellBudget:
+    """Counts the cells read from a workbook and refuses past the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def spend(self, cells: int, sheet: str, row: int) -> None:
+        """Count ``cells`` more, read from row ``row`` of ``sheet``."""
+        self.used += cells
+        if self.used > self.limit:
+            raise DataLoadError(
+                f"The workbook holds more than {self.limit:,} cells (rows × "
+                f"columns, counted up to row {row:,} of sheet '{sheet}'), the most "
+                "this app reads from a workbook. Please upload fewer rows or "
+                "columns, or save the sheet as CSV."
+            )
+
+
+def _sheet_rows(sheet: Any, max_rows: int, budget: _CellBudget) -> list[list[Any]]:
+    """A sheet's rows from its first non-empty one, values converted as pandas does.
+
+    Empty cells are None and error cells NaN: a row of errors is not trailing
+    (it is kept, then dropped by the cleaning with a note) but is not the first
+    row either. Stops with a refusal at the row limit (header included) or the
+    cell budget.
+    """
+    rows: list[list[Any]] = []
+    pending = 0  # empty rows seen since the last non-empty one
+    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        budget.spend(max(len(values), 1), sheet.title, number)  # an empty row: 1
+        row = [_excel_value(v) for v in values]
+        while row and row[-1] is None:
+            row.pop()
+        if not rows and all(_is_missing(v) for v in row):
+            continue  # before the first row with a value
+        if not row:
+            pending += 1
+            continue
+        if rows and len(rows) + pending > max_rows:
+            raise _too_many_rows(max_rows)
+        rows.extend([] for _ in range(pending))
+        pending = 0
+        rows.append(row)
+    return rows
+
+
+def _excel_value(value: Any) -> Any:
+    """A cell's value as pandas reads it: None when empty, NaN for an error."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value in _EXCEL_ERRORS:
+        return np.nan  # missing, but the row is not empty (as pandas has it)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_EXCEL_ERRORS = frozenset(
+    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"}
+)
+
+
+def _check_workbook_zip(content: bytes, max_unpacked: int) -> None:
+    """Refuse damaged zips, non-workbooks and zip bombs before openpyxl sees them.
+
+    The declared sizes are checked first (zipfile never reads past them), then
+    every part is read once, in chunks, for XML declarations that could expand.
+    """
     damaged = DataLoadError(
         "The Excel file is damaged or incomplete, so it cannot be opened. Please "
         "save it again in Excel, or export the sheet to CSV."
@@ -807,22 +1045,19 @@ def _check_workbook_zip(content: bytes, max_bytes: int) -> None:
                     "This file does not look like an Excel workbook (.xlsx); it "
                     f"looks like {_zip_kind(content)}."
                 )
-            _check_zip_sizes(infos, max_bytes)
+            _check_zip_sizes(infos, max_unpacked)
+            if any(info.flag_bits & 0x1 for info in infos):
+                raise DataLoadError(
+                    "The workbook is password-protected. Please remove the "
+                    "password and upload it again."
+                )
             for info in infos:
-                if info.flag_bits & 0x1:
+                if info.file_size and _has_xml_declarations(archive, info):
                     raise DataLoadError(
-                        "The workbook is password-protected. Please remove the "
-                        "password and upload it again."
+                        "The workbook contains unusual XML declarations and "
+                        "was not opened, for safety. Please export the sheet "
+                        "to CSV."
                     )
-                if info.filename.endswith((".xml", ".rels")) and info.file_size:
-                    with archive.open(info) as member:
-                        head = member.read(4096)
-                    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-                        raise DataLoadError(
-                            "The workbook contains unusual XML declarations and "
-                            "was not opened, for safety. Please export the sheet "
-                            "to CSV."
-                        )
     except DataLoadError:
         raise
     except MemoryError:
@@ -831,17 +1066,35 @@ def _check_workbook_zip(content: bytes, max_bytes: int) -> None:
         raise damaged from None
 
 
-def _check_zip_sizes(infos: list[zipfile.ZipInfo], max_bytes: int) -> None:
+def _has_xml_declarations(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """Whether a part holds a DOCTYPE or ENTITY declaration anywhere.
+
+    The part is read in chunks; each chunk is searched together with the end of
+    the one before, so that a marker split between two chunks is found.
+    """
+    overlap = max(len(m) for m in _XML_MARKERS) - 1
+    tail = b""
+    with archive.open(info) as member:
+        while True:
+            chunk = member.read(_SCAN_CHUNK)
+            if not chunk:
+                return False
+            window = tail + chunk
+            if any(marker in window for marker in _XML_MARKERS):
+                return True
+            tail = window[-overlap:]
+
+
+def _check_zip_sizes(infos: list[zipfile.ZipInfo], max_unpacked: int) -> None:
     """Refuse archives that would unpack to too much data (zip bombs)."""
-    limit = min(20 * max_bytes, _ZIP_HARD_LIMIT)
-    if len(infos) > 10_000:
+    if len(infos) > _ZIP_MAX_PARTS:
         raise DataLoadError(
             "The Excel file has an unusually large number of parts and was not "
             "opened, for safety. Please export the sheet to CSV."
         )
     total = sum(info.file_size for info in infos)
-    if total > limit:
-        size, bound = _sizes(total, limit)
+    if total > max_unpacked:
+        size, bound = _sizes(total, max_unpacked)
         raise DataLoadError(
             f"The Excel file would unpack to {size}, more than the {bound} this app "
             "can process. Please upload a smaller workbook or a CSV file."
@@ -860,9 +1113,9 @@ def _check_zip_sizes(infos: list[zipfile.ZipInfo], max_bytes: int) -> None:
 
 
 def _read_parquet(
-    content: bytes, max_bytes: int, max_rows: int, max_columns: int
+    content: bytes, limits: _Limits
 ) -> tuple[pd.DataFrame, list[str], bool | None]:
-    """Read a Parquet file after checking its declared size."""
+    """Read a Parquet file once its decoded size is known to be within the limits."""
     damaged = DataLoadError(
         "The Parquet file is damaged or incomplete, so it cannot be read."
     )
@@ -871,32 +1124,29 @@ def _read_parquet(
     try:
         import pyarrow.parquet as pq
 
-        parquet_file = pq.ParquetFile(io.BytesIO(content))
+        parquet_file = pq.ParquetFile(_arrow_source(content), pre_buffer=False)
         metadata, schema = parquet_file.metadata, parquet_file.schema_arrow
-        rows, columns = metadata.num_rows, metadata.num_columns
-        unpacked = sum(
-            metadata.row_group(i).total_byte_size
-            for i in range(metadata.num_row_groups)
-        )
+        groups = metadata.num_row_groups
     except Exception:
         raise damaged from None
-    if columns > max_columns:
+    if groups > _PARQUET_MAX_GROUPS:
         raise DataLoadError(
-            f"The file has {columns:,} columns; the limit is {max_columns:,}."
-        )
-    if rows > max_rows:
-        raise _too_many_rows(max_rows)
-    limit = min(20 * max_bytes, _ZIP_HARD_LIMIT)
-    unpacked = max(unpacked, rows * columns * 8)
-    if unpacked > limit:
-        size, bound = _sizes(unpacked, limit)
-        raise DataLoadError(
-            f"The Parquet file would unpack to about {size}, more than the {bound} "
-            "this app can process. Please upload a smaller file."
+            f"The Parquet file is split into {groups:,} row groups, more than the "
+            f"{_PARQUET_MAX_GROUPS:,} this app reads, for speed. Please save it "
+            "again with larger row groups, or as CSV."
         )
     try:
-        frame = pd.read_parquet(io.BytesIO(content), engine="pyarrow")
-    except MemoryError:
+        layout = _ParquetLayout.of(metadata, schema)
+    except Exception:
+        raise damaged from None
+    _check_parquet_layout(layout, limits)
+    try:
+        batch_rows = _parquet_batch_rows(content, layout, limits.table_bytes)
+        table = _read_parquet_batches(content, layout, limits.table_bytes, batch_rows)
+        # As pandas.read_parquet does, without holding both copies at once.
+        frame = table.to_pandas(self_destruct=True, split_blocks=True)
+        del table
+    except (DataLoadError, MemoryError):
         raise
     except Exception:
         raise damaged from None
@@ -912,6 +1162,356 @@ def _read_parquet(
     if frame.shape[1] == 0:
         raise DataLoadError("The Parquet file has no columns.")
     return frame, notes, None
+
+
+@dataclass(frozen=True)
+class _ParquetLayout:
+    """What a Parquet file's footer says about its size, per column.
+
+    ``fields`` are the top-level columns: name, how pandas holds a cell
+    (``"number"``, ``"text"`` or ``"object"``) and the indices of their leaf
+    columns. ``values[g][i]`` is how many values leaf ``i`` holds in row group
+    ``g`` (the reader never decodes more than that); ``group_rows[g]`` the
+    group's rows; ``widths[i]`` the bytes of one value of leaf ``i``, or 0 for
+    variable-length bytes; ``paths[i]`` its dotted path; ``row_bytes`` the
+    bytes one row of the number columns takes.
+    """
+
+    rows: int
+    leaves: int
+    declared: int
+    row_bytes: int
+    fields: tuple[tuple[str, str, tuple[int, ...]], ...]
+    values: tuple[tuple[int, ...], ...]
+    group_rows: tuple[int, ...]
+    widths: tuple[int, ...]
+    paths: tuple[str, ...]
+
+    @classmethod
+    def of(cls, metadata: Any, schema: Any) -> "_ParquetLayout":
+        """Read the layout from a file's metadata and Arrow schema."""
+        groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
+        leaves = metadata.num_columns
+        fields, first, row_bytes = [], 0, 0
+        for field in schema:
+            count = _leaf_count(field.type)
+            indices = tuple(range(first, first + count))
+            kind = _cell_kind(field.type)
+            fields.append((field.name, kind, indices))
+            first += count
+            if kind == "number":
+                row_bytes += _number_width(field.type)
+        if first != leaves:
+            raise ValueError("the Arrow schema does not match the Parquet columns")
+        parquet_schema = metadata.schema
+        return cls(
+            rows=metadata.num_rows,
+            leaves=leaves,
+            declared=sum(group.total_byte_size for group in groups),
+            row_bytes=row_bytes,
+            fields=tuple(fields),
+            values=tuple(
+                tuple(group.column(i).num_values for i in range(leaves))
+                for group in groups
+            ),
+            group_rows=tuple(group.num_rows for group in groups),
+            widths=tuple(_leaf_width(parquet_schema.column(i)) for i in range(leaves)),
+            paths=tuple(parquet_schema.column(i).path for i in range(leaves)),
+        )
+
+    @property
+    def unique_names(self) -> bool:
+        """Whether the top-level columns can be selected by name."""
+        return len({name for name, _, _ in self.fields}) == len(self.fields)
+
+    @property
+    def cells(self) -> int:
+        """Values held, counting each row of each leaf at least once."""
+        held = sum(sum(group) for group in self.values)
+        return max(self.rows * self.leaves, held)
+
+
+def _check_parquet_layout(layout: _ParquetLayout, limits: _Limits) -> None:
+    """Refuse from the footer alone: columns, rows, cells, declared size."""
+    if layout.leaves > limits.max_columns:
+        raise _too_many_columns(layout.leaves, limits.max_columns)
+    if layout.rows > limits.max_rows:
+        raise _too_many_rows(limits.max_rows)
+    if layout.rows * layout.leaves > limits.max_cells:
+        raise _too_many_cells(layout.rows, layout.leaves, limits.max_cells)
+    if layout.cells > limits.max_cells:
+        raise DataLoadError(
+            f"The Parquet file holds {layout.cells:,} values in "
+            f"{_count(layout.rows, 'row')} and {_count(layout.leaves, 'column')} "
+            f"(some cells hold lists), more than the {limits.max_cells:,} cells "
+            "this app accepts per table. "
+            "Please upload fewer rows or columns."
+        )
+    if layout.declared > limits.table_bytes:
+        raise _too_large_table("Parquet file", layout.declared, limits.table_bytes)
+
+
+def _parquet_batch_rows(content: bytes, layout: _ParquetLayout, limit: int) -> int:
+    """How many rows to decode at a time so that one batch stays near 16 MB.
+
+    Numbers take their Arrow width, known from the footer. For text, the longest
+    value of each column chunk's dictionary is read (a small file can repeat one
+    long value a million times): a file that repeats a value over 1 MB and could
+    exceed the limit by doing so is refused here.
+    """
+    fixed = layout.row_bytes * layout.rows
+    if fixed > limit:
+        raise _too_large_table("Parquet file", fixed, limit)
+    measured = [f for f in layout.fields if f[1] != "number"]
+    if not measured or layout.rows == 0:
+        return _MAX_BATCH_ROWS
+    longest = _longest_dictionary_values(content, layout, measured)
+    worst, per_row = fixed, 1
+    for group, rows in enumerate(layout.group_rows):
+        group_per_row = layout.row_bytes
+        for name, kind, indices in measured:
+            worst += rows * (_OFFSET if kind == "text" else _OBJECT_CELL)
+            for i in indices:
+                held = layout.values[group][i]
+                width = layout.widths[i] or (
+                    _LONG_VALUE if longest is None else longest[group].get(name, 0)
+                )
+                worst += held * width
+                group_per_row += width * -(-held // max(rows, 1))
+        per_row = max(per_row, group_per_row)
+    value = max((max(g.values(), default=0) for g in longest or []), default=0)
+    if value > _LONG_VALUE and worst > limit:
+        shown, _ = _sizes(value, limit)
+        total, bound = _sizes(worst, limit)
+        raise DataLoadError(
+            f"The Parquet file repeats a value of {shown}, which could unpack to "
+            f"{total}, more than the {bound} this app can process per table. "
+            "Please upload a smaller file or fewer rows."
+        )
+    return min(max(_BATCH_BYTES // per_row, _MIN_BATCH_ROWS), _MAX_BATCH_ROWS)
+
+
+def _longest_dictionary_values(
+    content: bytes, layout: _ParquetLayout, measured: list[Any]
+) -> list[dict[str, int]] | None:
+    """Per row group, the longest dictionary value of each measured column.
+
+    Reading the first row of a group with ``read_dictionary`` returns the column
+    chunk's whole dictionary without expanding it. None when the file cannot be
+    read that way (then nothing is known about long values).
+    """
+    import pyarrow.parquet as pq
+
+    byte_leaves = [i for _, _, ix in measured for i in ix if not layout.widths[i]]
+    found: list[dict[str, int]] = [{} for _ in layout.group_rows]
+    if not byte_leaves:
+        return found
+    names = [name for name, _, _ in measured] if layout.unique_names else None
+    try:
+        probe = pq.ParquetFile(
+            _arrow_source(content),
+            read_dictionary=[layout.paths[i] for i in byte_leaves],
+            pre_buffer=False,
+        )
+        for group, rows in enumerate(layout.group_rows):
+            if rows == 0:
+                continue
+            batches = probe.iter_batches(
+                batch_size=1, row_groups=[group], columns=names, use_threads=False
+            )
+            try:
+                batch = next(batches, None)
+            finally:
+                batches.close()
+            if batch is None:
+                continue
+            for name, column in zip(batch.schema.names, batch.columns):
+                found[group][name] = max(
+                    (_longest_value(d) for d in _dictionaries(column)), default=0
+                )
+    except MemoryError:
+        raise
+    except Exception:
+        return None
+    return found
+
+
+def _read_parquet_batches(
+    content: bytes, layout: _ParquetLayout, limit: int, batch_rows: int
+) -> Any:
+    """The file's table, decoded in batches; refused once it is over the limit.
+
+    The size of each batch is added up as it comes (dictionaries counted
+    expanded, as pandas will hold them); the first batch also gives an estimate
+    for the whole file, which refuses a file far over the limit at once.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kinds = [kind for _, kind, _ in layout.fields]
+    fixed = layout.row_bytes * layout.rows
+    parquet_file = pq.ParquetFile(_arrow_source(content), pre_buffer=False)
+    batches = parquet_file.iter_batches(batch_size=batch_rows, use_pandas_metadata=True)
+    kept, size, seen = [], fixed, 0
+    try:
+        for batch in batches:
+            for kind, column in zip(kinds, batch.columns):
+                if kind != "number":
+                    size += _decoded_bytes(column)
+                if kind == "object":
+                    size += _OBJECT_CELL * len(column)
+            first = seen == 0
+            seen += batch.num_rows
+            estimate = fixed + (size - fixed) * layout.rows // max(seen, 1)
+            if size > limit or (first and estimate > _ESTIMATE_MARGIN * limit):
+                raise _too_large_table("Parquet file", max(estimate, size), limit)
+            kept.append(batch)
+    finally:
+        batches.close()
+    return pa.Table.from_batches(kept, schema=parquet_file.schema_arrow)
+
+
+def _arrow_source(content: bytes) -> Any:
+    """The bytes as a file pyarrow reads without copying them."""
+    import pyarrow as pa
+
+    return pa.BufferReader(content)
+
+
+def _leaf_width(column: Any) -> int:
+    """Bytes of one value of a Parquet leaf column; 0 for variable-length bytes."""
+    kind = column.physical_type
+    if kind == "FIXED_LEN_BYTE_ARRAY":
+        return max(int(column.length), 1)
+    return {"BOOLEAN": 1, "INT32": 4, "FLOAT": 4, "INT64": 8, "DOUBLE": 8}.get(
+        kind, 12 if kind == "INT96" else 0
+    )
+
+
+def _leaf_count(kind: Any) -> int:
+    """How many Parquet leaf columns an Arrow type is stored as."""
+    import pyarrow as pa
+
+    if isinstance(kind, pa.ExtensionType):
+        return _leaf_count(kind.storage_type)
+    if pa.types.is_struct(kind):
+        return sum(_leaf_count(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_map(kind):
+        return _leaf_count(kind.key_type) + _leaf_count(kind.item_type)
+    if _is_list(kind):
+        return _leaf_count(kind.value_type)
+    return 1
+
+
+def _is_list(kind: Any) -> bool:
+    """Whether an Arrow type is a list of some sort."""
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_list(kind)
+        or pa.types.is_large_list(kind)
+        or pa.types.is_fixed_size_list(kind)
+        or pa.types.is_list_view(kind)
+        or pa.types.is_large_list_view(kind)
+    )
+
+
+def _is_bytes(kind: Any) -> bool:
+    """Whether an Arrow type holds variable-length text or bytes."""
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_binary_view(kind)
+    )
+
+
+def _cell_kind(kind: Any) -> str:
+    """How pandas holds a cell of this Arrow type: number, text or object."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_string_view(kind)
+    ):
+        return "text"
+    if (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_timestamp(kind)
+        or pa.types.is_duration(kind)
+    ):
+        return "number"
+    return "object"
+
+
+def _number_width(kind: Any) -> int:
+    """Bytes of one cell of a fixed-width Arrow type (a dictionary: 8)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        return 8
+    try:
+        return max(kind.bit_width // 8, 1)
+    except ValueError:  # not a fixed-width type
+        return 8
+
+
+def _dictionaries(array: Any) -> Iterator[Any]:
+    """The dictionaries inside an Arrow array, nested ones included."""
+    import pyarrow as pa
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        yield array.dictionary
+    elif pa.types.is_struct(kind):
+        for i in range(kind.num_fields):
+            yield from _dictionaries(array.field(i))
+    elif pa.types.is_map(kind):
+        yield from _dictionaries(array.keys)
+        yield from _dictionaries(array.items)
+    elif _is_list(kind):
+        yield from _dictionaries(array.values)
+
+
+def _longest_value(values: Any) -> int:
+    """The length in bytes of the longest value of a text or bytes array."""
+    import pyarrow.compute as pc
+
+    if len(values) == 0 or not _is_bytes(values.type):
+        return 0
+    return int(pc.max(pc.binary_length(values)).as_py() or 0)
+
+
+def _decoded_bytes(array: Any) -> int:
+    """The bytes an Arrow array takes once its dictionaries are expanded."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        values = array.dictionary
+        if not _is_bytes(values.type):
+            return _number_width(values.type) * len(array)
+        lengths = pc.take(pc.binary_length(values), array.indices)
+        return int(pc.sum(lengths).as_py() or 0) + _OFFSET * (len(array) + 1)
+    if pa.types.is_struct(kind):
+        return sum(_decoded_bytes(f) for f in array.flatten()) + len(array) // 8 + 1
+    if pa.types.is_map(kind):  # its entries: a struct of keys and items
+        first, last = array.offsets[0].as_py(), array.offsets[-1].as_py()
+        entries = array.values.slice(first, last - first)
+        return _decoded_bytes(entries) + _OFFSET * (len(array) + 1)
+    if _is_list(kind):
+        return _decoded_bytes(array.flatten()) + _OFFSET * (len(array) + 1)
+    return int(array.nbytes)
 
 
 def _binary_columns(schema: Any) -> set[str]:
@@ -1014,6 +1614,7 @@ def _clean(
     notes: list[str] = []
     raw_names = [_flat_name(c) for c in frame.columns]
     series = [frame.iloc[:, i].reset_index(drop=True) for i in range(frame.shape[1])]
+    del frame  # if the caller let go of it too, raw columns are freed once prepared
 
     positions = list(range(len(series)))
     dropped_index = _leading_row_numbers(raw_names, series)
@@ -1028,6 +1629,7 @@ def _clean(
 
     names, named, renamed, trimmed = _fix_names(raw_names, positions)
     columns = [_Column(name, series[p]) for name, p in zip(names, positions)]
+    del series
 
     for column in columns:
         _prepare(column)
@@ -1227,9 +1829,8 @@ def _prepare(column: _Column) -> None:
     if fast is not None:
         column.values = fast
         return
-    stripped = values.str.strip()
-    changed = stripped.ne(values) & values.notna()
-    column.trimmed = bool(changed.any())
+    column.trimmed = _has_spaces_around(values)
+    stripped = values.str.strip() if column.trimmed else values
     short = stripped.str.len().le(4).to_numpy(dtype=bool, na_value=False)
     candidates = stripped[short]
     found = candidates[candidates.isin(_NA_MARKERS)]
@@ -1240,6 +1841,24 @@ def _prepare(column: _Column) -> None:
         stripped = stripped.mask(missing)
     column.values = stripped
     column.text = True
+
+
+def _has_spaces_around(values: pd.Series) -> bool:
+    """Whether some text value starts or ends with white space.
+
+    Text held by pyarrow is checked a chunk at a time, so that a column that
+    needs no trimming is never copied whole.
+    """
+    if getattr(values.dtype, "storage", None) == "pyarrow":
+        import pyarrow.compute as pc
+
+        for chunk in values.array.__arrow_array__().chunks:
+            trimmed = pc.utf8_trim_whitespace(chunk)
+            if pc.any(pc.not_equal(trimmed, chunk)).as_py():
+                return True
+        return False
+    changed = values.str.strip().ne(values) & values.notna()
+    return bool(changed.any())
 
 
 def _fast_numbers(values: pd.Series) -> pd.Series | None:
@@ -1483,13 +2102,32 @@ def _is_identifier(name: str, values: pd.Series) -> bool:
     if values.isna().any():
         return False
     if _is_text(values) or kind == object:
-        return bool(values.is_unique)
+        return _all_distinct(values)
     if not pd.api.types.is_integer_dtype(kind):
         return False
     if _ID_NAME.match(name.strip()) or _CAMEL_ID.match(name.strip()):
         return bool(values.is_unique)
     low, high = values.min(), values.max()
     return int(high) - int(low) + 1 == len(values) and bool(values.is_unique)
+
+
+def _all_distinct(values: pd.Series) -> bool:
+    """Whether text values (none missing) are all different, without copying them.
+
+    The first values are checked first (most text columns repeat early); text
+    held by pyarrow is then ranked in place: all values differ when the highest
+    dense rank is the number of values (a hash of every value would copy them).
+    """
+    if not values.iloc[:_UNIQUE_HEAD].is_unique:
+        return False
+    if len(values) <= _UNIQUE_HEAD or getattr(values.dtype, "storage", None) != (
+        "pyarrow"
+    ):
+        return bool(values.is_unique)
+    import pyarrow.compute as pc
+
+    ranks = pc.rank(values.array.__arrow_array__(), tiebreaker="dense")
+    return bool(pc.max(ranks).as_py() == len(values))
 
 
 def _role_notes(roles: dict[str, tuple[str, ...]], parsed: set[str]) -> list[str]:
