@@ -7,7 +7,7 @@
 # Required: SERVICE, REGION. Optional (defaults in brackets; README, "Deploy",
 # says why each is what it is):
 #   PROJECT                      Google Cloud project [gcloud's configured one]
-#   CLOUD_RUN_MEMORY             memory per instance [1Gi]
+#   CLOUD_RUN_MEMORY             memory per instance [2Gi]
 #   CLOUD_RUN_CPU                vCPUs per instance [1]
 #   CLOUD_RUN_CONCURRENCY        requests per instance at once [8]
 #   CLOUD_RUN_MIN_INSTANCES      instances kept warm; 0 scales to zero [0]
@@ -15,8 +15,10 @@
 #   CLOUD_RUN_TIMEOUT            request timeout in seconds [600]
 #   CLOUD_RUN_CPU_ALWAYS         "false": CPU only while requests run [true]
 #   CLOUD_RUN_SERVICE_ACCOUNT    identity the service runs as [project default]
-#   WEB_CONCURRENCY, GUNICORN_THREADS, LOG_LEVEL, CACHE_SIZE_MB   app settings
-#                                [2, 4, info, 256]
+#   WEB_CONCURRENCY, GUNICORN_THREADS, LOG_LEVEL, CACHE_SIZE_MB, JOB_MEMORY_MB,
+#   SESSION_QUOTA_MB             app settings [2, 4, info, 256, 1024, 64];
+#                                JOB_SLOTS follows CLOUD_RUN_CPU (a container sees
+#                                the host's CPUs, not its share)
 #   CLOUD_RUN_ENV_VARS           more app settings, KEY=VALUE;KEY=VALUE
 #   COMMIT_SHA                   recorded as the revision's commit-sha label
 #   GITHUB_OUTPUT                when set, gets url=... and revision=...
@@ -46,6 +48,10 @@ env_vars+=";WEB_CONCURRENCY=${WEB_CONCURRENCY:-2}"
 env_vars+=";GUNICORN_THREADS=${GUNICORN_THREADS:-4}"
 env_vars+=";GUNICORN_TIMEOUT=$timeout"
 env_vars+=";CACHE_SIZE_MB=${CACHE_SIZE_MB:-256}"
+cpu="${CLOUD_RUN_CPU:-1}"
+env_vars+=";JOB_SLOTS=${JOB_SLOTS:-${cpu%%.*}}"
+env_vars+=";JOB_MEMORY_MB=${JOB_MEMORY_MB:-1024}"
+env_vars+=";SESSION_QUOTA_MB=${SESSION_QUOTA_MB:-64}"
 if [ -n "${CLOUD_RUN_ENV_VARS:-}" ]; then
   env_vars+=";${CLOUD_RUN_ENV_VARS}"
 fi
@@ -54,8 +60,8 @@ flags=(
   --image="$image"
   "${common[@]}"
   --port=8050
-  --memory="${CLOUD_RUN_MEMORY:-1Gi}"
-  --cpu="${CLOUD_RUN_CPU:-1}"
+  --memory="${CLOUD_RUN_MEMORY:-2Gi}"
+  --cpu="$cpu"
   --concurrency="${CLOUD_RUN_CONCURRENCY:-8}"
   --min-instances="${CLOUD_RUN_MIN_INSTANCES:-0}"
   --max-instances="${CLOUD_RUN_MAX_INSTANCES:-3}"

@@ -150,7 +150,7 @@ def test_deploy_issues_exact_commands_by_digest(fake):
             f"--image={IMAGE}@{DIGEST}",
             "--region=europe-west1",
             "--port=8050",
-            "--memory=1Gi",
+            "--memory=2Gi",
             "--cpu=1",
             "--concurrency=8",
             "--min-instances=0",
@@ -161,7 +161,8 @@ def test_deploy_issues_exact_commands_by_digest(fake):
             "--session-affinity",
             "--ingress=all",
             "--set-env-vars=^;^LOG_LEVEL=info;WEB_CONCURRENCY=2;GUNICORN_THREADS=4;"
-            "GUNICORN_TIMEOUT=600;CACHE_SIZE_MB=256",
+            "GUNICORN_TIMEOUT=600;CACHE_SIZE_MB=256;JOB_SLOTS=1;JOB_MEMORY_MB=1024;"
+            "SESSION_QUOTA_MB=64",
             "--no-cpu-throttling",
             f"--labels=managed-by=github-actions,commit-sha={SHA}",
             "--quiet",
@@ -239,8 +240,8 @@ def test_deploy_overrides_reach_the_flags(fake):
         "--cpu-throttling",
         "--service-account=runtime@demo-project.iam.gserviceaccount.com",
         "--set-env-vars=^;^LOG_LEVEL=info;WEB_CONCURRENCY=4;GUNICORN_THREADS=4;"
-        "GUNICORN_TIMEOUT=900;CACHE_SIZE_MB=256;"
-        "REDIS_URL=redis://10.0.0.3:6379/0;MAX_UPLOAD_MB=50",
+        "GUNICORN_TIMEOUT=900;CACHE_SIZE_MB=256;JOB_SLOTS=2;JOB_MEMORY_MB=1024;"
+        "SESSION_QUOTA_MB=64;REDIS_URL=redis://10.0.0.3:6379/0;MAX_UPLOAD_MB=50",
         "--labels=managed-by=github-actions",
     ):
         assert flag in deploy
