@@ -92,5 +92,5 @@ worker: $(VENV)/.runtime-stamp ## A Celery worker for the multi-instance mode (n
 # Load and faults (README, "Load and fault tests").
 .PHONY: loadtest
 LOADTEST_ARGS ?=
-loadtest: $(VENV)/.dev-stamp ## Simulated visitors on gunicorn (loopback), a worker SIGKILLed, SIGTERM drain
+loadtest: $(VENV)/.dev-stamp ## Simulated visitors on gunicorn (loopback), without then with an abuser; a worker SIGKILLed, SIGTERM drain
 	cd project && ../$(BIN)/python -m tools.loadtest $(LOADTEST_ARGS)

@@ -67,15 +67,16 @@ def _jobs():
     return sys.modules.get("app.jobs")
 
 
-def worker_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
-    """Stop this worker's background jobs on shutdown; let them run on a recycle."""
+def on_starting(server):
+    """Start the job runner from the master, before it serves or forks workers:
+    every job is then forked from one quiet, warm process, never from a worker."""
     jobs = _jobs()
     if jobs is not None:
-        jobs.release_child_jobs(recycled=worker.nr >= worker.max_requests)
+        jobs.start(server.app.wsgi())
 
 
-def on_exit(server):  # noqa: ARG001 - gunicorn's hook signature
-    """Stop jobs that recycled workers left running, so none outlives the server."""
+def on_exit(server):
+    """Stop the job runner and its jobs, so that none outlives the server."""
     jobs = _jobs()
     if jobs is not None:
-        jobs.stop_orphaned_jobs()
+        jobs.stop(server.app.wsgi())

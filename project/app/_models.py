@@ -197,6 +197,8 @@ MODEL_SPECS: dict[str, ModelSpec] = {
 }
 
 DEFAULT_MODEL = {CLASSIFICATION: "logistic_regression", REGRESSION: "ridge"}
+#: Columns one-hot encoding makes of one text feature, at most (rare values grouped).
+MAX_CATEGORIES = 30
 
 
 def models_for_task(task: str) -> list[str]:
@@ -313,7 +315,7 @@ def build_pipeline(
             "onehot",
             OneHotEncoder(
                 handle_unknown="infrequent_if_exist",
-                max_categories=30,
+                max_categories=MAX_CATEGORIES,
                 sparse_output=False,
             ),
         ),

@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._budget import data_shape, estimate_training, memory_refusal
 from ._explain import calibration
 from ._models import (
     CLASSIFICATION,
@@ -182,6 +183,8 @@ def train_model(
     *,
     progress: Progress | None = None,
     n_threads: int = 1,
+    memory_budget: int | None = None,
+    model_budget: int | None = None,
 ) -> TrainedRun:
     """Split, cross-validate on the training part, fit, and score on the hold-out.
 
@@ -196,6 +199,9 @@ def train_model(
     n_threads : int
         BLAS/OpenMP threads per fit. One by default: a web server runs many
         requests at once, and nested thread pools only fight for the cores.
+    memory_budget, model_budget : int, optional
+        Bytes the training may use, and the fitted model may take; a training
+        whose estimates are over them is refused before it starts.
 
     Raises
     ------
@@ -204,8 +210,34 @@ def train_model(
     """
     from threadpoolctl import threadpool_limits
 
+    if memory_budget is not None or model_budget is not None:
+        check_memory(frame, config, memory_budget, model_budget)
     with threadpool_limits(limits=n_threads):
         return _train(frame, config, progress)
+
+
+def check_memory(
+    frame: pd.DataFrame,
+    config: TrainConfig,
+    budget: int | None,
+    model_budget: int | None = None,
+) -> None:
+    """Refuse (TrainingError) a training whose estimated peak memory is over
+    ``budget`` bytes, or whose model would be over ``model_budget``, with a
+    sentence saying what drives it and what to change."""
+    if config.model not in MODEL_SPECS:
+        return  # refused with its own message by the checks that follow
+    shape = data_shape(frame, config.target, config.features)
+    estimate = estimate_training(
+        shape,
+        model=config.model,
+        task=config.task,
+        params=config.params,
+        test_size=config.test_size,
+    )
+    refusal = memory_refusal(estimate, budget, model_budget)
+    if refusal:
+        raise TrainingError(refusal)
 
 
 def warm_up() -> float:

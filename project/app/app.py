@@ -14,10 +14,9 @@ from dash import _callback_signing
 from flask import Response, jsonify, request
 from plotly.io.json import to_json_plotly as to_json
 
-from . import logs, security
+from . import ids, jobs, logs, security
 from .callbacks import register_callbacks
 from .config import Settings
-from .jobs import WarmUp, make_manager
 from .layout import serve_layout
 from .store import SessionStore, new_session_id
 
@@ -45,7 +44,12 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     settings = settings or Settings.from_env()
     logs.setup(settings.log_level)
     store = SessionStore.from_settings(settings)
-    manager, celery_app = make_manager(settings)
+    manager, celery_app = jobs.make_manager(
+        settings,
+        session_id=ids.APP_SESSION,
+        notice=ids.APP_NOTICE,
+        warm_up=_warm_up_jobs,
+    )
     app = security.DashWithoutVersions(
         __name__,
         title="Dashboard · explore data and train models",
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server = app.server
     # Signs background-job handles; every process of every instance must agree.
     server.secret_key = settings.secret_key or store.shared_secret()
+    server.extensions[jobs.EXTENSION] = manager
     if celery_app is not None:
         server.extensions["celery"] = celery_app
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
@@ -79,14 +84,6 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         login_failures=settings.login_failures,
         login_lockout_seconds=settings.login_lockout_seconds,
     )
-    if celery_app is None:  # jobs fork from the web workers: let them start warm
-        warm_up = WarmUp()
-
-        @server.before_request
-        def _warm_on_first_callback() -> None:
-            if request.path.endswith("/_dash-update-component"):
-                warm_up.start()
-
     _serve_layout_once(app, settings)
     _serve_index_once(app, _warm_up(app, warm_up_token))
     return app
@@ -192,6 +189,13 @@ def _warm_up(app: dash.Dash, token: str) -> str:
     if response.status_code != 200:
         raise RuntimeError(f"The app failed to render its page: {response.status}")
     return response.get_data(as_text=True)
+
+
+def _warm_up_jobs() -> None:
+    """What the job runner imports and runs once, so that every job starts warm."""
+    from .functions import warm_up
+
+    warm_up()
 
 
 def _healthz() -> Any:

@@ -35,9 +35,9 @@ class Settings:
     max_runs_per_session: int = 50
     session_quota_mb: int = 512
     job_slots: int = 0
-    job_memory_mb: int = 1024
+    job_memory_mb: int = 2048
     job_seconds: int = 600
-    job_queue_per_visitor: int = 4
+    job_queue_per_visitor: int = 8
     redis_url: str | None = None
     auth_users: str | None = None
     login_hours: float = 12.0

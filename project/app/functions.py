@@ -4,6 +4,15 @@ This is the pure layer of the app (SPEC section 4): pandas and scikit-learn only
 no dash or plotly. The work is split into private modules, re-exported here.
 """
 
+from ._budget import (
+    DataShape,
+    TrainingEstimate,
+    data_shape,
+    estimate_training,
+    memory_refusal,
+    shape_from_summary,
+    size,
+)
 from ._datasets import (
     DATASETS,
     MAX_SYNTHETIC_ROWS,
@@ -78,6 +87,13 @@ from ._training import (
 )
 
 __all__ = [
+    "DataShape",
+    "TrainingEstimate",
+    "data_shape",
+    "estimate_training",
+    "memory_refusal",
+    "shape_from_summary",
+    "size",
     "CLASSIFICATION",
     "DATASETS",
     "DEFAULT_MODEL",

@@ -21,6 +21,7 @@ RUNS_TABLE = "runs-table"
 APP_URL = "app-url"
 APP_SESSION = "app-session"
 APP_URL_STATE = "app-url-state"
+APP_NOTICE = "app-notice"
 
 # data section
 DATA_SYNTH = "data-synth"
@@ -30,6 +31,10 @@ DATA_SYNTH_FEATURES = "data-synth-features"
 DATA_SYNTH_SEED = "data-synth-seed"
 DATA_UPLOAD_BUFFER = "data-upload-buffer"
 DATA_UPLOAD_LIMIT = "data-upload-limit"
+DATA_JOB = "data-job"
+DATA_PROGRESS = "data-progress"
+DATA_PROGRESS_BOX = "data-progress-box"
+DATA_CANCEL = "data-cancel"
 DATA_VERSION = "data-version"
 DATA_NOTES = "data-notes"
 DATA_PREVIEW = "data-preview"
@@ -93,6 +98,9 @@ PREDICT_INPUT = "predict-input"  # dict id type: {"type": PREDICT_INPUT, "name":
 PREDICT_UPLOAD = "predict-upload"
 PREDICT_STATUS = "predict-status"
 PREDICT_DOWNLOAD = "predict-download"
+PREDICT_JOB = "predict-job"
+PREDICT_PROGRESS = "predict-progress"
+PREDICT_PROGRESS_BOX = "predict-progress-box"
 
 
 def param_id(name: str) -> dict[str, str]:

@@ -1,40 +1,56 @@
-"""Background jobs: where long callbacks (training, importances) run.
+"""Background jobs: where long callbacks (training, explanations, big loads) run.
 
-Without ``REDIS_URL``: Dash's DiskcacheManager, which runs each job in a child
-process of the web worker and keeps results in a local disk cache (no service
-needed); at most ``JOB_SLOTS`` jobs (default: one per CPU) compute at once per
-instance, the others wait their turn and say so in their progress bar. With
+Without ``REDIS_URL``: Dash's DiskcacheManager keeps progress and results in a
+local disk cache, and the job runner (:mod:`app.runner`) queues the jobs fairly
+and runs each one in a process of its own; web workers never fork. With
 ``REDIS_URL``: Celery workers on Redis, so that a job started through one
-instance can be followed from any other. A Celery worker that dies
-mid-job stops its heartbeat; the job is then reported as stopped instead of
-leaving the visitor's progress bar waiting forever.
+instance can be followed from any other; a Celery worker that dies mid-job stops
+its heartbeat, and the job is then reported as stopped instead of leaving the
+visitor's progress bar waiting forever.
+
+Either way every job runs under a :class:`Budget` (memory and wall time). A
+callback that can say something useful about running out catches
+:data:`OVER_BUDGET` itself; anything else that runs out is ended with a notice.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
+import json
 import logging
 import os
-import stat
+import secrets
+import signal
 import threading
 import time
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
 
 from .config import Settings
-from .forksafe import GUARD, close_after_fork
+from .runner import OVER_MEMORY, OVER_TIME, UNAVAILABLE, Runner, duration
+from .store import open_private_cache
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2
 HEARTBEAT_TTL_SECONDS = 10
 _RUNNING_STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "PROGRESS")
-QUEUED = "Queued: starts when one of the running jobs ends"
-QUEUED_BEHIND = "Queued behind {ahead} other job(s)"
-SLOT_POLL_SECONDS = 0.2
 RESULT_KEPT_SECONDS = 60
-WARM_UP_DELAY_SECONDS = 3.0  # after the first page's burst of callbacks
+KILL_GRACE_SECONDS = 10
+EXTENSION = "dashboard.jobs"
+_MB = 1024 * 1024
+#: What a job stripped from the request context before handing it on.
+_PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+class JobTimeout(BaseException):
+    """A job ran out of its time budget (a BaseException, so that libraries'
+    ``except Exception`` blocks do not swallow it)."""
+
+
+#: What a job's work raises when it runs out of its budget.
+OVER_BUDGET = (MemoryError, JobTimeout)
 
 
 def heartbeat_key(job: str) -> str:
@@ -42,188 +58,256 @@ def heartbeat_key(job: str) -> str:
     return f"dashboard-heartbeat-{job}"
 
 
-def make_manager(settings: Settings) -> tuple[Any, Any]:
-    """The background callback manager, and the Celery app (None without Redis)."""
-    if settings.redis_url:
-        celery_app = make_celery(settings)
-        return _watched_celery_manager(celery_app), celery_app
-    import diskcache
-
-    directory = os.path.join(settings.cache_dir, "jobs")
-    cache = diskcache.Cache(directory, size_limit=256 * 1024 * 1024)
-    slots = JobSlots(os.path.join(directory, "slots"), settings.job_concurrency)
-    return _bounded_diskcache_manager(cache, slots), None
-
-
-class JobSlots:
-    """At most ``count`` holders at once among all the processes of one machine,
-    served in their order of arrival.
-
-    Each slot is a lock file, and each waiter a file named by its arrival time and
-    pid; the kernel frees a dead holder's lock, and a dead waiter's file is
-    skipped, so a job killed mid-way never blocks the others.
+@dataclass(frozen=True)
+class Budget:
+    """What one job may use: memory (beyond what its process held at the start)
+    and wall time; and where a job that runs out says so (a component id).
     """
 
-    def __init__(self, directory: str, count: int) -> None:
-        self.directory = directory
-        self.queue = os.path.join(directory, "queue")
-        self.count = max(1, count)
+    memory_mb: int
+    seconds: int
+    notice: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings, notice: str | None = None) -> "Budget":
+        """The budget the settings give every job."""
+        return cls(settings.job_memory_mb, settings.job_seconds, notice)
+
+    def message(self, exc: BaseException) -> str:
+        """The sentence for a visitor whose job ran out."""
+        if isinstance(exc, MemoryError):
+            return OVER_MEMORY.format(limit=self.memory_mb)
+        return OVER_TIME.format(limit=duration(self.seconds))
 
     @contextlib.contextmanager
-    def hold(self, waiting: Callable[[int], None] | None = None) -> Iterator[int]:
-        """Wait for a free slot; ``waiting(jobs ahead)`` each time that changes."""
-        os.makedirs(self.queue, mode=0o700, exist_ok=True)
-        me = f"{time.time_ns():020d}-{os.getpid()}"
-        ticket = os.path.join(self.queue, me)
-        with open(ticket, "x", encoding="ascii"):
-            pass
-        told = -1
+    def applied(self) -> Iterator[None]:
+        """Enforce the budget on the enclosed work, in the job's process.
+
+        Memory: the data segment limit (RLIMIT_DATA) is set to what the process
+        holds now plus the budget, so that an allocation past it raises
+        MemoryError. Time: an alarm raises :class:`JobTimeout` in the main thread.
+        scikit-learn's chunked computations are sized to a part of the budget.
+        """
+        import resource
+
+        from sklearn import config_context
+
+        main = threading.current_thread() is threading.main_thread()
+        previous_limit = resource.getrlimit(resource.RLIMIT_DATA)
+        data = _data_bytes()
+        if data:
+            soft = data + self.memory_mb * _MB
+            hard = previous_limit[1]
+            if hard != resource.RLIM_INFINITY:
+                soft = min(soft, hard)
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+        previous_alarm = None
+        if main:
+            previous_alarm = signal.signal(signal.SIGALRM, _time_is_up)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
         try:
-            while True:
-                ahead = self._ahead(me)
-                if ahead < self.count:
-                    fd = self._take()
-                    if fd is not None:
-                        os.unlink(ticket)
-                        try:
-                            yield fd
-                        finally:
-                            fcntl.flock(fd, fcntl.LOCK_UN)
-                            os.close(fd)
-                        return
-                if waiting is not None and ahead != told:
-                    waiting(ahead)
-                    told = ahead
-                time.sleep(SLOT_POLL_SECONDS)
+            with config_context(working_memory=max(64, self.memory_mb // 8)):
+                yield
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(ticket)
+            if main:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous_alarm or signal.SIG_DFL)
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_DATA, previous_limit)
 
-    def _ahead(self, me: str) -> int:
-        """How many live waiters arrived before ``me``."""
-        ahead = 0
-        for name in sorted(os.listdir(self.queue)):
-            if name >= me:
-                break
-            if _alive(int(name.rsplit("-", 1)[1])):
-                ahead += 1
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(self.queue, name))
-        return ahead
+    def guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` run under the budget; running out ends it with a notice."""
+        from dash import set_props
+        from dash.exceptions import PreventUpdate
 
-    def _take(self) -> int | None:
-        """A locked slot's file descriptor, or None when all are taken."""
-        for number in range(self.count):
-            path = os.path.join(self.directory, f"slot-{number}.lock")
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            return fd
-        return None
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with self.applied():
+                try:
+                    return fn(*args, **kwargs)
+                except OVER_BUDGET as exc:
+                    log.warning("a job ran out of its budget: %r", exc)
+                    if self.notice:
+                        set_props(self.notice, notice_props(self.message(exc)))
+                    raise PreventUpdate from None
+
+        return run
 
 
-def _alive(pid: int) -> bool:
+def notice_props(text: str) -> dict[str, Any]:
+    """The props that show ``text`` in the page's notice."""
+    return {"children": text, "is_open": True}
+
+
+def _time_is_up(*_: Any) -> None:
+    raise JobTimeout("the job ran out of time")
+
+
+def _data_bytes() -> int:
+    """This process's data segment (VmData) in bytes; 0 where unknown."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
-def _bounded(fn: Callable[..., Any], slots: JobSlots, progress: bool) -> Any:
-    """``fn`` run inside a job slot; a queued job shows it in its progress bar.
+def make_manager(
+    settings: Settings,
+    *,
+    session_id: str,
+    notice: str,
+    warm_up: Callable[[], Any] | None = None,
+) -> tuple[Any, Any]:
+    """The background callback manager, and the Celery app (None without Redis).
 
-    The app's progress outputs are a (value, label) pair.
+    ``session_id`` names the component whose value identifies a visitor (jobs are
+    shared fairly between visitors); ``notice`` the component where a job that
+    ran out of budget, or was refused, says so.
     """
-
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        drop_inherited_sockets()
-        report = args[0] if progress and args else None
-
-        def waiting(ahead: int) -> None:
-            if report is not None:
-                label = QUEUED_BEHIND.format(ahead=ahead) if ahead else QUEUED
-                report((0, label))
-
-        with slots.hold(waiting):
-            return fn(*args, **kwargs)
-
-    return run
-
-
-def drop_inherited_sockets() -> None:
-    """In a job process: let go of the web worker's sockets (listener, visitors).
-
-    A forked job inherits them; if its web worker is then killed, the visitors'
-    connections would stay open, unanswered, for as long as the job runs. Each is
-    replaced by /dev/null rather than closed, so no number is reused under an
-    object that still holds it.
-    """
-    try:
-        names = os.listdir("/proc/self/fd")
-    except OSError:  # not Linux: nothing to do
-        return
-    null = os.open(os.devnull, os.O_RDWR)
-    try:
-        for name in names:
-            fd = int(name)
-            try:
-                is_socket = fd != null and stat.S_ISSOCK(os.fstat(fd).st_mode)
-            except OSError:
-                continue
-            if is_socket:
-                os.dup2(null, fd)
-    finally:
-        os.close(null)
+    budget = Budget.of(settings, notice)
+    if settings.redis_url:
+        celery_app = make_celery(settings)
+        return _watched_celery_manager(celery_app, budget), celery_app
+    directory = os.path.join(settings.cache_dir, "jobs")
+    cache = open_private_cache(directory, size_limit=256 * _MB)
+    manager = _runner_manager(cache, budget, session_id, notice)
+    manager.runner = Runner(
+        directory,
+        slots=settings.job_concurrency,
+        memory_mb=settings.job_memory_mb,
+        seconds=settings.job_seconds,
+        grace=KILL_GRACE_SECONDS,
+        per_visitor=settings.job_queue_per_visitor,
+        jobs=lambda: manager.func_registry,
+        warm_up=warm_up,
+        on_job_start=cache.close,  # the job opens its own database connection
+    )
+    return manager, None
 
 
-def _bounded_diskcache_manager(cache: Any, slots: JobSlots) -> Any:
-    import psutil
+def start(server: Any) -> None:
+    """Start the job runner of the app served by ``server`` (a Flask app), when
+    it has one. Call it before serving (gunicorn's ``on_starting``, a test)."""
+    manager = server.extensions.get(EXTENSION)
+    runner = getattr(manager, "runner", None)
+    if runner is not None:
+        runner.start()
+
+
+def stop(server: Any) -> None:
+    """Stop the job runner (and its jobs) that :func:`start` started."""
+    manager = server.extensions.get(EXTENSION)
+    runner = getattr(manager, "runner", None)
+    if runner is not None:
+        runner.stop()
+
+
+def visitor_of(context: Mapping[str, Any], session_id: str) -> str:
+    """The visitor a callback request comes from: its session id, else its
+    address (jobs are shared between visitors, not requests)."""
+    for item in context.get("states_list") or []:
+        if isinstance(item, dict) and item.get("id") == session_id:
+            value = item.get("value")
+            if isinstance(value, str) and value:
+                return "session:" + value[:64]
+    return "address:" + str(context.get("remote") or "unknown")
+
+
+def portable(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The callback context as JSON data a job can be handed, without the
+    request's credentials."""
+    kept = {k: v for k, v in context.items() if k != "cookies"}
+    headers = context.get("headers")
+    if isinstance(headers, Mapping):
+        kept["headers"] = {
+            k: v for k, v in headers.items() if str(k).lower() not in _PRIVATE_HEADERS
+        }
+    data: dict[str, Any] = json.loads(json.dumps(kept, default=str))
+    return data
+
+
+def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) -> Any:
     from dash import DiskcacheManager
+    from flask import g, has_request_context
 
-    close_after_fork(cache.close)
+    class RunnerManager(DiskcacheManager):
+        """Dash's DiskcacheManager whose jobs the job runner starts and watches.
 
-    class BoundedDiskcacheManager(DiskcacheManager):
-        """Dash's DiskcacheManager with job slots, safe forks, a race-free kill.
-
-        Every use of the cache in the web process holds ``GUARD.using`` and the
-        fork of a job holds ``GUARD.forking`` (see ``app.forksafe``).
+        Overrides: where a job starts (``call_job_fn``) and how it is asked about
+        or stopped (``job_running``, ``terminate_job``); a queued job's progress;
+        a result kept for a repeated poll; a notice when a job ended for a reason.
         """
 
+        runner: Runner
+
         def make_job_fn(self, fn: Any, progress: Any, key: Any = None) -> Any:
-            return super().make_job_fn(_bounded(fn, slots, bool(progress)), progress)
+            job_fn = super().make_job_fn(budget.guard(fn), progress, key)
+            job_fn.callback_key = key
+            return job_fn
 
         def call_job_fn(self, key: Any, job_fn: Any, args: Any, context: Any) -> Any:
-            with GUARD.forking():
-                return super().call_job_fn(key, job_fn, args, context)
+            try:
+                answer = self.runner.submit(
+                    callback=job_fn.callback_key,
+                    key=key,
+                    progress_key=self._make_progress_key(key),
+                    args=args,
+                    context=portable(context),
+                    visitor=visitor_of(context, session_id),
+                )
+            except OSError as exc:
+                log.error("the job runner does not answer: %r", exc)
+                return "unavailable-" + secrets.token_hex(8)
+            return answer["job"]
+
+        def job_running(self, job: Any) -> bool:
+            if not job or str(job).startswith("unavailable-"):
+                return False
+            return self._status(str(job))["state"] in ("queued", "running")
+
+        def _status(self, job: str) -> dict[str, Any]:
+            """The runner's answer about ``job``, asked once per request (see
+            ``get_result``)."""
+            if not has_request_context():
+                return self.runner.status(job)
+            known = g.setdefault("dashboard_job_status", {})
+            if job not in known:
+                known[job] = self.runner.status(job)
+            return dict(known[job])
 
         def terminate_job(self, job: Any) -> None:
-            # The job may end between Dash's liveness check and its kill.
-            with GUARD.using(), contextlib.suppress(psutil.NoSuchProcess):
-                super().terminate_job(job)
+            if job and not str(job).startswith("unavailable-"):
+                self.runner.cancel(job)
+
+        def terminate_unhealthy_job(self, job: Any) -> bool:
+            return False
 
         def get_progress(self, key: Any) -> Any:
-            with GUARD.using():
-                return super().get_progress(key)
-
-        def result_ready(self, key: Any) -> bool:
-            with GUARD.using():
-                return super().result_ready(key)
+            progress = super().get_progress(key)
+            if progress:
+                return progress
+            status = self.runner.status_of_key(key)
+            if status.get("state") == "queued":
+                return [0, status.get("label", "")]
+            return progress
 
         def get_result(self, key: Any, job: Any) -> Any:
-            with GUARD.using():
-                result = self._read_result(key, job)
-                if result is self.UNDEFINED and job and not self.job_running(job):
-                    # It may have written its result and exited since the read.
-                    result = self._read_result(key, job)
-                return result
+            # The job's state first, then its result: a job seen ended wrote its
+            # result (if any) before; one seen running is polled again. Dash then
+            # asks job_running, which gives the same answer for this request, so
+            # that a job ending in between does not look ended without a result.
+            if job and has_request_context():
+                g.setdefault("dashboard_job_status", {}).pop(str(job), None)
+            self.job_running(job)
+            result = self._read_result(key, job)
+            if result is self.UNDEFINED and job:
+                self._note_why_it_ended(str(job))
+            return result
 
         def _read_result(self, key: Any, job: Any) -> Any:
             """Dash's read of a result, which is then kept a while for that job.
@@ -244,19 +328,25 @@ def _bounded_diskcache_manager(cache: Any, slots: JobSlots) -> Any:
                 self.terminate_job(job)
             return result
 
+        def _note_why_it_ended(self, job: str) -> None:
+            if job.startswith("unavailable-"):
+                reason: str | None = UNAVAILABLE
+            else:
+                status = self._status(job)
+                reason = status.get("reason") if status["state"] == "ended" else None
+            if reason and has_request_context():
+                g.dashboard_job_notice = reason
+
         def get_updated_props(self, key: Any) -> Any:
-            with GUARD.using():
-                return super().get_updated_props(key)
+            props = super().get_updated_props(key)
+            reason = (
+                g.pop("dashboard_job_notice", None) if has_request_context() else None
+            )
+            if reason:
+                props = {**props, notice: notice_props(reason)}
+            return props
 
-        def clear_cache_entry(self, key: Any) -> None:
-            with GUARD.using():
-                super().clear_cache_entry(key)
-
-        def get_or_create_signing_secret(self, generate: Any) -> Any:
-            with GUARD.using():
-                return super().get_or_create_signing_secret(generate)
-
-    return BoundedDiskcacheManager(cache, expire=3600)
+    return RunnerManager(cache, expire=3600)
 
 
 def make_celery(settings: Settings) -> Any:
@@ -270,14 +360,17 @@ def make_celery(settings: Settings) -> Any:
         result_expires=3600,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        # Each job's own budget (jobs.Budget) ends it first; these are backstops.
+        task_time_limit=settings.job_seconds + KILL_GRACE_SECONDS,
+        worker_max_memory_per_child=settings.job_memory_mb * 1024,
     )
     beats: dict[str, threading.Event] = {}
 
-    def start(task_id: str | None = None, **_: Any) -> None:
+    def start_beat(task_id: str | None = None, **_: Any) -> None:
         if not task_id:
             return
-        stop = threading.Event()
-        beats[task_id] = stop
+        stop_event = threading.Event()
+        beats[task_id] = stop_event
         backend = app.backend
 
         def beat() -> None:
@@ -288,30 +381,34 @@ def make_celery(settings: Settings) -> Any:
                     )
                 except Exception:  # noqa: BLE001 - a missed beat is not fatal
                     log.warning("heartbeat of job %s failed", task_id, exc_info=True)
-                if stop.wait(HEARTBEAT_SECONDS):
+                if stop_event.wait(HEARTBEAT_SECONDS):
                     return
 
         threading.Thread(target=beat, name=f"heartbeat-{task_id}", daemon=True).start()
 
     def finish(task_id: str | None = None, **_: Any) -> None:
-        stop = beats.pop(task_id or "", None)
-        if stop is not None:
-            stop.set()
+        stop_event = beats.pop(task_id or "", None)
+        if stop_event is not None:
+            stop_event.set()
         try:
             app.backend.client.delete(heartbeat_key(task_id or ""))
         except Exception:  # noqa: BLE001 - the key expires anyway
             log.warning("could not clear the heartbeat of job %s", task_id)
 
-    signals.task_prerun.connect(start, weak=False)
+    signals.task_prerun.connect(start_beat, weak=False)
     signals.task_postrun.connect(finish, weak=False)
     return app
 
 
-def _watched_celery_manager(celery_app: Any) -> Any:
+def _watched_celery_manager(celery_app: Any, budget: Budget) -> Any:
     from dash import CeleryManager
 
     class WatchedCeleryManager(CeleryManager):
-        """A CeleryManager that knows a started job whose worker died is over."""
+        """A CeleryManager whose jobs run under a budget, and which knows that a
+        started job whose worker died is over."""
+
+        def make_job_fn(self, fn: Any, progress: Any, key: Any = None) -> Any:
+            return super().make_job_fn(budget.guard(fn), progress, key)
 
         def job_running(self, job: Any) -> bool:
             task = self.get_task(job)
@@ -330,103 +427,18 @@ def _watched_celery_manager(celery_app: Any) -> Any:
     return WatchedCeleryManager(celery_app, expire=3600)
 
 
-def release_child_jobs(recycled: bool) -> None:
-    """Before a web worker exits: its background jobs go on, or stop.
-
-    A worker recycled after its quota of requests leaves its jobs running (their
-    results land in the shared cache, where any worker finds them) and exits
-    without waiting for them. A worker shut down stops them, so that the server
-    exits within its grace period and leaves no process behind.
-    """
-    import psutil
-
-    try:
-        from multiprocess import process as mp_process
-    except ImportError:  # pragma: no cover - a dependency of dash[diskcache]
-        mp_process = None
-    children = psutil.Process().children(recursive=True)
-    if recycled:
-        if mp_process is not None:
-            # Forget the jobs, or the interpreter would wait for them at exit.
-            mp_process._children.clear()
+def wait_for_runner(server: Any, timeout: float = 30.0) -> None:
+    """Wait until the app's job runner answers (tests, benchmarks)."""
+    manager = server.extensions.get(EXTENSION)
+    runner = getattr(manager, "runner", None)
+    if runner is None:
         return
-    _stop(children, "at shutdown")
-
-
-def _stop(processes: list[Any], why: str) -> None:
-    """Terminate ``processes``, then kill those still there after a second."""
-    import psutil
-
-    for proc in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.terminate()
-    _, alive = psutil.wait_procs(processes, timeout=1)
-    for proc in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    if processes:
-        log.info("stopped %d background job process(es) %s", len(processes), why)
-
-
-class WarmUp:
-    """Import and run training once, off-request, after a worker's first callback.
-
-    Jobs forked afterwards start warm. Not at start-up: a worker that only serves
-    pages (or is recycled under such load) never pays for it. It waits for the
-    first page's burst of callbacks to pass and runs at a lower priority. No job
-    is forked while it runs (a child must not inherit a half-imported module).
-    With Celery the jobs run elsewhere and the app does not warm up at all.
-    """
-
-    def __init__(self, delay: float = WARM_UP_DELAY_SECONDS) -> None:
-        self.delay = delay
-        self._started_in: int | None = None
-        self._lock = threading.Lock()
-
-    def start(self) -> threading.Thread | None:
-        """Start warming up in a thread, once per process; the thread or None."""
-        if self._started_in == os.getpid():  # every later callback: no lock
-            return None
-        with self._lock:
-            if self._started_in == os.getpid():
-                return None
-            self._started_in = os.getpid()
-        thread = threading.Thread(target=self._run, name="warm-up", daemon=True)
-        thread.start()
-        return thread
-
-    def _run(self) -> None:
-        with contextlib.suppress(OSError, AttributeError):  # Linux: this thread only
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        time.sleep(self.delay)
-        from .functions import warm_up
-
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            with GUARD.using():
-                seconds = warm_up()
-        except Exception:  # noqa: BLE001 - jobs then warm up by themselves
-            log.warning("warming up training failed", exc_info=True)
+            runner.ping()
             return
-        log.info("training warmed up in %.2f s", seconds)
-
-
-def stop_orphaned_jobs() -> None:
-    """At server exit: stop the jobs that recycled workers left running.
-
-    They are the processes of this server's process group started from the same
-    command line (forked from a worker), whose worker has gone.
-    """
-    import psutil
-
-    me = psutil.Process()
-    group, command = os.getpgid(0), me.cmdline()
-    left = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.pid == me.pid or os.getpgid(proc.pid) != group:
-                continue
-            if proc.cmdline() == command:
-                left.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    _stop(left, "left by workers")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

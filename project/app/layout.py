@@ -37,11 +37,14 @@ def serve_layout(settings: Settings, session_id: str | None = None) -> html.Div:
             dcc.Store(id=ids.DATA_VERSION, data=None),
             dcc.Store(id=ids.DATA_UPLOAD_BUFFER, data=None),
             dcc.Store(id=ids.DATA_UPLOAD_LIMIT, data=settings.max_upload_bytes),
+            dcc.Store(id=ids.DATA_JOB, data=None),
+            dcc.Store(id=ids.PREDICT_JOB, data=None),
             dcc.Store(id=ids.EVAL_RUN, data=None),
             dcc.Store(id=ids.EXPLAIN_REQUEST, data=None),
             dcc.Download(id=ids.EVAL_DOWNLOAD),
             dcc.Download(id=ids.PREDICT_DOWNLOAD),
             navbar(),
+            notice(),
             dbc.Container(
                 dbc.Row(
                     [
@@ -78,6 +81,20 @@ def navbar() -> html.Nav:
             className="d-flex align-items-baseline gap-3",
         ),
         className="navbar app-navbar",
+    )
+
+
+def notice() -> dbc.Container:
+    """Where a background job that was stopped or refused says why (hidden)."""
+    return dbc.Container(
+        dbc.Alert(
+            id=ids.APP_NOTICE,
+            is_open=False,
+            dismissable=True,
+            color="warning",
+            className="mt-3 mb-0",
+        ),
+        fluid=True,
     )
 
 
@@ -148,6 +165,9 @@ def data_card(settings: Settings) -> dbc.Card:
                         ),
                         type="dot",
                         delay_show=150,
+                    ),
+                    progress_box(
+                        ids.DATA_PROGRESS_BOX, ids.DATA_PROGRESS, ids.DATA_CANCEL
                     ),
                 ]
             ),
@@ -734,6 +754,7 @@ def predict_tab() -> html.Div:
                 html.Div(id=ids.PREDICT_STATUS, className="mt-2", role="status"),
                 type="dot",
             ),
+            progress_box(ids.PREDICT_PROGRESS_BOX, ids.PREDICT_PROGRESS),
         ],
         className="pb-4",
     )
@@ -813,7 +834,7 @@ def comparison(rows: Sequence[dict[str, Any]], figures: Sequence[Any]) -> html.D
 def runs_columns() -> list[dict[str, Any]]:
     """Column definitions of the runs leaderboard."""
     return [
-        {"field": "run", "headerName": "#", "maxWidth": 70},
+        {"field": "number", "headerName": "#", "maxWidth": 70},
         {"field": "data", "headerName": "Data"},
         {"field": "model", "headerName": "Model"},
         {"field": "params", "headerName": "Key parameters", "tooltipField": "params"},
@@ -908,10 +929,10 @@ def _fmt_cv(mean: float | None, std: float | None) -> str:
 
 
 def run_summary(report: dict[str, Any], run_id: str, dataset: str) -> html.Div:
-    """One line about the shown run, and its notes."""
-    config = report["config"]
+    """One line about the shown run (by its ``number``), and its notes."""
+    config, number = report["config"], report.get("number", run_id)
     text = (
-        f"Run {run_id} · {report['model_label']} on {dataset} · target "
+        f"Run {number} · {report['model_label']} on {dataset} · target "
         f"{config['target']} ({report['task']}) · {report['n_train']:,} training rows, "
         f"{report['n_test']:,} hold-out rows, {report['cv_folds']} CV folds · "
         f"fit in {report['fit_seconds']:.3g} s"
@@ -924,18 +945,20 @@ def run_summary(report: dict[str, Any], run_id: str, dataset: str) -> html.Div:
 
 
 def explain_summary(report: dict[str, Any], run_id: str) -> html.Div:
-    """Which run the Explain tab is about."""
+    """Which run the Explain tab is about (by its ``number``)."""
+    number = report.get("number", run_id)
     return html.Div(
-        f"Explaining run {run_id} · {report['model_label']} on "
+        f"Explaining run {number} · {report['model_label']} on "
         f"{report.get('dataset', '')} · target {report['config']['target']}",
         className="fw-semibold",
     )
 
 
 def predict_summary(report: dict[str, Any], run_id: str) -> html.Div:
-    """Which run the Predict tab predicts with."""
+    """Which run the Predict tab predicts with (by its ``number``)."""
+    number = report.get("number", run_id)
     return html.Div(
-        f"Predicting with run {run_id} · {report['model_label']} · target "
+        f"Predicting with run {number} · {report['model_label']} · target "
         f"{report['config']['target']} · change any input and the prediction follows",
         className="fw-semibold",
     )

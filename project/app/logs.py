@@ -133,7 +133,9 @@ def install(server: Any, *, project: str | None) -> None:
             "responseSize": str(response.calculate_content_length() or 0),
             "latency": f"{latency:.6f}s",
             "userAgent": request.headers.get("User-Agent", "")[:200],
-            "remoteIp": forwarded.split(",")[0].strip() or request.remote_addr or "",
+            # The right-most entry is the one the proxy in front (Cloud Run) added;
+            # anything left of it was written by the client.
+            "remoteIp": forwarded.split(",")[-1].strip() or request.remote_addr or "",
             "protocol": request.environ.get("SERVER_PROTOCOL", ""),
         }
         access.log(

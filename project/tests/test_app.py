@@ -154,6 +154,7 @@ def _load_iris(client, sid):
         (ids.DATA_VERSION, "data"),
         (ids.DATA_STATUS, "children"),
         (ids.DATA_NOTES, "children"),
+        (ids.DATA_JOB, "data"),
         (ids.DATA_SYNTH, "is_open"),
     ]
     inputs = [
@@ -199,28 +200,3 @@ def test_oversized_request_bodies_are_refused_before_the_app(client, settings):
 def test_unknown_paths_are_404_not_500(client):
     assert client.get("/no/such/page.php").status_code in (200, 404)
     assert client.get("/assets/../../etc/passwd").status_code == 404
-
-
-def test_training_warms_up_on_a_workers_first_callback_not_on_pages(
-    settings, monkeypatch
-):
-    from app import jobs
-
-    started = []
-    monkeypatch.setattr(jobs.WarmUp, "start", lambda self: started.append(self))
-    client = create_app(settings).server.test_client()
-    client.get("/")
-    client.get("/_dash-layout")
-    assert started == []
-    client.post("/_dash-update-component", json={})  # refused (400) before it
-    assert started == []
-    assert _load_iris(client, new_session_id()).status_code == 200
-    assert len(started) == 1
-
-
-def test_warm_up_runs_once_per_process():
-    from app.jobs import WarmUp
-
-    warm = WarmUp(delay=3600)  # the thread sleeps: nothing is imported here
-    assert warm.start() is not None
-    assert warm.start() is None

@@ -37,14 +37,25 @@ LOAD = [
     "data-version.data",
     "data-status.children",
     "data-notes.children",
+    "data-job.data",
     "data-synth.is_open",
 ]
 UPLOAD = [
     "data-version.data",
     "data-status.children",
     "data-notes.children",
+    "data-job.data",
     "data-upload-buffer.data",
 ]
+#: What the page calls when a load or an upload hands its work to a background
+#: job (big synthetic data, every uploaded file): the job's outputs.
+LOADED = {
+    "data-job.data": [
+        "data-version.data",
+        "data-status.children",
+        "data-notes.children",
+    ]
+}
 DESCRIBE = [
     "target-column.options",
     "target-column.value",
@@ -164,8 +175,8 @@ def test_a_million_rows_end_to_end(server):
     client = DashClient(base)
     sid = new_session_id()
     loaded = _timed(
-        "load 1,000,000 × 20",
-        client.call,
+        "load 1,000,000 × 20 (a background job)",
+        client.call_chained,
         LOAD,
         {
             "data-source.value": "classification",
@@ -175,6 +186,8 @@ def test_a_million_rows_end_to_end(server):
             "app-session.data": sid,
         },
         changed=["data-source.value"],
+        chains=LOADED,
+        poll=0.25,
     )
     assert "1,000,000 rows × 21 columns" in json.dumps(
         loaded["data-status"], ensure_ascii=False
@@ -243,7 +256,8 @@ def test_a_million_rows_end_to_end(server):
         progress=progress,
         poll=0.25,
     )
-    assert trained["eval-run"]["data"] == "1"
+    run_id = trained["eval-run"]["data"]
+    assert "Run 1: Logistic regression trained" in json.dumps(trained["train-status"])
     labels = json.dumps(progress)
     assert "Cross-validation fold 1 of 2" in labels or "Final model" in labels
 
@@ -251,7 +265,11 @@ def test_a_million_rows_end_to_end(server):
         "show the run",
         client.call,
         ["eval-summary.children", "metrics-table.children", "eval-figures.children"],
-        {"eval-run.data": "1", "eval-normalize.value": False, "app-session.data": sid},
+        {
+            "eval-run.data": run_id,
+            "eval-normalize.value": False,
+            "app-session.data": sid,
+        },
         changed=["eval-run.data"],
     )
     run_payload = len(json.dumps(shown))
@@ -278,8 +296,8 @@ def test_a_million_row_parquet_upload_within_the_limit(server):
         f"request {len(contents) / MB:.1f} MiB"
     )
     uploaded = _timed(
-        "upload and load the Parquet",
-        client.call,
+        "upload and load the Parquet (a background job)",
+        client.call_chained,
         UPLOAD,
         {
             "data-upload-buffer.data": {
@@ -289,6 +307,8 @@ def test_a_million_row_parquet_upload_within_the_limit(server):
             "app-session.data": sid,
         },
         changed=["data-upload-buffer.data"],
+        chains=LOADED,
+        poll=0.25,
     )
     assert "big.parquet: 1,000,000 rows × 21 columns" in json.dumps(
         uploaded["data-status"], ensure_ascii=False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 from dash._no_update import NoUpdate
@@ -53,7 +54,33 @@ def train(store, settings):
 
 
 def _load(data, sid, key="iris", rows=None):
-    return data.load_bundled(key, rows, None, None, 0, sid)
+    return _bundled(data, key, rows, None, None, 0, sid)
+
+
+def _bundled(data, *args):
+    """``load_bundled`` as the page sees it: a background load it hands over is run
+    (as the job would run it); returns (version, status, notes, synthetic)."""
+    version, status, notes, job, synthetic = data.load_bundled(*args)
+    if not isinstance(job, NoUpdate):
+        assert "Generating the dataset" in _text(status)
+        assert job["label"].startswith("Generating")
+        version, status, notes = data.load_in_background(_quiet, job, args[-1])
+    return version, status, notes, synthetic
+
+
+def _read_upload(data, upload, sid):
+    """``load_upload`` then the background job that reads the file; returns
+    (version, status, notes, upload buffer)."""
+    version, status, notes, job, buffer = data.load_upload(upload, sid)
+    if not isinstance(job, NoUpdate):
+        assert "Reading the file" in _text(status)
+        version, status, notes = data.load_in_background(_quiet, job, sid)
+    return version, status, notes, buffer
+
+
+def _run(store, sid, number: int) -> str:
+    """The id of the session's run shown as ``number``."""
+    return next(r for r, report in store.runs(sid) if report["number"] == number)
 
 
 def test_url_preselects_dataset_and_remembers_target_and_model(data):
@@ -72,22 +99,22 @@ def test_loading_a_bundled_dataset_reports_rows_and_columns(data, sid):
 
 
 def test_synthetic_dataset_uses_the_generator_settings(data, sid):
-    version, status, _, synthetic = data.load_bundled("moons", 2_000, 0.3, None, 4, sid)
+    version, status, _, synthetic = _bundled(data, "moons", 2_000, 0.3, None, 4, sid)
     assert "2,000 rows × 3 columns" in _text(status)
     assert synthetic is True
 
 
 def test_bad_generator_settings_give_a_message_and_keep_the_data(data, sid):
     _load(data, sid)
-    version, status, _, _ = data.load_bundled("moons", 5, None, None, 0, sid)
+    version, status, _, _ = _bundled(data, "moons", 5, None, None, 0, sid)
     assert isinstance(version, NoUpdate)
     assert "Rows must be between" in _text(status)
     assert "Still using Iris flowers" in _text(status)
 
 
 def test_uploading_a_messy_csv_cleans_it_and_says_what_was_done(data, store, sid):
-    version, status, notes, buffer = data.load_upload(
-        _upload("shop.csv", MESSY_CSV), sid
+    version, status, notes, buffer = _read_upload(
+        data, _upload("shop.csv", MESSY_CSV), sid
     )
     assert "shop.csv: 60 rows" in _text(status)
     text = _text(notes)
@@ -101,22 +128,22 @@ def test_uploading_a_messy_csv_cleans_it_and_says_what_was_done(data, store, sid
 def test_a_broken_upload_is_refused_and_the_earlier_data_stays(data, store, sid):
     _load(data, sid)
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-    version, status, notes, _ = data.load_upload(_upload("picture.csv", png), sid)
+    version, status, notes, _ = _read_upload(data, _upload("picture.csv", png), sid)
     assert "Still using Iris flowers" in _text(status)
     assert store.dataset(sid)["name"] == "Iris flowers"
     assert "Traceback" not in _text(status)
 
 
 def test_an_oversized_upload_is_refused_with_the_limit(data, sid):
-    _, status, _, _ = data.load_upload(
-        {"filename": "big.csv", "too_large": 50 * 2**20}, sid
+    _, status, _, _ = _read_upload(
+        data, {"filename": "big.csv", "too_large": 50 * 2**20}, sid
     )
     assert "big.csv is 50.0 MB; the limit is 2 MB" in _text(status)
 
 
 def test_a_damaged_upload_payload_is_refused(data, sid):
-    _, status, _, _ = data.load_upload(
-        {"filename": "x.csv", "contents": "data:;base64,@@@"}, sid
+    _, status, _, _ = _read_upload(
+        data, {"filename": "x.csv", "contents": "data:;base64,@@@"}, sid
     )
     assert "damaged" in _text(status)
 
@@ -155,7 +182,7 @@ def test_exploring_a_column_that_does_not_exist_does_nothing(data, sid):
 
 
 def test_choosing_a_target_detects_the_task_and_leaves_out_id_columns(data, train, sid):
-    data.load_upload(_upload("shop.csv", MESSY_CSV), sid)
+    _read_upload(data, _upload("shop.csv", MESSY_CSV), sid)
     task, options, chosen = train.choose_target("city", sid)
     assert task == "classification"
     assert "id" not in chosen and "when" not in chosen and "flag" not in chosen
@@ -212,16 +239,16 @@ def _train(
     )
 
 
-def test_training_adds_a_run_and_selects_it(data, train, sid):
+def test_training_adds_a_run_and_selects_it(data, train, store, sid):
     _load(data, sid)
     _, _, features = train.choose_target("target", sid)
     status, rows, selected, tab = _train(
         train, sid, features=features, params={"C": 0.5}
     )
     assert "Run 1" in _text(status)
-    assert rows[0]["run"] == "1" and rows[0]["metric"] == "accuracy"
+    assert rows[0]["number"] == 1 and rows[0]["metric"] == "accuracy"
+    assert rows[0]["run"] == selected == _run(store, sid, 1)
     assert "C=0.5" in rows[0]["params"]
-    assert selected == "1"
     assert tab == "tab-results"
     summary, table, graphs = train.show_run(selected, False, sid)
     text = _text(table)
@@ -259,6 +286,44 @@ def test_training_errors_are_shown_not_raised(data, train, sid):
     assert "cannot do classification" in _text(status)
 
 
+def test_what_is_removed_for_space_is_said_and_too_much_is_refused(
+    data, train, store, sid
+):
+    from app import session
+
+    _load(data, sid)
+    _, _, features = train.choose_target("target", sid)
+    before = store.usage(sid)
+    _train(train, sid, features=features, folds=0)
+    run = store.usage(sid) - before
+    store.quota = store.usage(sid) + run // 2  # room for half a run more
+    status, rows, shown, _ = _train(train, sid, features=features, folds=0)
+    assert "Run 2: Logistic regression trained in" in _text(status)
+    assert "Run 1 was removed to stay within this session's" in _text(status)
+    assert [r["number"] for r in rows] == [2] and rows[0]["run"] == shown
+
+    moons = (2_000, 0.3, None, 4)
+    other = new_session_id()
+    store.quota = None
+    _bundled(data, "moons", *moons, other)
+    store.quota = store.dataset(other)["bytes"] + 100  # room for the moons only
+    _, status, notes, _ = _bundled(data, "moons", *moons, sid)
+    assert "2,000 rows" in _text(status)
+    assert _text(notes) == (
+        "Run 2 and the earlier dataset Iris flowers were removed to stay within "
+        f"this session's {store.quota / 1024:.0f} KB of storage."
+    )
+    assert train.list_runs(sid)[0] == []
+
+    store.quota = 1_000  # bytes: no dataset fits
+    version, status, _, _ = _bundled(data, "wine", None, None, None, 0, sid)
+    assert isinstance(version, NoUpdate)
+    assert "This dataset needs" in _text(status)
+    assert "more than this session's" in _text(status)
+    assert "Still using Synthetic: two moons" in _text(status)
+    assert session.current_dataset(store, sid)["rows"] == 2_000
+
+
 def test_training_without_data_says_so(train):
     status, *_ = _train(train, new_session_id(), features=["a"])
     assert "No data is loaded" in _text(status)
@@ -275,7 +340,7 @@ def test_runs_of_one_session_are_invisible_to_another(data, train, sid):
 
 
 def test_slow_run_warning_appears_for_big_data(data, train, sid):
-    data.load_bundled("classification", 150_000, None, 5, 0, sid)
+    _bundled(data, "classification", 150_000, None, 5, 0, sid)
     assert "minute" in train.warn_slow("logistic_regression", 5, "v", sid)
     _load(data, sid)
     assert train.warn_slow("logistic_regression", 5, "v", sid) == ""
@@ -322,7 +387,7 @@ def test_explain_overview_computes_importances_for_the_shown_run(
     explain = ExplainCallbacks(store, settings)
     with pytest.raises(PreventUpdate):
         explain.overview(_quiet, None, trained)
-    out = explain.overview(_quiet, "1", trained)
+    out = explain.overview(_quiet, _run(store, trained, 1), trained)
     summary, perm, native = out[:3]
     assert "Explaining run 1" in _text(summary)
     assert perm.data[0].orientation == "h"
@@ -336,35 +401,40 @@ def test_explain_overview_computes_importances_for_the_shown_run(
     }
     assert [o["label"] for o in outputs] == ["setosa", "versicolor", "virginica"]
     assert out[13] == {}  # the classification-only section is shown
-    knn = explain.overview(_quiet, "2", trained)
+    knn = explain.overview(_quiet, _run(store, trained, 2), trained)
     assert knn[2].layout.annotations  # no native importances for k-NN
 
 
 def test_explain_curves_and_boundary(store, settings, trained):
     explain = ExplainCallbacks(store, settings)
-    pdp = explain.pdp("petal_width_cm", 1, "1", trained)
+    one, two = _run(store, trained, 1), _run(store, trained, 2)
+    pdp = explain.pdp("petal_width_cm", 1, one, trained)
     assert "P(versicolor)" in pdp.layout.title.text
-    pdp2 = explain.pdp2("petal_width_cm", "petal_length_cm", "1", trained)
+    pdp2 = explain.pdp2("petal_width_cm", "petal_length_cm", one, trained)
     assert pdp2.data[0].type == "heatmap"
     assert (
-        "different" in explain.pdp2("a", "a", "1", trained).layout.annotations[0].text
+        "different" in explain.pdp2("a", "a", one, trained).layout.annotations[0].text
     )
-    boundary = explain.boundary("petal_width_cm", "petal_length_cm", "2", trained)
+    boundary = explain.boundary("petal_width_cm", "petal_length_cm", two, trained)
     assert boundary.data[0].type == "contour"
-    nope = explain.pdp("no_such_column", 0, "1", trained)
+    nope = explain.pdp("no_such_column", 0, one, trained)
     assert nope.layout.annotations
 
 
 def test_explanations_are_cached_per_run(store, settings, trained):
     explain = ExplainCallbacks(store, settings)
-    explain.overview(_quiet, "1", trained)
+    one = _run(store, trained, 1)
+    explain.overview(_quiet, one, trained)
     keys = [k for k in store.backend.cache.iterkeys() if str(k).startswith("explain:")]
-    assert any(":1:permutation:" in k for k in keys)
+    assert any(f"{trained}:{one}:permutation:" in k for k in keys)
+    held = store.session(trained)["held"][f"run:{one}"]  # counted in the quota
+    assert "permutation:{}" in held["explain"]
 
 
 def test_whatif_inputs_and_live_prediction(store, settings, trained):
     predict = PredictCallbacks(store, settings)
-    summary, inputs = predict.inputs("1", trained)
+    one = _run(store, trained, 1)
+    summary, inputs = predict.inputs(one, trained)
     assert "Predicting with run 1" in _text(summary)
     controls = [col.children.children[1] for col in inputs.children]
     names = [c.id["name"] for c in controls]
@@ -377,13 +447,13 @@ def test_whatif_inputs_and_live_prediction(store, settings, trained):
     values = [c.value for c in controls]
     ids_ = [c.id for c in controls]
     small = [1.0 if "petal" in n else v for n, v in zip(names, values)]
-    result = predict.whatif(small, ids_, "1", trained)
+    result = predict.whatif(small, ids_, one, trained)
     assert "setosa" in _text(result)
     large = [
         7.0 if n == "petal_length_cm" else 2.4 if n == "petal_width_cm" else v
         for n, v in zip(names, values)
     ]
-    assert "virginica" in _text(predict.whatif(large, ids_, "1", trained))
+    assert "virginica" in _text(predict.whatif(large, ids_, one, trained))
 
 
 def test_batch_prediction_returns_a_safe_csv(store, settings, trained, iris):
@@ -393,35 +463,47 @@ def test_batch_prediction_returns_a_safe_csv(store, settings, trained, iris):
         .head(5)
         .assign(note=["=1+1", "ok", "ok", "ok", "ok"])
     )
-    sent, status, cleared = predict.batch(
+    job, status, cleared = predict.batch(
         _upload("new.csv", rows.to_csv(index=False).encode())["contents"],
         "new.csv",
-        "1",
+        _run(store, trained, 1),
         trained,
     )
+    assert "Reading the file" in _text(status) and cleared is None
+    sent, status = predict.batch_in_background(_quiet, job, trained)
     assert sent["filename"] == "predictions-run-1.csv"
     text = base64.b64decode(sent["content"]).decode("utf-8-sig")
     assert "prediction" in text.splitlines()[0] and "'=1+1" in text
     assert "Predicted 5 rows" in _text(status)
-    assert cleared is None
-    _, status, _ = predict.batch(
-        _upload("bad.csv", b"a,b\n1,2\n")["contents"], "bad.csv", "1", trained
+    # A job sent again (its first answer lost) predicts the same file again.
+    sent_again, _ = predict.batch_in_background(_quiet, job, trained)
+    assert sent_again == sent
+    job, _, _ = predict.batch(
+        _upload("bad.csv", b"a,b\n1,2\n")["contents"],
+        "bad.csv",
+        _run(store, trained, 1),
+        trained,
     )
+    _, status = predict.batch_in_background(_quiet, job, new_session_id())
+    assert "no longer waiting" in _text(status)  # not another session's to read
+    _, status = predict.batch_in_background(_quiet, job, trained)
     assert "lacks 4 column(s)" in _text(status)
 
 
-def test_ticking_runs_compares_them_and_removing_forgets_them(train, trained):
-    assert train.compare([{"run": "1"}], trained) is None
-    compared = train.compare([{"run": "1"}, {"run": "2"}], trained)
+def test_ticking_runs_compares_them_and_removing_forgets_them(train, store, trained):
+    one, two = _run(store, trained, 1), _run(store, trained, 2)
+    assert train.compare([{"run": one}], trained) is None
+    compared = train.compare([{"run": one}, {"run": two}], trained)
     text = _text(compared)
     assert (
         "Run 1 · Logistic regression" in text and "Run 2 · k-nearest neighbours" in text
     )
-    rows, shown, ticked = train.remove(1, [{"run": "1"}], "1", trained)
-    assert [r["run"] for r in rows] == ["2"]
-    assert shown == "2" and ticked == []
-    summary, _, _ = train.show_run("1", False, trained)
+    rows, shown, ticked = train.remove(1, [{"run": one}], one, trained)
+    assert [r["run"] for r in rows] == [two] and [r["number"] for r in rows] == [2]
+    assert shown == two and ticked == []
+    summary, _, _ = train.show_run(one, False, trained)
     assert "no longer available" in _text(summary)
+    assert store.backend.get(f"model:{trained}:{one}") is None  # deleted, too
 
 
 def test_clicking_a_cell_shows_its_run_but_the_tick_box_does_not(train):
@@ -469,7 +551,7 @@ def test_downloaded_code_and_data_reproduce_the_runs_metrics(
     import subprocess
     import sys
 
-    data.load_upload(_upload("shop.csv", MESSY_CSV), sid)
+    _read_upload(data, _upload("shop.csv", MESSY_CSV), sid)
     _, _, features = train.choose_target("city", sid)
     _train(
         train,
@@ -481,8 +563,10 @@ def test_downloaded_code_and_data_reproduce_the_runs_metrics(
         folds=3,
     )
     export = ExportCallbacks(store, settings)
-    code, _ = export.file(ids.DOWNLOAD_CODE, "1", sid)
-    parquet, _ = export.file(ids.EVAL_DOWNLOAD_DATA, "1", sid)
+    code, _ = export.file(ids.DOWNLOAD_CODE, _run(store, sid, 1), sid)
+    parquet, _ = export.file(ids.EVAL_DOWNLOAD_DATA, _run(store, sid, 1), sid)
+    assert code["filename"] == "reproduce-run-1.py"
+    assert "reproduce-run-1.py" in code["content"]
     script = tmp_path / code["filename"]
     script.write_text(code["content"])
     (tmp_path / parquet["filename"]).write_bytes(base64.b64decode(parquet["content"]))
@@ -495,7 +579,7 @@ def test_downloaded_code_and_data_reproduce_the_runs_metrics(
         check=True,
     )
     printed = {m["name"]: m for m in json.loads(out.stdout)["metrics"]}
-    for metric in store.run(sid, "1")["metrics"]:
+    for metric in store.run(sid, _run(store, sid, 1))["metrics"]:
         for key in ("holdout", "cv_mean", "cv_std"):
             if metric[key] is None:
                 assert printed[metric["name"]][key] is None
@@ -503,3 +587,77 @@ def test_downloaded_code_and_data_reproduce_the_runs_metrics(
                 assert printed[metric["name"]][key] == pytest.approx(
                     metric[key], abs=1e-9
                 )
+
+
+def test_a_big_synthetic_dataset_is_made_by_a_job_not_in_the_request(data, store, sid):
+    _load(data, sid)
+    started = time.perf_counter()
+    version, status, _, job, _ = data.load_bundled(
+        "classification", 1_000_000, None, 50, 7, sid
+    )
+    assert time.perf_counter() - started < 1.0
+    assert isinstance(version, NoUpdate)
+    assert "Generating the dataset" in _text(status)
+    assert job["label"] == "Generating 1,000,000 rows × 51 columns"
+    assert job["kind"] == "bundled" and job["params"]["n_samples"] == 1_000_000
+    assert store.dataset(sid)["name"] == "Iris flowers"  # nothing made yet
+    small = data.load_bundled("classification", 2_000, None, 5, 7, sid)
+    assert isinstance(small[3], NoUpdate) and "2,000 rows" in _text(small[1])
+
+
+def test_every_upload_is_read_by_a_job_from_bytes_kept_for_its_session(
+    data, store, sid
+):
+    _, status, _, job, buffer = data.load_upload(_upload("shop.csv", MESSY_CSV), sid)
+    assert "Reading the file" in _text(status) and buffer is None
+    assert job["label"] == "Reading shop.csv"
+    assert "contents" not in job and set(job) >= {"staged", "filename"}
+    other = new_session_id()
+    _, status, _ = data.load_in_background(_quiet, job, other)
+    assert "no longer waiting" in _text(status)  # another session cannot read it
+    version, status, _ = data.load_in_background(_quiet, job, sid)
+    assert "shop.csv: 60 rows" in _text(status)
+    again, status, _ = data.load_in_background(_quiet, job, sid)  # a retried job
+    assert again == version and "shop.csv: 60 rows" in _text(status)
+    # One upload waits per session: a newer one takes its place.
+    *_, newer, _ = data.load_upload(_upload("other.csv", b"a,b\n1,2\n3,4\n"), sid)
+    _, status, _ = data.load_in_background(_quiet, job, sid)
+    assert "no longer waiting" in _text(status)
+    _, status, _ = data.load_in_background(_quiet, newer, sid)
+    assert "other.csv: 2 rows" in _text(status)
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        {"kind": "upload", "staged": "../../etc/passwd"},
+        {"kind": "upload"},
+        {"kind": "bundled", "key": "moons", "params": {"n_samples": 10**9}},
+        {"kind": "bundled", "key": "nope"},
+        {"kind": "rm -rf"},
+    ],
+)
+def test_a_forged_data_job_is_refused_politely(data, sid, job):
+    _load(data, sid)
+    version, status, _ = data.load_in_background(_quiet, job, sid)
+    assert isinstance(version, NoUpdate)
+    assert "Still using Iris flowers" in _text(status)
+
+
+def test_a_dataset_too_big_to_make_within_the_job_budget_is_refused(
+    store, settings, sid
+):
+    import dataclasses
+
+    small = DataCallbacks(store, dataclasses.replace(settings, job_memory_mb=100))
+    _load(small, sid)
+    *_, job, _ = small.load_bundled("classification", 1_000_000, None, 50, 7, sid)
+    started = time.perf_counter()
+    version, status, _ = small.load_in_background(_quiet, job, sid)
+    assert time.perf_counter() - started < 1.0  # refused before generating
+    assert isinstance(version, NoUpdate)
+    assert (
+        "Generating 1,000,000 rows × 50 features would need about 1.3 GB of memory; "
+        "this server allows 100 MB per job. Use fewer rows or features."
+    ) in _text(status)
+    assert "Still using Iris flowers" in _text(status)

@@ -92,19 +92,22 @@ class World:
         self.regression = new_session_id()  # diabetes and a ridge run
         self.scratch = new_session_id()  # loads and removals land here
         self.version = self.data.load_bundled("iris", None, None, None, 0, self.sid)[0]
-        for model in ("logistic_regression", "knn"):
+        self.runs = [  # run ids: the logistic regression's, then the k-NN's
             self._train(self.sid, "classification", model, IRIS_COLUMNS[:4])
+            for model in ("logistic_regression", "knn")
+        ]
         self.data.load_bundled("diabetes", None, None, None, 0, self.regression)
         _, _, features = self.train.choose_target("target", self.regression)
         self._train(self.regression, "regression", "ridge", features)
         self.data.load_bundled("iris", None, None, None, 0, self.scratch)
         self._train(self.scratch, "classification", "naive_bayes", IRIS_COLUMNS[:4])
 
-    def _train(self, sid: str, task: str, model: str, features: list[str]) -> None:
+    def _train(self, sid: str, task: str, model: str, features: list[str]) -> str:
         status, _, run_id, _ = self.train.train(
             _quiet, 1, sid, "target", task, features, model, [], [], 0.25, True, 0, 2
         )
         assert isinstance(run_id, str), status
+        return run_id
 
 
 def _quiet(progress: object) -> None:
@@ -144,7 +147,12 @@ def _sessions(world: World) -> tuple:
     return (world.sid, world.sid, world.regression, new_session_id(), "../x")
 
 
-RUNS = ("1", "2", "1", 1, "99", None)
+def _runs(world: World) -> tuple:
+    """Run ids: the session's two runs, and numbers, made-up ids, nothing."""
+    one, two = world.runs
+    return (one, two, one, two, "1", 1, "99", "AAAAAAAAAAAA", None)
+
+
 COLUMNS = (*IRIS_COLUMNS, "age", "bmi", "nope")
 
 
@@ -182,7 +190,9 @@ def test_load_bundled_takes_anything(world, data) -> None:
         (0, 1, -1, 2**40, "seed"),  # seed
         (world.scratch, "not-a-session"),
     )
-    _calls(world.data.load_bundled, *args)
+    out = _calls(world.data.load_bundled, *args)
+    if isinstance(out, tuple) and isinstance(out[3], dict):
+        _calls(world.data.load_in_background, _quiet, out[3], args[-1])
 
 
 @FUZZ
@@ -196,7 +206,12 @@ def test_load_upload_takes_anything(world, data) -> None:
         {"filename": None, "contents": None},
         {"contents": 5},
     )
-    _calls(world.data.load_upload, *_args(data, uploads, (world.scratch, "bad")))
+    upload, sid = _args(data, uploads, (world.scratch, "bad"))
+    out = _calls(world.data.load_upload, upload, sid)
+    job = out[3] if isinstance(out, tuple) and isinstance(out[3], dict) else None
+    jobs = (job, {"kind": "upload", "staged": "0" * 32}, {"kind": "bundled"}, None)
+    forged = data.draw(st.one_of(st.sampled_from(jobs), JSON))
+    _calls(world.data.load_in_background, _quiet, forged, sid)
 
 
 @FUZZ
@@ -268,11 +283,12 @@ def test_train_takes_anything(world, data) -> None:
 def test_runs_table_callbacks_take_anything(world, data) -> None:
     (sid,) = _args(data, _sessions(world))
     _calls(world.train.list_runs, sid)
-    clicks = ({"rowId": "1", "colId": "model"}, {"rowId": 1}, None)
+    one, two = world.runs
+    clicks = ({"rowId": one, "colId": "model"}, {"rowId": 1}, None)
     _calls(world.train.pick_run, *_args(data, clicks))
-    ticked = ([{"run": "1"}, {"run": "2"}], [{"run": "1"}], [], [1])
+    ticked = ([{"run": one}, {"run": two}], [{"run": one}], [{"run": "1"}], [], [1])
     _calls(world.train.compare, *_args(data, ticked, _sessions(world)))
-    args = _args(data, RUNS, (True, False, None), _sessions(world))
+    args = _args(data, _runs(world), (True, False, None), _sessions(world))
     _calls(world.train.show_run, *args)
 
 
@@ -282,8 +298,8 @@ def test_removing_runs_takes_anything(world, data) -> None:
     args = _args(
         data,
         (1, None),
-        ([{"run": "1"}], [{"run": "7"}], [{"x": 1}], None),
-        RUNS,
+        ([{"run": world.runs[0]}], [{"run": "7"}], [{"x": 1}], None),
+        _runs(world),
         (world.scratch, "bad"),
     )
     _calls(world.train.remove, *args)
@@ -297,12 +313,12 @@ def test_removing_runs_takes_anything(world, data) -> None:
 @settings(FUZZ, max_examples=30)
 @given(data=st.data())
 def test_explain_callbacks_take_anything(world, data) -> None:
-    run, sid = _args(data, RUNS, _sessions(world))
+    run, sid = _args(data, _runs(world), _sessions(world))
     _calls(world.explain.overview, _quiet, run, sid)
     outputs = (0, 1, 2, 7, -1, "1", None)
-    args = _args(data, COLUMNS, outputs, RUNS, _sessions(world))
+    args = _args(data, COLUMNS, outputs, _runs(world), _sessions(world))
     _calls(world.explain.pdp, *args)
-    args = _args(data, COLUMNS, COLUMNS, RUNS, _sessions(world))
+    args = _args(data, COLUMNS, COLUMNS, _runs(world), _sessions(world))
     _calls(world.explain.pdp2, *args)
     _calls(world.explain.boundary, *args)
 
@@ -310,14 +326,14 @@ def test_explain_callbacks_take_anything(world, data) -> None:
 @FUZZ
 @given(data=st.data())
 def test_predict_callbacks_take_anything(world, data) -> None:
-    _calls(world.predict.inputs, *_args(data, RUNS, _sessions(world)))
+    _calls(world.predict.inputs, *_args(data, _runs(world), _sessions(world)))
     names = data.draw(st.lists(st.sampled_from(COLUMNS), max_size=5))
     values = data.draw(st.lists(_either(1.5, "setosa", None, -1e308), max_size=5))
     args = _args(
         data,
         (values,),
         ([{"type": ids.PREDICT_INPUT, "name": n} for n in names],),
-        RUNS,
+        _runs(world),
         _sessions(world),
     )
     _calls(world.predict.whatif, *args)
@@ -327,8 +343,13 @@ def test_predict_callbacks_take_anything(world, data) -> None:
         _upload("x.csv", rows)["contents"],
         "data:;base64,AAAA",
     )
-    args = _args(data, contents, ("x.csv", "x.xlsx", None), RUNS, _sessions(world))
-    _calls(world.predict.batch, *args)
+    args = _args(
+        data, contents, ("x.csv", "x.xlsx", None), _runs(world), _sessions(world)
+    )
+    out = _calls(world.predict.batch, *args)
+    job = out[0] if isinstance(out, tuple) and isinstance(out[0], dict) else None
+    forged = data.draw(st.one_of(st.sampled_from((job, {"run": 1}, None)), JSON))
+    _calls(world.predict.batch_in_background, _quiet, forged, args[-1])
 
 
 @FUZZ
@@ -340,15 +361,15 @@ def test_export_callbacks_take_anything(world, data) -> None:
         ids.DOWNLOAD_REPORT,
         ids.EVAL_DOWNLOAD_DATA,
     )
-    _calls(world.export.file, *_args(data, kinds, RUNS, _sessions(world)))
+    _calls(world.export.file, *_args(data, kinds, _runs(world), _sessions(world)))
     _calls(world.export.download, *data.draw(st.lists(JSON, min_size=2, max_size=6)))
 
 
 def test_the_fuzzed_session_reaches_deep_paths(world) -> None:
     """The realistic values do reach the figures, not only the early exits."""
-    out = world.explain.overview(_quiet, "1", world.sid)
+    out = world.explain.overview(_quiet, world.runs[0], world.sid)
     assert "Explaining run 1" in repr(out[0])
-    assert world.train.show_run("2", False, world.sid)[1] is not None
+    assert world.train.show_run(world.runs[1], False, world.sid)[1] is not None
     assert world.data.distribution("petal_width_cm", "v", world.sid).data
 
 
@@ -360,7 +381,7 @@ def test_every_column_name_on_every_session(world, column) -> None:
         _calls(world.train.choose_target, column, sid)
         for other in COLUMNS:
             _calls(world.data.scatter, column, other, "target", sid)
-        for run in ("2", "99"):  # the k-NN run (its explanations are quick)
+        for run in (world.runs[1], "99"):  # the k-NN run (quick explanations)
             _calls(world.explain.pdp, column, 1, run, sid)
             _calls(world.explain.boundary, column, "petal_length_cm", run, sid)
-    _calls(world.explain.pdp2, column, "petal_width_cm", "2", world.sid)
+    _calls(world.explain.pdp2, column, "petal_width_cm", world.runs[1], world.sid)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -243,7 +245,7 @@ def test_pattern_matching_ids_of_the_wrong_shape(client) -> None:
 
 
 def test_background_callbacks_take_spoiled_requests_and_junk_job_keys(client) -> None:
-    train = next(d for d in client.deps if d.get("background"))
+    train = client.find(ids.TRAIN_BUTTON)
     body = client.body(train)
     spoiled = copy.deepcopy(body)
     spoiled["inputs"][0]["value"] = None  # not clicked: no job is started
@@ -280,7 +282,34 @@ def test_an_upload_just_under_the_limit_is_answered(client) -> None:
     )
     response = client.post(body)
     assert response.status_code == 200, response.data[:300]
-    assert "rows" in response.get_data(as_text=True)
+    # The file waits, stored, for the background job that the page calls next.
+    job = response.get_json()["response"][ids.DATA_JOB]["data"]
+    assert job["filename"] == "a.csv" and "contents" not in job
+    answer = _background(client, client.find(ids.DATA_JOB, job))
+    assert "rows" in answer
+
+
+def _background(client: Client, dep: dict, timeout: float = 60) -> str:
+    """The answer of a background callback, polled as the renderer polls it."""
+    body = client.body(dep)
+    started = client.post(body)
+    assert started.status_code == 200, started.data[:300]
+    handles = started.get_json()
+    poll = copy.deepcopy(body)
+    for entry in poll["inputs"] + poll["state"]:
+        if isinstance(entry, dict):
+            entry["value"] = None
+    query = urlencode({"cacheKey": handles["cacheKey"], "job": handles["job"]})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        answer = client.http.post(f"{CALLBACK}?{query}", json=poll)
+        _ok(answer)
+        if answer.status_code == 204:
+            return ""
+        if "response" in answer.get_json():
+            return answer.get_data(as_text=True)
+    raise AssertionError(f"the job did not end within {timeout} s")
 
 
 # --------------------------------------------------------------------------- #

@@ -83,6 +83,7 @@ def _load_iris(base: str, sid: str) -> requests.Response:
         "data-version.data",
         "data-status.children",
         "data-notes.children",
+        "data-job.data",
         "data-synth.is_open",
     ]
     output = next(

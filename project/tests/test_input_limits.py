@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import io
 import json
-import random
 import re
 import subprocess
 import sys
@@ -23,12 +22,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from app import _loading
 from app._loading import DataLoadError, read_table
 from app.config import Settings
+from tools import bombs
 
 PROJECT = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
@@ -38,40 +37,12 @@ MB = 1024 * 1024
 # --------------------------------------------------------------------------- #
 
 
-def _parquet(table: pa.Table, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, **options)
-    return buffer.getvalue()
-
-
-def _repeated(value: str, rows: int, *, first: int = 0) -> pa.DictionaryArray:
-    """``first`` rows of 'a', then ``value`` (never materialised here)."""
-    indices = np.ones(rows, dtype=np.int32)
-    indices[:first] = 0
-    return pa.DictionaryArray.from_arrays(pa.array(indices), pa.array(["a", value]))
-
-
-def _parquet_bomb(*, arrow_schema: bool) -> bytes:
-    """The attacker's file: 1,000,000 rows of one 1,000-character value, zstd.
-
-    Dictionary encoding stores the value once, so the file is about 110 KB while
-    the table takes about 1 GB. With ``arrow_schema`` the column is declared as a
-    dictionary (pandas would make it categorical); without, as plain text.
-    """
-    rows = 1_000_000
-    table = pa.table(
-        {
-            "text": _repeated("x" * 1000, rows, first=0),
-            "n": pa.array(np.arange(rows) % 7, pa.int8()),
-        }
-    )
-    return _parquet(table, compression="zstd", store_schema=arrow_schema)
-
-
-def _xlsx(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_excel(buffer, engine="openpyxl", index=False)
-    return buffer.getvalue()
+# The bombs are shared with the load test's abuser (tools/abuser.py).
+_parquet = bombs.parquet_bytes
+_repeated = bombs.repeated
+_parquet_bomb = bombs.parquet_bomb
+_xlsx = bombs.xlsx_bytes
+_shared_strings_bomb = bombs.shared_strings_bomb
 
 
 def _replace_part(workbook: bytes, name: str, data: bytes) -> bytes:
@@ -86,55 +57,7 @@ def _replace_part(workbook: bytes, name: str, data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-_SMALL_XLSX = _xlsx(pd.DataFrame({"a": range(30), "b": [i % 4 for i in range(30)]}))
-
-
-_SHARED_STRINGS = (
-    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.'
-    b'openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
-)
-_SHARED_STRINGS_LINK = (
-    b'<Relationship Id="rIdStrings" Type="http://schemas.openxmlformats.org/'
-    b'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
-)
-
-
-def _shared_strings_bomb(unpacked_mb: int = 380) -> bytes:
-    """A real workbook of about 4 MB whose shared strings unpack to 380 MB.
-
-    One shared string repeated, with a random tag every 48 entries, so that deflate
-    packs it about 100-fold: under the 200-fold ratio the old check refused, and
-    under its 400 MB limit (the old code spent over a minute and ~2 GB on it).
-    """
-    rng = random.Random(0)
-    entries, size = [], 0
-    while size < MB:
-        tag = f"{rng.randrange(100_000):05d}" if len(entries) % 48 == 0 else "00000"
-        entries.append(f"<si><t>spreadsheet cell {tag}</t></si>")
-        size += len(entries[-1])
-    chunk = "".join(entries).encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(_SMALL_XLSX)) as source, zipfile.ZipFile(
-        buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1
-    ) as book:
-        for info in source.infolist():
-            data = source.read(info)
-            if info.filename == "[Content_Types].xml":
-                data = data.replace(b"</Types>", _SHARED_STRINGS + b"</Types>")
-            elif info.filename == "xl/_rels/workbook.xml.rels":
-                link = _SHARED_STRINGS_LINK + b"</Relationships>"
-                data = data.replace(b"</Relationships>", link)
-            book.writestr(info.filename, data)
-        with book.open("xl/sharedStrings.xml", "w", force_zip64=True) as member:
-            member.write(
-                b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.'
-                b'openxmlformats.org/spreadsheetml/2006/main">'
-            )
-            written = 0
-            while written < unpacked_mb * MB:
-                written += member.write(chunk)
-            member.write(b"</sst>")
-    return buffer.getvalue()
+_SMALL_XLSX = bombs.small_xlsx()
 
 
 def _doctype_after(padding: int, *, codec: str = "utf-8") -> bytes:

@@ -1,89 +1,388 @@
-"""Background jobs without Redis: slots, safe forks, results that survive a retry."""
+"""Background jobs without Redis: the runner's queue, budgets and lifecycle."""
 
 from __future__ import annotations
 
 import os
-import socket
-import threading
+import signal
 import time
+from pathlib import Path
+from typing import Any, Callable
 
+import psutil
 import pytest
 
-from app import jobs
+from app import jobs, runner
 from app.config import Settings
-from app.forksafe import ForkGuard
+from app.runner import Runner, Scheduler, _Job
+
+# -- the scheduler (pure bookkeeping) ------------------------------------------------
 
 
-def test_job_slots_hold_at_most_count_and_serve_in_order(tmp_path):
-    slots = jobs.JobSlots(str(tmp_path), 1)
-    order: list[int] = []
-    waits: dict[int, list[int]] = {}
-    holding = threading.Event()
-
-    def job(number: int) -> None:
-        with slots.hold(lambda ahead: waits.setdefault(number, []).append(ahead)):
-            order.append(number)
-            holding.set()
-            time.sleep(0.3)
-
-    first = threading.Thread(target=job, args=(0,))
-    first.start()
-    holding.wait(5)
-    later = []
-    for number in (1, 2):  # queued in this order, while 0 holds the only slot
-        thread = threading.Thread(target=job, args=(number,))
-        thread.start()
-        later.append(thread)
-        time.sleep(0.1)
-    for thread in (first, *later):
-        thread.join(10)
-    assert order == [0, 1, 2]
-    assert waits[1][0] == 0 and waits[2][0] == 1  # "queued behind N other job(s)"
-    assert os.listdir(slots.queue) == []
+def _job(n: int, visitor: str) -> _Job:
+    return _Job(str(n), visitor, "cb", f"key-{n}", f"key-{n}-progress", [], {}, n)
 
 
-def test_a_dead_waiter_does_not_block_the_queue(tmp_path):
-    slots = jobs.JobSlots(str(tmp_path), 1)
-    os.makedirs(slots.queue)
-    dead = 2**22 + 12345  # above the default pid_max: no such process
-    open(os.path.join(slots.queue, f"{1:020d}-{dead}"), "w").close()
-    with slots.hold() as slot:
-        assert slot >= 0
-    assert os.listdir(slots.queue) == []
+def _start_all(scheduler: Scheduler) -> list[str]:
+    """Start jobs as slots free up, one at a time, ending each started job."""
+    order = []
+    while True:
+        job = scheduler.next_job()
+        if job is None:
+            running = scheduler.running()
+            if not running:
+                return order
+            scheduler.end(running[0])
+            continue
+        scheduler.start(job)
+        order.append(job.id)
 
 
-def test_a_fork_waits_until_no_thread_uses_sqlite():
-    guard = ForkGuard()
-    events: list[str] = []
-    inside = threading.Event()
+def test_visitors_take_turns_and_each_runs_one_job_at_a_time():
+    scheduler = Scheduler(slots=1, per_visitor=10)
+    for n, visitor in enumerate("aaab", start=1):  # a's three jobs, then b's one
+        scheduler.submit(_job(n, visitor))
+    assert _start_all(scheduler) == ["1", "4", "2", "3"]
 
-    def user() -> None:
-        with guard.using():
-            with guard.using():  # re-entrant
-                inside.set()
-                time.sleep(0.3)
-                events.append("used")
 
-    thread = threading.Thread(target=user)
-    thread.start()
-    inside.wait(5)
-    with guard.forking():
-        events.append("forked")
-    thread.join(5)
-    assert events == ["used", "forked"]
+def test_one_visitor_never_holds_two_slots():
+    scheduler = Scheduler(slots=2, per_visitor=10)
+    for n in (1, 2, 3):
+        scheduler.submit(_job(n, "a"))
+    scheduler.start(scheduler.next_job())
+    assert scheduler.next_job() is None  # a slot is free, but a already runs one
+    scheduler.submit(_job(4, "b"))
+    assert scheduler.next_job().id == "4"
+
+
+def test_a_queued_job_says_what_it_waits_for():
+    scheduler = Scheduler(slots=1, per_visitor=10)
+    jobs_ = [_job(n, v) for n, v in enumerate("abca", start=1)]
+    for job in jobs_:
+        scheduler.submit(job)
+    scheduler.start(scheduler.next_job())  # a's first
+    labels = [scheduler.waiting_label(j) for j in jobs_[1:]]
+    assert labels == [
+        runner.QUEUED,  # b: next in line
+        runner.QUEUED_BEHIND.format(ahead=1),  # c: behind b
+        runner.QUEUED_OWN,  # a's second: behind a's own running job
+    ]
+
+
+def test_a_visitor_with_too_many_jobs_is_refused_with_a_sentence():
+    scheduler = Scheduler(slots=1, per_visitor=2)
+    for n in (1, 2, 3):
+        scheduler.submit(_job(n, "a"))
+    refused = scheduler.jobs["3"]
+    assert refused.state == "ended"
+    assert refused.reason == runner.TOO_MANY.format(count=2)
+    scheduler.submit(_job(4, "b"))  # another visitor is not affected
+    assert scheduler.jobs["4"].state == "queued"
+
+
+def test_ended_jobs_are_forgotten_after_a_while():
+    scheduler = Scheduler(slots=1, per_visitor=2)
+    job = _job(1, "a")
+    scheduler.submit(job)
+    scheduler.end(job, "why")
+    scheduler.forget_old(job.ended + 1)
+    assert scheduler.status(scheduler.jobs.get("1"))["reason"] == "why"
+    scheduler.forget_old(job.ended + runner.ENDED_KEPT_SECONDS + 1)
+    assert scheduler.status(scheduler.jobs.get("1")) == {"state": "unknown"}
+    assert "key-1" not in scheduler.by_key
+
+
+# -- the runner process ---------------------------------------------------------------
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "a", encoding="ascii") as handle:
+        handle.write(text + "\n")
+
+
+def _make_jobs(log: Path) -> dict[str, Callable[..., Any]]:
+    """Job functions with Dash's signature (key, progress key, args, context)."""
+
+    def sleep(key: str, progress_key: str, args: Any, context: Any) -> None:
+        _write(str(log), f"start {args[0]} {time.monotonic()}")
+        time.sleep(float(args[1]))
+        _write(str(log), f"end {args[0]}")
+
+    def hog(key: str, progress_key: str, args: Any, context: Any) -> None:
+        held = []
+        while True:  # grows ~20 MB every 50 ms, without limit
+            held.append(bytearray(20 * 1024 * 1024))
+            time.sleep(0.05)
+
+    def report(key: str, progress_key: str, args: Any, context: Any) -> None:
+        _write(str(log), f"nice {os.nice(0)} pgid {os.getpgid(0) == os.getpid()}")
+
+    def warm(key: str, progress_key: str, args: Any, context: Any) -> None:
+        warmed_in = int(os.environ.get("DASHBOARD_TEST_WARMED_IN", "0"))
+        _write(str(log), f"warm {warmed_in not in (0, os.getpid())}")
+
+    return {"sleep": sleep, "hog": hog, "report": report, "warm": warm}
+
+
+@pytest.fixture
+def make_runner(tmp_path):
+    made: list[Runner] = []
+
+    def make(**overrides: Any) -> tuple[Runner, Path]:
+        log = tmp_path / f"log-{len(made)}"
+        log.touch()
+        options = dict(slots=1, memory_mb=200, seconds=30, per_visitor=4)
+        options.update(overrides)
+        job_functions = _make_jobs(log)
+        made_runner = Runner(
+            str(tmp_path / f"runner-{len(made)}"), jobs=lambda: job_functions, **options
+        )
+        made.append(made_runner)
+        made_runner.start()
+        made_runner.request({"op": "ping"}, wait=10)
+        return made_runner, log
+
+    yield make
+    for each in made:
+        each.stop()
+
+
+def _submit(job_runner: Runner, callback: str, visitor: str, *args: Any) -> str:
+    answer = job_runner.submit(
+        callback=callback,
+        key=f"{callback}-{visitor}-{args}",
+        progress_key="p",
+        args=list(args),
+        context={},
+        visitor=visitor,
+    )
+    return str(answer["job"])
+
+
+def _wait_for(predicate: Callable[[], Any], timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def _ended(job_runner: Runner, job: str) -> dict[str, Any] | None:
+    status = job_runner.status(job)
+    return status if status["state"] == "ended" else None
+
+
+def test_the_runner_serves_visitors_in_turn(make_runner):
+    job_runner, log = make_runner(slots=1)
+    ids = [
+        _submit(job_runner, "sleep", "a", "a1", 0.4),
+        _submit(job_runner, "sleep", "a", "a2", 0.1),
+        _submit(job_runner, "sleep", "b", "b1", 0.1),
+    ]
+    assert job_runner.status(ids[1])["label"] == runner.QUEUED_OWN
+    for job in ids:
+        _wait_for(lambda job=job: _ended(job_runner, job))
+    starts = [
+        line.split()[1] for line in log.read_text().splitlines() if "start" in line
+    ]
+    assert starts == ["a1", "b1", "a2"]  # b's first job before a's second
+
+
+def test_a_job_runs_in_its_own_group_at_a_lower_priority(make_runner):
+    job_runner, log = make_runner()
+    job = _submit(job_runner, "report", "a")
+    _wait_for(lambda: _ended(job_runner, job))
+    assert log.read_text().split() == ["nice", str(runner.JOB_NICE), "pgid", "True"]
+
+
+def _warm_up() -> None:
+    os.environ["DASHBOARD_TEST_WARMED_IN"] = str(os.getpid())
+
+
+def test_jobs_start_warm_and_the_starting_process_stays_cold(make_runner):
+    """The warm-up runs once, in the keeper, before any job is forked."""
+    job_runner, log = make_runner(warm_up=_warm_up)
+    job = _submit(job_runner, "warm", "a")
+    _wait_for(lambda: _ended(job_runner, job), timeout=60)
+    assert log.read_text().split() == ["warm", "True"]
+    assert "DASHBOARD_TEST_WARMED_IN" not in os.environ
+
+
+def test_a_job_over_its_memory_is_stopped_and_says_so(make_runner):
+    job_runner, _ = make_runner(memory_mb=150)
+    started = time.monotonic()
+    job = _submit(job_runner, "hog", "a")
+    status = _wait_for(lambda: _ended(job_runner, job), timeout=30)
+    assert status["reason"] == runner.OVER_MEMORY.format(limit=150)
+    assert time.monotonic() - started < 10
+    # The slot is free again: the next job runs.
+    other = _submit(job_runner, "sleep", "b", "b1", 0)
+    assert _wait_for(lambda: _ended(job_runner, other))["reason"] is None
+
+
+def test_a_job_over_its_time_is_stopped_and_says_so(make_runner):
+    job_runner, _ = make_runner(seconds=1)
+    job = _submit(job_runner, "sleep", "a", "a1", 60)
+    status = _wait_for(lambda: _ended(job_runner, job), timeout=10)
+    assert status["reason"] == runner.OVER_TIME.format(limit=runner.duration(1))
+
+
+def test_cancel_stops_a_running_job_and_drops_a_queued_one(make_runner):
+    job_runner, log = make_runner(slots=1)
+    running = _submit(job_runner, "sleep", "a", "a1", 60)
+    queued = _submit(job_runner, "sleep", "b", "b1", 0)
+    _wait_for(lambda: "start a1" in log.read_text())
+    job_runner.cancel(queued)
+    job_runner.cancel(running)
+    assert _wait_for(lambda: _ended(job_runner, running))["reason"] is None
+    assert job_runner.status(queued)["state"] == "ended"
+    time.sleep(0.5)
+    assert "b1" not in log.read_text()
+
+
+def test_a_runner_that_dies_is_started_again(make_runner):
+    job_runner, _ = make_runner()
+    first = job_runner.ping()["pid"]
+    os.kill(first, signal.SIGKILL)
+    second = _wait_for(lambda: _ping_pid(job_runner, first), timeout=15)
+    assert second != first
+
+
+def _ping_pid(job_runner: Runner, old: int) -> int | None:
+    try:
+        pid = job_runner.ping()["pid"]
+    except OSError:
+        return None
+    return pid if pid != old else None
+
+
+def test_nothing_outlives_the_process_that_started_the_runner(tmp_path):
+    """The keeper, the runner and a running job all go when their owner is killed."""
+    read, write = os.pipe()
+    owner = os.fork()
+    if owner == 0:  # pragma: no cover - the owner reports the runner's pids
+        os.close(read)
+        log = tmp_path / "log"
+        job_functions = _make_jobs(log)
+        job_runner = Runner(
+            str(tmp_path / "runner"),
+            slots=1,
+            memory_mb=100,
+            seconds=60,
+            per_visitor=2,
+            jobs=lambda: job_functions,
+        )
+        job_runner.start()
+        runner_pid = job_runner.request({"op": "ping"}, wait=10)["pid"]
+        _submit(job_runner, "sleep", "a", "a1", 60)
+        _wait_for(lambda: log.exists() and "start" in log.read_text())
+        job_pid = [c.pid for c in psutil.Process(runner_pid).children()][0]
+        os.write(write, f"{job_runner._keeper} {runner_pid} {job_pid}".encode())
+        time.sleep(60)
+        os._exit(0)
+    os.close(write)
+    pids = [int(p) for p in os.read(read, 100).split()]
+    os.kill(owner, signal.SIGKILL)
+    os.waitpid(owner, 0)
+    _wait_for(lambda: not any(_running(pid) for pid in pids), timeout=10)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+# -- the budget, inside a job's process -----------------------------------------
+
+
+def _in_child(work: Callable[[], str]) -> str:
+    """Run ``work`` in a forked child and return what it reports."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read)
+        try:
+            answer = work()
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            answer = type(exc).__name__
+        os.write(write, answer.encode())
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1000).decode()
+    os.waitpid(pid, 0)
+    return answer
+
+
+def test_the_budget_turns_an_allocation_past_it_into_a_memory_error():
+    import numpy as np
+
+    def work() -> str:
+        with jobs.Budget(memory_mb=100, seconds=60).applied():
+            np.ones(50 * 1024 * 1024 // 8)  # 50 MB: fits
+            np.ones(200 * 1024 * 1024 // 8)  # 200 MB: does not
+        return "allocated"
+
+    assert _in_child(work) == "MemoryError"
+
+
+def test_the_budget_raises_job_timeout_when_time_is_up():
+    def work() -> str:
+        with jobs.Budget(memory_mb=100, seconds=1).applied():
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                sum(range(1000))
+        return "finished"
+
+    assert _in_child(work) == "JobTimeout"
+
+
+def test_the_budget_is_lifted_after_the_job():
+    import resource
+
+    def work() -> str:
+        before = resource.getrlimit(resource.RLIMIT_DATA)
+        with jobs.Budget(memory_mb=100, seconds=5).applied():
+            during = resource.getrlimit(resource.RLIMIT_DATA)
+        after = resource.getrlimit(resource.RLIMIT_DATA)
+        same = before == after and during != before
+        return f"{same} {signal.getitimer(signal.ITIMER_REAL)[0]}"
+
+    assert _in_child(work) == "True 0.0"
+
+
+# -- the manager: context handed to jobs ------------------------------------------
+
+
+def test_a_job_gets_the_request_context_without_credentials():
+    context = {
+        "headers": {"Authorization": "Basic c2VjcmV0", "Cookie": "a=b", "Host": "x"},
+        "cookies": {"a": "b"},
+        "states_list": [{"id": "app-session", "property": "data", "value": "s" * 22}],
+        "remote": "10.0.0.1",
+    }
+    handed = jobs.portable(context)
+    assert handed["headers"] == {"Host": "x"}
+    assert "cookies" not in handed
+    assert jobs.visitor_of(context, "app-session") == "session:" + "s" * 22
+    assert jobs.visitor_of({"remote": "10.0.0.1"}, "app-session") == "address:10.0.0.1"
 
 
 @pytest.fixture
 def manager(tmp_path):
     settings = Settings.from_env({}, cache_dir=str(tmp_path), job_slots=1)
-    manager, celery_app = jobs.make_manager(settings)
+    manager, celery_app = jobs.make_manager(
+        settings, session_id="app-session", notice="app-notice"
+    )
     assert celery_app is None
     yield manager
     manager.handle.close()
 
 
 def test_a_result_is_still_there_for_a_poll_sent_again(manager):
-    job, later_job = 2**22 + 1, 2**22 + 2  # ended jobs (no such processes)
+    job, later_job = "job-1", "job-2"  # unknown to the runner: ended
     manager.handle.set("key-1", {"outputs": 1})
     assert manager.get_result("key-1", job) == {"outputs": 1}
     # The first answer was lost with its worker: the visitor's retry finds it.
@@ -93,62 +392,121 @@ def test_a_result_is_still_there_for_a_poll_sent_again(manager):
     assert manager.get_result("key-2", job) is manager.UNDEFINED
 
 
-def test_terminating_a_job_that_already_ended_is_quiet(manager):
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        os._exit(0)
-    os.waitpid(pid, 0)
-    manager.terminate_job(pid)
-    assert not manager.job_running(pid)
+class _Runner:
+    """A stand-in for the runner: answers from a table, records what it is told."""
+
+    def __init__(self, states: dict[str, dict[str, Any]]) -> None:
+        self.states = states
+        self.told: list[tuple[str, Any]] = []
+
+    def submit(self, **job: Any) -> dict[str, Any]:
+        self.told.append(("submit", job))
+        return {"job": "job-9", "state": "queued"}
+
+    def status(self, job: str) -> dict[str, Any]:
+        return self.states.get(job, {"state": "unknown"})
+
+    def status_of_key(self, key: str) -> dict[str, Any]:
+        return self.states.get(key, {"state": "unknown"})
+
+    def cancel(self, job: str) -> None:
+        self.told.append(("cancel", job))
 
 
-def test_a_job_process_lets_go_of_the_workers_sockets():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child reports what it still holds
-        jobs.drop_inherited_sockets()
-        names = os.listdir("/proc/self/fd")
-        held = sum(
-            1
-            for name in names
-            if _is_socket(int(name)) and int(name) == listener.fileno()
-        )
-        os.write(write, str(held).encode())
-        os._exit(0)
-    os.close(write)
-    answer = os.read(read, 16)
-    os.waitpid(pid, 0)
-    listener.close()
-    assert answer == b"0"
+def test_the_manager_hands_jobs_to_the_runner_and_asks_it_about_them(manager):
+    manager.runner = _Runner(
+        {
+            "job-1": {"state": "running"},
+            "job-2": {"state": "ended", "reason": "why it ended"},
+            "key-q": {"state": "queued", "label": runner.QUEUED_OWN},
+        }
+    )
+    job_fn = manager.make_job_fn(lambda: None, True, "callback-key")
+    context = {"states_list": [{"id": "app-session", "value": "s" * 22}]}
+    assert manager.call_job_fn("key-1", job_fn, [1], context) == "job-9"
+    _, sent = manager.runner.told[0]
+    assert sent["callback"] == "callback-key" and sent["key"] == "key-1"
+    assert sent["progress_key"] == "key-1-progress"
+    assert sent["visitor"] == "session:" + "s" * 22
+    assert manager.job_running("job-1") and not manager.job_running("job-2")
+    assert not manager.terminate_unhealthy_job("job-1")
+    manager.terminate_job("job-1")
+    assert manager.runner.told[-1] == ("cancel", "job-1")
+    assert manager.get_progress("key-q") == [0, runner.QUEUED_OWN]
+    assert manager.get_progress("key-1") is None
 
 
-def _is_socket(fd: int) -> bool:
-    import stat
+def test_a_job_that_ended_for_a_reason_says_it_in_the_notice(manager):
+    from flask import Flask
 
-    try:
-        return stat.S_ISSOCK(os.fstat(fd).st_mode)
-    except OSError:
-        return False
+    manager.runner = _Runner({"job-2": {"state": "ended", "reason": "why it ended"}})
+    with Flask(__name__).test_request_context():
+        assert manager.get_result("key-2", "job-2") is manager.UNDEFINED
+        props = manager.get_updated_props("key-2")
+    assert props == {"app-notice": {"children": "why it ended", "is_open": True}}
+    with Flask(__name__).test_request_context():
+        manager.get_result("key-3", "unavailable-1234")
+        props = manager.get_updated_props("key-3")
+    assert props["app-notice"]["children"] == runner.UNAVAILABLE
+    assert not manager.job_running("unavailable-1234")
 
 
-def test_jobs_left_by_recycled_workers_are_stopped_at_server_exit():
-    """A forked process of this command line and group goes; the rest stay."""
-    import multiprocessing
+def test_a_runner_that_does_not_answer_gives_a_job_that_says_so(manager, tmp_path):
+    manager.runner = Runner(
+        str(tmp_path / "nobody"),
+        slots=1,
+        memory_mb=10,
+        seconds=1,
+        per_visitor=1,
+        jobs=dict,
+    )
+    manager.runner.start_if_safe = lambda: None  # as from a threaded web worker
+    job_fn = manager.make_job_fn(lambda: None, False, "callback-key")
+    started = time.monotonic()
+    job = manager.call_job_fn("key-1", job_fn, [], {})
+    assert job.startswith("unavailable-")
+    assert time.monotonic() - started < 1  # no runner is coming: no wait
 
-    import psutil
 
-    context = multiprocessing.get_context("fork")
-    orphan = context.Process(target=time.sleep, args=(60,))
-    orphan.start()
-    other = context.get_context("spawn").Process(target=time.sleep, args=(60,))
-    other.start()  # another command line: not one of the server's jobs
-    try:
-        jobs.stop_orphaned_jobs()  # stops (and reaps) the forked one
-        assert not psutil.pid_exists(orphan.pid)
-        assert other.is_alive()
-    finally:
-        other.kill()
-        other.join(5)
+def test_the_budget_guard_turns_running_out_into_a_notice():
+    """In the job's process: a callback that does not catch MemoryError itself
+    ends with the notice (Dash's set_props) instead of an error."""
+    import dash
+    from dash.exceptions import PreventUpdate
+
+    def callback() -> None:
+        raise MemoryError()
+
+    def work() -> str:
+        shown: list[Any] = []
+        dash.set_props = lambda component, props: shown.append((component, props))
+        budget = jobs.Budget(memory_mb=100, seconds=60, notice="app-notice")
+        try:
+            budget.guard(callback)()
+        except PreventUpdate:
+            return f"prevented {shown}"
+        return "returned"
+
+    answer = _in_child(work)  # the patch of dash stays in the child
+    assert answer.startswith("prevented [('app-notice',")
+    assert runner.OVER_MEMORY.format(limit=100) in answer
+
+
+def test_a_job_ending_between_the_reads_of_a_poll_is_polled_again(manager):
+    """Dash reads the result, then asks whether the job runs: a job that wrote its
+    result and ended in between must not look ended without a result (a 204)."""
+    from flask import Flask
+
+    answers = iter([{"state": "running"}, {"state": "ended", "reason": None}])
+
+    class Ending(_Runner):
+        def status(self, job: str) -> dict[str, Any]:
+            return next(answers)
+
+    manager.runner = Ending({})
+    with Flask(__name__).test_request_context():
+        assert manager.get_result("key-5", "job-5") is manager.UNDEFINED
+        manager.handle.set("key-5", {"outputs": 5})  # written as the job ends
+        assert manager.job_running("job-5")  # the answer of this request: poll again
+    with Flask(__name__).test_request_context():  # the next poll finds it
+        assert manager.get_result("key-5", "job-5") == {"outputs": 5}

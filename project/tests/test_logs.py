@@ -37,7 +37,12 @@ def test_access_lines_have_http_request_trace_and_request_id(captured):
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     response = client.get(
         "/healthz",
-        headers={"X-Cloud-Trace-Context": f"{trace}/123;o=1", "X-Request-Id": "req-1"},
+        headers={
+            "X-Cloud-Trace-Context": f"{trace}/123;o=1",
+            "X-Request-Id": "req-1",
+            # One entry written by the client, then the one the proxy added.
+            "X-Forwarded-For": "6.6.6.6, 203.0.113.7",
+        },
     )
     access = [e for e in lines() if e["logger"] == "access"][-1]
     assert access["severity"] == "INFO"
@@ -53,6 +58,7 @@ def test_access_lines_have_http_request_trace_and_request_id(captured):
     assert http["requestUrl"].endswith("/healthz")
     assert http["latency"].endswith("s") and float(http["latency"][:-1]) >= 0
     assert int(http["responseSize"]) == len(response.data)
+    assert http["remoteIp"] == "203.0.113.7"
 
 
 def test_traceparent_is_understood_and_bad_request_ids_are_replaced(captured):

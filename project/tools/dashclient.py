@@ -1,6 +1,7 @@
 """A small HTTP client of a Dash app's callback endpoint, for benchmarks and load
 tests: it builds callback requests from ``/_dash-dependencies`` the way the
-browser does, and follows background callbacks until they finish."""
+browser does, follows background callbacks until they finish, and calls what a
+callback's answer chains next (:meth:`DashClient.call_chained`)."""
 
 from __future__ import annotations
 
@@ -126,3 +127,37 @@ class DashClient:
             if "response" in data:
                 return data["response"]
         raise TimeoutError("the background job did not finish in time")
+
+    def call_chained(
+        self,
+        outputs: Sequence[str],
+        values: Mapping[str, Any],
+        *,
+        changed: Sequence[str] = (),
+        chains: Mapping[str, Sequence[str]],
+        **follow: Any,
+    ) -> dict[str, Any]:
+        """:meth:`call`, then what the page calls next: when the answer sets a prop
+        named in ``chains`` ("id.prop"), the callback with outputs ``chains[prop]``
+        whose input that prop is (with ``values`` for its other inputs and states).
+
+        Returns every answer's outputs merged, the later ones winning per prop.
+        ``follow``: ``poll``, ``timeout``, ``progress`` (see :meth:`call`).
+        """
+        merged: dict[str, Any] = {}
+        answer = self.call(outputs, values, changed=changed, **follow)
+        _merge(merged, answer)
+        for prop, then in chains.items():
+            component, name = prop.rsplit(".", 1)
+            value = answer.get(component, {}).get(name)
+            if value is None:
+                continue
+            later = self.call(then, {**values, prop: value}, changed=[prop], **follow)
+            _merge(merged, later)
+        return merged
+
+
+def _merge(into: dict[str, Any], answer: Mapping[str, Any]) -> None:
+    """Add a callback's outputs (``{id: {prop: value}}``) to ``into``."""
+    for component, props in answer.items():
+        into.setdefault(component, {}).update(props)

@@ -59,7 +59,7 @@ class Service:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        assert self.proc.stdout is not None
+        assert self.proc.stdout is not None  # nosec B101 - stdout=PIPE above
         threading.Thread(
             target=self._relay, args=(self.proc.stdout,), daemon=True
         ).start()
@@ -78,7 +78,7 @@ class Service:
 
     def terminate(self) -> None:
         if self.running():
-            assert self.proc is not None
+            assert self.proc is not None  # nosec B101 - running() says so
             self.proc.send_signal(signal.SIGTERM)
 
     def wait_or_kill(self, deadline: float) -> None:

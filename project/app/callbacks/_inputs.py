@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..store import valid_run_id
+
 
 def text(value: Any) -> str | None:
     """A string, or None."""
@@ -32,12 +34,8 @@ def records(value: Any) -> list[dict[str, Any]]:
 
 
 def run_id(value: Any) -> str | None:
-    """A run id ("3", or 3 as a number), as a string, or None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) or (isinstance(value, str) and value):
-        return str(value)
-    return None
+    """A run id (as the store makes them), or None."""
+    return value if valid_run_id(value) else None
 
 
 def run_ids(ticked: Any) -> list[str]:

@@ -9,11 +9,12 @@ from urllib.parse import parse_qs
 from dash import Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
 
-from .. import figures, ids, layout, session
+from .. import figures, ids, jobs, layout, session
 from ..config import Settings
 from ..functions import DATASETS, DataLoadError, column_distribution
 from ..store import SessionExpired, SessionStore
 from . import _inputs
+from ._background import with_progress
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class DataCallbacks:
         )
         app.callback(
             *outputs,
+            Output(ids.DATA_JOB, "data", allow_duplicate=True),
             Output(ids.DATA_SYNTH, "is_open"),
             Input(ids.DATA_SOURCE, "value"),
             Input(ids.DATA_SYNTH_ROWS, "value"),
@@ -76,11 +78,19 @@ class DataCallbacks:
         )(self.load_bundled)
         app.callback(
             *outputs,
+            Output(ids.DATA_JOB, "data", allow_duplicate=True),
             Output(ids.DATA_UPLOAD_BUFFER, "data", allow_duplicate=True),
             Input(ids.DATA_UPLOAD_BUFFER, "data"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
         )(self.load_upload)
+        app.callback(
+            *outputs,
+            Input(ids.DATA_JOB, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+            **with_progress(ids.DATA_PROGRESS, ids.DATA_PROGRESS_BOX, ids.DATA_CANCEL),
+        )(self.load_in_background)
         app.callback(
             Output(ids.TARGET_COLUMN, "options"),
             Output(ids.TARGET_COLUMN, "value"),
@@ -139,7 +149,10 @@ class DataCallbacks:
         seed: Any,
         sid: str,
     ) -> tuple[Any, ...]:
-        """Load a bundled dataset (with its generator settings) into the session."""
+        """Load a bundled dataset (with its generator settings) into the session.
+
+        Small or already generated ones at once; big ones in a background job.
+        """
         source = _inputs.text(source)
         if source not in DATASETS:
             raise PreventUpdate
@@ -151,20 +164,44 @@ class DataCallbacks:
                 "n_features": _number(n_features, "Features", int),
                 "random_state": _number(seed, "Seed", int) or 0,
             }
+            job = session.dataset_job(self.store, sid, source, params)
+            if job is not None:
+                waiting = layout.status_message("Generating the dataset…")
+                return (no_update, waiting, [], job, synthetic)
             meta = session.load_dataset(self.store, sid, source, params)
         except (ValueError, SessionExpired) as exc:
-            return self._refused(sid, exc) + (synthetic,)
-        return self._loaded(meta) + (synthetic,)
+            return self._refused(sid, exc) + (no_update, synthetic)
+        return self._loaded(meta) + (no_update, synthetic)
 
     def load_upload(self, upload: dict[str, Any] | None, sid: str) -> tuple[Any, ...]:
-        """Read an uploaded file into the session; on failure keep the earlier data."""
+        """Take an uploaded file in and hand it to a background job that reads it;
+        on failure keep the earlier data."""
         if not upload:
             raise PreventUpdate
         try:
-            meta = session.load_upload(self.store, self.settings, sid, upload)
+            job = session.stage_upload(self.store, self.settings, sid, upload)
         except (DataLoadError, SessionExpired) as exc:
-            return self._refused(sid, exc) + (None,)
-        return self._loaded(meta) + (None,)
+            return self._refused(sid, exc) + (no_update, None)
+        waiting = layout.status_message("Reading the file…")
+        return (no_update, waiting, [], job, None)
+
+    def load_in_background(
+        self, set_progress: Any, job: dict[str, Any] | None, sid: str
+    ) -> tuple[Any, ...]:
+        """A big dataset generated, or an uploaded file read, as a background job."""
+        job = _inputs.mapping(job)
+        if not job:
+            raise PreventUpdate
+        set_progress((10, job.get("label", "Loading")))
+        try:
+            meta = session.run_dataset_job(self.store, self.settings, sid, job)
+        except (DataLoadError, ValueError, SessionExpired) as exc:
+            return self._refused(sid, exc)
+        except jobs.OVER_BUDGET as exc:
+            log.warning("loading data ran out of its budget: %r", exc)
+            return self._refused(sid, jobs.Budget.of(self.settings).message(exc))
+        set_progress((100, "Loaded"))
+        return self._loaded(meta)
 
     def _loaded(self, meta: dict[str, Any]) -> tuple[Any, ...]:
         status = layout.status_message(
@@ -172,10 +209,10 @@ class DataCallbacks:
         )
         return meta["version"], status, layout.notes_list(meta["notes"])
 
-    def _refused(self, sid: str, exc: Exception) -> tuple[Any, ...]:
-        log.info("data refused: %s", exc)
+    def _refused(self, sid: str, why: Exception | str) -> tuple[Any, ...]:
+        log.info("data refused: %s", why)
         current = session.current_dataset(self.store, sid)
-        text = str(exc) + (f" Still using {current['name']}." if current else "")
+        text = str(why) + (f" Still using {current['name']}." if current else "")
         return no_update, layout.status_message(text, error=True), []
 
     # -- describing it -------------------------------------------------------------

@@ -8,12 +8,12 @@ from typing import Any
 from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
-from .. import figures, ids, layout, session
+from .. import figures, ids, jobs, layout, session
 from ..config import Settings
 from ..functions import CLASSIFICATION
 from ..store import SessionExpired, SessionStore
 from . import _inputs
-from .train import JOB_POLL_MS
+from ._background import PLAIN, with_progress
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +66,7 @@ class ExplainCallbacks:
             Input(ids.EXPLAIN_REQUEST, "data"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
-            background=True,
-            interval=JOB_POLL_MS,
-            progress=[
-                Output(ids.EXPLAIN_PROGRESS, "value"),
-                Output(ids.EXPLAIN_PROGRESS, "label"),
-            ],
-            progress_default=[0, ""],
-            running=[
-                (
-                    Output(ids.EXPLAIN_PROGRESS_BOX, "style"),
-                    layout.SHOWN,
-                    layout.HIDDEN,
-                ),
-            ],
+            **with_progress(ids.EXPLAIN_PROGRESS, ids.EXPLAIN_PROGRESS_BOX),
         )(self.overview)
         app.callback(
             Output(ids.EXPLAIN_PDP, "figure"),
@@ -88,6 +75,7 @@ class ExplainCallbacks:
             State(ids.EVAL_RUN, "data"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
+            **PLAIN,
         )(self.pdp)
         app.callback(
             Output(ids.EXPLAIN_PDP_2, "figure"),
@@ -96,6 +84,7 @@ class ExplainCallbacks:
             State(ids.EVAL_RUN, "data"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
+            **PLAIN,
         )(self.pdp2)
         app.callback(
             Output(ids.EXPLAIN_BOUNDARY, "figure"),
@@ -104,7 +93,16 @@ class ExplainCallbacks:
             State(ids.EVAL_RUN, "data"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
+            **PLAIN,
         )(self.boundary)
+
+    def _message(self, exc: BaseException) -> str:
+        """What an explanation that could not be made says instead."""
+        if isinstance(exc, SessionExpired):
+            return str(exc)
+        if isinstance(exc, jobs.OVER_BUDGET):
+            return jobs.Budget.of(self.settings).message(exc)
+        return "This cannot be computed for this run and feature."
 
     def overview(self, set_progress: Any, run_id: str | None, sid: str) -> tuple:
         """Importances and the choices of features for the shown run.
@@ -121,9 +119,16 @@ class ExplainCallbacks:
             set_progress((80, "The model's own importances"))
             native = session.explanation(self.store, sid, run_id, "native")["native"]
             set_progress((95, "Drawing"))
-        except SessionExpired as exc:
-            blank = figures.empty_figure(str(exc))
-            return (layout.alert(str(exc), "warning"), blank, blank) + (
+        except (SessionExpired, *jobs.OVER_BUDGET) as exc:
+            if not isinstance(exc, SessionExpired):
+                log.warning("explanations ran out of their budget: %r", exc)
+            text = (
+                str(exc)
+                if isinstance(exc, SessionExpired)
+                else jobs.Budget.of(self.settings).message(exc)
+            )
+            blank = figures.empty_figure(text)
+            return (layout.alert(text, "warning"), blank, blank) + (
                 [],
                 None,
                 [],
@@ -173,9 +178,9 @@ class ExplainCallbacks:
             raise PreventUpdate
         try:
             data = session.explanation(self.store, sid, run_id, "pdp", feature=feature)
-        except (SessionExpired, KeyError, ValueError) as exc:
-            log.info("partial dependence refused: %s", exc)
-            return figures.empty_figure(_message(exc))
+        except (SessionExpired, KeyError, ValueError, *jobs.OVER_BUDGET) as exc:
+            log.info("partial dependence refused: %r", exc)
+            return figures.empty_figure(self._message(exc))
         index = (
             output if isinstance(output, int) and not isinstance(output, bool) else 0
         )
@@ -197,9 +202,9 @@ class ExplainCallbacks:
             data = session.explanation(
                 self.store, sid, run_id, "pdp2", feature=feature, feature2=second
             )
-        except (SessionExpired, KeyError, ValueError) as exc:
-            log.info("two-way partial dependence refused: %s", exc)
-            return figures.empty_figure(_message(exc))
+        except (SessionExpired, KeyError, ValueError, *jobs.OVER_BUDGET) as exc:
+            log.info("two-way partial dependence refused: %r", exc)
+            return figures.empty_figure(self._message(exc))
         return figures.make_pdp2_figure(data)
 
     def boundary(self, x: str | None, y: str | None, run_id: str, sid: str) -> Any:
@@ -211,13 +216,7 @@ class ExplainCallbacks:
             return figures.empty_figure("Choose two different features")
         try:
             data = session.explanation(self.store, sid, run_id, "boundary", x=x, y=y)
-        except (SessionExpired, KeyError, ValueError) as exc:
-            log.info("decision boundary refused: %s", exc)
-            return figures.empty_figure(_message(exc))
+        except (SessionExpired, KeyError, ValueError, *jobs.OVER_BUDGET) as exc:
+            log.info("decision boundary refused: %r", exc)
+            return figures.empty_figure(self._message(exc))
         return figures.make_boundary_figure(data)
-
-
-def _message(exc: Exception) -> str:
-    if isinstance(exc, SessionExpired):
-        return str(exc)
-    return "This cannot be computed for this run and feature."

@@ -52,20 +52,21 @@ class ExportCallbacks:
             run_id = _inputs.run_id(run_id) or session.latest_run(self.store, sid)
             if run_id is None:
                 return no_update, "Train a model first."
+            run = f"run-{session.run_number(self.store, sid, run_id)}"
             if kind == ids.DOWNLOAD_MODEL:
                 data = session.model_file(self.store, sid, run_id)
-                return dcc.send_bytes(data, f"model-run-{run_id}.skops"), ""
+                return dcc.send_bytes(data, f"model-{run}.skops"), ""
             if kind == ids.DOWNLOAD_CODE:
                 code = session.code_file(self.store, sid, run_id)
-                return dcc.send_string(code, f"reproduce-run-{run_id}.py"), ""
+                return dcc.send_string(code, f"reproduce-{run}.py"), ""
             if kind == ids.DOWNLOAD_REPORT:
                 page = session.report_file(self.store, sid, run_id)
-                return dcc.send_string(page, f"report-run-{run_id}.html"), ""
+                return dcc.send_string(page, f"report-{run}.html"), ""
             if kind == ids.EVAL_DOWNLOAD_DATA:
                 data = session.data_file(self.store, sid, run_id)
                 report = self.store.run(sid, run_id)
                 source = report["data"]["source"]
-                name = source.get("filename") or f"data-run-{run_id}.parquet"
+                name = source.get("filename") or f"data-{run}.parquet"
                 return dcc.send_bytes(data, name), ""
         except SessionExpired as exc:
             return no_update, str(exc)

@@ -8,11 +8,12 @@ from typing import Any
 from dash import ALL, Input, Output, State, dcc, no_update
 from dash.exceptions import PreventUpdate
 
-from .. import figures, ids, layout, session
+from .. import figures, ids, jobs, layout, session
 from ..config import Settings
 from ..functions import DataLoadError, PredictionError
 from ..store import SessionExpired, SessionStore
 from . import _inputs
+from ._background import with_progress
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class PredictCallbacks:
             prevent_initial_call=True,
         )(self.whatif)
         app.callback(
-            Output(ids.PREDICT_DOWNLOAD, "data"),
+            Output(ids.PREDICT_JOB, "data"),
             Output(ids.PREDICT_STATUS, "children"),
             Output(ids.PREDICT_UPLOAD, "contents"),
             Input(ids.PREDICT_UPLOAD, "contents"),
@@ -51,6 +52,14 @@ class PredictCallbacks:
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
         )(self.batch)
+        app.callback(
+            Output(ids.PREDICT_DOWNLOAD, "data"),
+            Output(ids.PREDICT_STATUS, "children", allow_duplicate=True),
+            Input(ids.PREDICT_JOB, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+            **with_progress(ids.PREDICT_PROGRESS, ids.PREDICT_PROGRESS_BOX),
+        )(self.batch_in_background)
 
     def inputs(self, run_id: str | None, sid: str) -> tuple[Any, Any]:
         """One input per feature of the shown run, at its default value."""
@@ -87,7 +96,8 @@ class PredictCallbacks:
     def batch(
         self, contents: str | None, filename: str | None, run_id: str | None, sid: str
     ) -> tuple[Any, Any, Any]:
-        """Predictions for every row of an uploaded file, as a CSV download."""
+        """Take an uploaded file of rows in and hand it to a background job that
+        predicts them with the shown run."""
         if not contents:
             raise PreventUpdate
         run_id = _inputs.run_id(run_id)
@@ -95,16 +105,40 @@ class PredictCallbacks:
             return no_update, layout.alert("Train a model first.", "warning"), None
         upload = {"filename": filename, "contents": contents}
         try:
-            data, rows, notes = session.batch_predictions(
-                self.store, self.settings, sid, run_id, upload
+            self.store.run(sid, run_id)
+            job = session.stage_upload(
+                self.store, self.settings, sid, upload, slot="predict"
             )
-        except (DataLoadError, PredictionError, SessionExpired) as exc:
+        except (DataLoadError, SessionExpired) as exc:
             log.info("batch prediction refused: %s", exc)
             return no_update, layout.alert(str(exc), "danger"), None
-        name = f"predictions-run-{run_id}.csv"
-        text = f"Predicted {rows:,} rows with run {run_id}; downloaded {name}."
+        return dict(job, run=run_id), layout.running_message("Reading the file…"), None
+
+    def batch_in_background(
+        self, set_progress: Any, job: dict[str, Any] | None, sid: str
+    ) -> tuple[Any, Any]:
+        """Predictions for every row of the staged file, as a CSV download."""
+        job = _inputs.mapping(job)
+        run_id = _inputs.run_id(job.get("run"))
+        if not job or not run_id:
+            raise PreventUpdate
+        set_progress((10, job.get("label", "Reading")))
+        try:
+            data, rows, notes = session.run_prediction_job(
+                self.store, self.settings, sid, job
+            )
+            number = session.run_number(self.store, sid, run_id)
+        except (DataLoadError, PredictionError, SessionExpired) as exc:
+            log.info("batch prediction refused: %s", exc)
+            return no_update, layout.alert(str(exc), "danger")
+        except jobs.OVER_BUDGET as exc:
+            log.warning("batch prediction ran out of its budget: %r", exc)
+            message = jobs.Budget.of(self.settings).message(exc)
+            return no_update, layout.alert(message, "danger")
+        name = f"predictions-run-{number}.csv"
+        text = f"Predicted {rows:,} rows with run {number}; downloaded {name}."
         status = html_list(text, notes)
-        return dcc.send_bytes(data, name), status, None
+        return dcc.send_bytes(data, name), status
 
 
 def html_list(text: str, notes: list[str]) -> Any:

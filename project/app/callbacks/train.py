@@ -8,7 +8,7 @@ from typing import Any
 from dash import ALL, Input, Output, State, ctx, no_update
 from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
-from .. import figures, ids, layout, session
+from .. import figures, ids, jobs, layout, session
 from ..config import Settings
 from ..functions import (
     CLASSIFICATION,
@@ -24,6 +24,7 @@ from ..functions import (
 )
 from ..store import SessionExpired, SessionStore
 from . import _inputs
+from ._background import with_progress
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ UNTRAINABLE = (
     "target and the features for unusual values (such as infinite numbers, or "
     "classes with very few rows), or try more rows."
 )
-JOB_POLL_MS = 300
 
 
 class TrainCallbacks:
@@ -90,24 +90,19 @@ class TrainCallbacks:
             State(ids.TRAIN_SEED, "value"),
             State(ids.TRAIN_CV_FOLDS, "value"),
             prevent_initial_call=True,
-            background=True,
-            interval=JOB_POLL_MS,
-            progress=[
-                Output(ids.TRAIN_PROGRESS, "value"),
-                Output(ids.TRAIN_PROGRESS, "label"),
-            ],
-            progress_default=[0, ""],
-            running=[
-                (Output(ids.TRAIN_BUTTON, "disabled"), True, False),
-                (Output(ids.TRAIN_CANCEL, "disabled"), False, True),
-                (Output(ids.TRAIN_PROGRESS_BOX, "style"), layout.SHOWN, layout.HIDDEN),
-                (
-                    Output(ids.TRAIN_STATUS, "children"),
-                    layout.running_message("Training…"),
-                    layout.stopped_message(),
-                ),
-            ],
-            cancel=[Input(ids.TRAIN_CANCEL, "n_clicks")],
+            **with_progress(
+                ids.TRAIN_PROGRESS,
+                ids.TRAIN_PROGRESS_BOX,
+                ids.TRAIN_CANCEL,
+                running=[
+                    (Output(ids.TRAIN_BUTTON, "disabled"), True, False),
+                    (
+                        Output(ids.TRAIN_STATUS, "children"),
+                        layout.running_message("Training…"),
+                        layout.stopped_message(),
+                    ),
+                ],
+            ),
         )(self.train)
         app.callback(
             Output(ids.RUNS_TABLE, "rowData", allow_duplicate=True),
@@ -246,10 +241,20 @@ class TrainCallbacks:
             if not config.target:
                 raise TrainingError("Choose a target column first.")
             set_progress((0, "Preparing the data"))
-            run_id, report = session.train(self.store, sid, config, progress=progress)
+            run_id, report = session.train(
+                self.store,
+                sid,
+                config,
+                progress=progress,
+                memory_budget=self.settings.job_memory_mb * 1024 * 1024,
+            )
         except (TrainingError, SessionExpired) as exc:
             log.info("training refused: %s", exc)
             return layout.alert(str(exc), "danger"), no_update, no_update, no_update
+        except jobs.OVER_BUDGET as exc:
+            log.warning("training ran out of its budget: %r", exc)
+            message = jobs.Budget.of(self.settings).message(exc)
+            return layout.alert(message, "danger"), no_update, no_update, no_update
         except (ValueError, TypeError, ArithmeticError) as exc:
             # Data the checks before training did not foresee (infinite classes, a
             # class only in the hold-out...): say so rather than fail the request.
@@ -257,8 +262,8 @@ class TrainCallbacks:
             return layout.alert(UNTRAINABLE, "danger"), no_update, no_update, no_update
         rows = session.leaderboard(self.store, sid)
         done = layout.alert(
-            f"Run {run_id}: {report['model_label']} trained in "
-            f"{report['total_seconds']:.2f} s.",
+            f"Run {report['number']}: {report['model_label']} trained in "
+            f"{report['total_seconds']:.2f} s. {report['storage_note']}".strip(),
             "success",
         )
         return done, rows, run_id, "tab-results"
@@ -287,7 +292,8 @@ class TrainCallbacks:
         if len(run_ids) < 2:
             return None
         try:
-            runs = [(f"Run {r}", self.store.run(sid, r)) for r in run_ids]
+            reports = [self.store.run(sid, r) for r in run_ids]
+            runs = [(f"Run {report['number']}", report) for report in reports]
         except SessionExpired as exc:
             return layout.alert(str(exc), "warning")
         return layout.comparison(

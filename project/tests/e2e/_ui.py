@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 
@@ -30,6 +31,21 @@ def tab(browser, label: str) -> None:
             link.click()
             return
     raise AssertionError(f"no tab {label}")
+
+
+def run_row(browser, number: int, timeout: float = TIMEOUT) -> str:
+    """A CSS selector of the runs table's row shown as run ``number``.
+
+    Rows are keyed by run ids, which are random; the visitor sees the numbers.
+    """
+    xpath = (
+        f"//*[@id='{ids.RUNS_TABLE}']//div[@row-id and contains(@class, 'ag-row')]"
+        f"[.//div[@col-id='number' and normalize-space()='{number}']]"
+    )
+    row = WebDriverWait(browser.driver, timeout).until(
+        lambda driver: driver.find_element(By.XPATH, xpath)
+    )
+    return f"#{ids.RUNS_TABLE} .ag-row[row-id='{row.get_attribute('row-id')}']"
 
 
 def train(browser, run: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.chrome.options import Options
 
+from app import jobs
 from app.app import create_app
 from app.config import Settings
 
@@ -38,5 +39,9 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def dash_app(tmp_path):
-    """A fresh app with its own cache directory and a small upload limit."""
-    return create_app(Settings(cache_dir=str(tmp_path / "cache"), max_upload_mb=1.0))
+    """A fresh app with its own cache directory and a small upload limit, and its
+    job runner started before the test server's threads (as gunicorn does)."""
+    app = create_app(Settings(cache_dir=str(tmp_path / "cache"), max_upload_mb=1.0))
+    jobs.start(app.server)
+    yield app
+    jobs.stop(app.server)

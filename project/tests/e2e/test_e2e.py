@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _ui import run_row
 from dash.testing.browser import Browser
 from selenium.webdriver.common.by import By
 
@@ -89,7 +90,7 @@ def test_clicking_a_run_shows_it_again(dash_duo, dash_app):
     dash_duo.wait_for_contains_text(
         f"#{ids.EVAL_SUMMARY}", "Run 2 · Gaussian naive Bayes", TIMEOUT
     )
-    _click(dash_duo, f"#{ids.RUNS_TABLE} .ag-row[row-id='1'] .ag-cell[col-id='model']")
+    _click(dash_duo, f"{run_row(dash_duo, 1)} .ag-cell[col-id='model']")
     dash_duo.wait_for_contains_text(
         f"#{ids.EVAL_SUMMARY}", "Run 1 · Logistic regression", TIMEOUT
     )

@@ -13,6 +13,7 @@ import time
 import pandas as pd
 from _ui import TIMEOUT
 from _ui import click as _click
+from _ui import run_row
 from _ui import tab as _tab
 from _ui import train as _train
 from selenium.webdriver.common.by import By
@@ -181,10 +182,8 @@ def test_the_whole_flow_runs_under_the_content_security_policy(dash_duo, dash_ap
     dash_duo.wait_for_contains_text(f"#{ids.PREDICT_SUMMARY}", "run 2", TIMEOUT)
     dash_duo.wait_for_element(f"#{ids.WHATIF_PREDICTION} .js-plotly-plot", TIMEOUT)
     _tab(dash_duo, "Results")
-    for run in ("1", "2"):
-        _click(
-            dash_duo, f"#{ids.RUNS_TABLE} .ag-row[row-id='{run}'] input[type=checkbox]"
-        )
+    for number in (1, 2):
+        _click(dash_duo, f"{run_row(dash_duo, number)} input[type=checkbox]")
     dash_duo.wait_for_contains_text(
         f"#{ids.EVAL_COMPARE}", "Run 1 · Logistic regression", TIMEOUT
     )

@@ -7,7 +7,7 @@ import time
 import psutil
 from selenium.webdriver.common.by import By
 
-from app import ids
+from app import ids, jobs
 
 TIMEOUT = 60
 
@@ -75,13 +75,16 @@ def test_training_shows_progress_and_can_be_cancelled(dash_duo, dash_app):
 
 def test_a_job_whose_process_dies_says_so(dash_duo, dash_app):
     _slow_training(dash_duo, dash_app)
-    me = psutil.Process()
-    jobs = [p for p in me.children(recursive=True) if "chrom" not in p.name()]
-    assert jobs, "no job process found"
-    for proc in jobs:
+    runner = dash_app.server.extensions[jobs.EXTENSION].runner
+    processes = psutil.Process(runner.ping()["pid"]).children()
+    assert processes, "no job process found"
+    for proc in processes:  # as the kernel's out-of-memory killer would
         proc.kill()
     dash_duo.wait_for_contains_text(
         f"#{ids.TRAIN_STATUS}", "stopped before it finished", TIMEOUT
+    )
+    dash_duo.wait_for_contains_text(
+        f"#{ids.APP_NOTICE}", "stopped unexpectedly", TIMEOUT
     )
     assert not dash_duo.find_element(f"#{ids.TRAIN_BUTTON}").get_attribute("disabled")
     time.sleep(1)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from _ui import TIMEOUT
 from _ui import click as _click
+from _ui import run_row
 from _ui import tab as _tab
 from _ui import train as _train
 from selenium.webdriver.common.by import By
@@ -95,10 +96,9 @@ def test_ticked_runs_are_compared_and_can_be_removed(dash_duo, dash_app):
     dash_duo.select_dcc_dropdown(f"#{ids.MODEL_NAME}", "k-nearest neighbours")
     dash_duo.wait_for_contains_text(f"#{ids.MODEL_NAME}", "k-nearest", TIMEOUT)
     _train(dash_duo, 2)
-    for run in ("1", "2"):
-        _click(
-            dash_duo, f"#{ids.RUNS_TABLE} .ag-row[row-id='{run}'] input[type=checkbox]"
-        )
+    rows = [run_row(dash_duo, number) for number in (1, 2)]
+    for row in rows:
+        _click(dash_duo, f"{row} input[type=checkbox]")
     dash_duo.wait_for_contains_text(
         f"#{ids.EVAL_COMPARE}", "Run 2 · k-nearest neighbours", TIMEOUT
     )
@@ -109,14 +109,10 @@ def test_ticked_runs_are_compared_and_can_be_removed(dash_duo, dash_app):
     dash_duo.wait_for_element(f"#{ids.EVAL_COMPARE} .js-plotly-plot", TIMEOUT)
     _click(dash_duo, f"#{ids.EVAL_REMOVE}")
     deadline = time.monotonic() + TIMEOUT
-    while dash_duo.driver.find_elements(
-        By.CSS_SELECTOR, f"#{ids.RUNS_TABLE} .ag-row[row-id='1']"
-    ):
+    while dash_duo.driver.find_elements(By.CSS_SELECTOR, rows[0]):
         assert time.monotonic() < deadline, "runs were not removed"
         time.sleep(0.2)
-    assert not dash_duo.driver.find_elements(
-        By.CSS_SELECTOR, f"#{ids.RUNS_TABLE} .ag-row[row-id='2']"
-    )
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, rows[1])
 
 
 def test_every_download_of_the_shown_run(dash_duo, dash_app):

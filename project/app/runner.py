@@ -1,0 +1,696 @@
+"""The job runner: one process per server that queues background jobs fairly and
+runs each one in a child process with a memory and time budget.
+
+Started once, before the server takes requests (gunicorn's ``on_starting`` hook;
+tests call :meth:`Runner.start` themselves), by forking the process that holds the
+app. Web workers never fork: they hand jobs to the runner over a Unix socket and
+ask it how they are doing. So:
+
+- a *keeper* (the forked copy) imports and warms scikit-learn once, then forks the
+  runner and forks it again if it ever dies;
+- the *runner* (single-threaded) holds the queue: at most ``slots`` jobs at once,
+  one per visitor, visitors served in turn (a visitor's second job waits behind
+  every other visitor's first); it forks each job from its warm, quiescent self,
+  watches its memory (resident size of the job's process group) and wall time,
+  and kills what goes over, remembering why;
+- a *job* runs in its own process group at a lower CPU priority, dies with the
+  runner, and gets its budget enforced from inside too (see ``jobs.Budget``).
+
+Messages on the socket are one JSON object per line each way; the socket lives in
+the cache directory (0700) and only the service user can reach it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import secrets
+import selectors
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.2
+JOB_NICE = 10
+ENDED_KEPT_SECONDS = 600
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+START_WAIT_SECONDS = 30.0  # a job submitted while the runner (re)starts waits
+
+QUEUED = "Queued: starts when one of the running jobs ends"
+QUEUED_BEHIND = "Queued behind {ahead} other job(s)"
+QUEUED_OWN = "Queued: starts when your other job ends"
+
+TOO_MANY = (
+    "You already have {count} jobs running or waiting; wait for them to finish "
+    "(or cancel one) before starting another."
+)
+OVER_MEMORY = (
+    "This job needed more than the {limit:,} MB of memory this server allows one "
+    "job, so it was stopped. Use fewer rows or features, or lighter settings."
+)
+OVER_TIME = (
+    "This job ran longer than the {limit} this server allows one job, so it was "
+    "stopped. Use fewer rows or folds, or lighter settings."
+)
+CRASHED = (
+    "This job stopped unexpectedly (the server may have run short of memory). "
+    "Try again, with less data or lighter settings."
+)
+UNAVAILABLE = (
+    "Background jobs are not available on this server right now; try again in a "
+    "moment."
+)
+
+
+def duration(seconds: float) -> str:
+    """``90`` -> ``"1.5 minutes"``, ``45`` -> ``"45 seconds"``."""
+    if seconds >= 120:
+        return f"{seconds / 60:g} minutes"
+    return "1 second" if seconds == 1 else f"{seconds:g} seconds"
+
+
+@dataclass
+class _Job:
+    """A job as the runner sees it."""
+
+    id: str
+    visitor: str
+    callback: str
+    key: str
+    progress_key: str
+    args: Any
+    context: Any
+    arrived: float
+    state: str = "queued"  # queued, running, ended
+    pid: int = 0
+    started: float = 0.0
+    base_rss: int = 0
+    reason: str | None = None
+    ended: float = 0.0
+    killed: bool = False
+
+
+@dataclass
+class Scheduler:
+    """Which job runs next: at most ``slots`` at once and one per visitor, the
+    visitors served in turn: a job's place is the number of jobs its visitor has
+    had started (while it kept some queued or running) plus the number of its
+    jobs queued before it; ties go to the earlier arrival.
+
+    Pure bookkeeping, no processes: the runner asks it and acts.
+    """
+
+    slots: int
+    per_visitor: int
+    jobs: dict[str, _Job] = field(default_factory=dict)
+    by_key: dict[str, str] = field(default_factory=dict)
+    served: dict[str, int] = field(default_factory=dict)
+
+    def submit(self, job: _Job) -> None:
+        """Queue ``job``, or end it at once when its visitor has too many."""
+        self.jobs[job.id] = job
+        self.by_key[job.key] = job.id
+        mine = [
+            j
+            for j in self.jobs.values()
+            if j.visitor == job.visitor and j.state != "ended" and j is not job
+        ]
+        if len(mine) >= self.per_visitor:
+            self.end(job, TOO_MANY.format(count=len(mine)))
+
+    def running(self) -> list[_Job]:
+        """The jobs computing now."""
+        return [j for j in self.jobs.values() if j.state == "running"]
+
+    def order(self) -> list[_Job]:
+        """Queued jobs in the order they would start (see the class)."""
+        queued = sorted(
+            (j for j in self.jobs.values() if j.state == "queued"),
+            key=lambda j: j.arrived,
+        )
+        rank: dict[str, int] = {}
+        ranked = []
+        for job in queued:
+            place = self.served.get(job.visitor, 0) + rank.get(job.visitor, 0)
+            ranked.append((place, job.arrived, job))
+            rank[job.visitor] = rank.get(job.visitor, 0) + 1
+        return [job for _, _, job in sorted(ranked, key=lambda r: (r[0], r[1]))]
+
+    def start(self, job: _Job) -> None:
+        """Mark ``job`` running."""
+        job.state = "running"
+        self.served[job.visitor] = self.served.get(job.visitor, 0) + 1
+
+    def next_job(self) -> _Job | None:
+        """The job to start now, or None (no free slot, or nothing eligible)."""
+        busy = {j.visitor for j in self.running()}
+        if len(busy) >= self.slots:
+            return None
+        for job in self.order():
+            if job.visitor not in busy:
+                return job
+        return None
+
+    def waiting_label(self, job: _Job) -> str:
+        """What a queued job's progress bar says."""
+        busy = {j.visitor for j in self.running()}
+        if job.visitor in busy:
+            return QUEUED_OWN
+        ahead = 0
+        for other in self.order():
+            if other is job:
+                break
+            if other.visitor not in busy and other.visitor != job.visitor:
+                ahead += 1
+        return QUEUED_BEHIND.format(ahead=ahead) if ahead else QUEUED
+
+    def end(self, job: _Job, reason: str | None = None) -> None:
+        """Mark ``job`` ended (keeping the first reason given)."""
+        if job.state != "ended":
+            job.state, job.ended = "ended", time.monotonic()
+            job.args = job.context = None
+            if not any(
+                j.visitor == job.visitor and j.state != "ended"
+                for j in self.jobs.values()
+            ):
+                self.served.pop(job.visitor, None)  # a visitor with nothing left
+        if reason and not job.reason:
+            job.reason = reason
+
+    def forget_old(self, now: float) -> None:
+        """Drop ended jobs older than :data:`ENDED_KEPT_SECONDS`."""
+        for job in list(self.jobs.values()):
+            if job.state == "ended" and now - job.ended > ENDED_KEPT_SECONDS:
+                del self.jobs[job.id]
+                if self.by_key.get(job.key) == job.id:
+                    del self.by_key[job.key]
+
+    def status(self, job: _Job | None) -> dict[str, Any]:
+        """The answer to a status question about ``job``."""
+        if job is None:
+            return {"state": "unknown"}
+        answer: dict[str, Any] = {"state": job.state, "reason": job.reason}
+        if job.state == "queued":
+            answer["label"] = self.waiting_label(job)
+        return answer
+
+
+class Runner:
+    """The job runner's settings, its client (any process) and its lifecycle.
+
+    Parameters
+    ----------
+    directory : str
+        A private directory (0700) for the socket.
+    slots : int
+        Jobs computing at once.
+    memory_mb, seconds : int
+        Each job's budget: growth of its resident memory, and wall time.
+    grace : float
+        Seconds past its time budget before the runner kills a job (which may
+        have been told by its own alarm first).
+    per_visitor : int
+        Jobs one visitor may have running or waiting.
+    jobs : callable
+        Returns the job functions by callback key (read when the runner starts).
+    warm_up : callable, optional
+        Imports and runs what jobs need, once, so that every job starts warm.
+    on_job_start : callable, optional
+        Called first in each job's process (to let go of inherited handles).
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        *,
+        slots: int,
+        memory_mb: int,
+        seconds: int,
+        per_visitor: int,
+        grace: float = 0.0,
+        jobs: Callable[[], Mapping[str, Callable[..., Any]]],
+        warm_up: Callable[[], Any] | None = None,
+        on_job_start: Callable[[], Any] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.socket_path = os.path.join(directory, "runner.sock")
+        self.slots = max(1, slots)
+        self.memory_mb = memory_mb
+        self.seconds = seconds
+        self.per_visitor = max(1, per_visitor)
+        self.grace = grace
+        self.jobs = jobs
+        self.warm_up = warm_up
+        self.on_job_start = on_job_start
+        self._keeper = 0
+        self._lock = threading.Lock()
+
+    # -- client ---------------------------------------------------------------------
+    def request(self, message: dict[str, Any], *, wait: float = 0.0) -> dict[str, Any]:
+        """Send one message and return the answer; waits up to ``wait`` seconds for
+        a runner that is (re)starting. Raises ``OSError`` when none answers."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return self._exchange(message)
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
+
+    def _exchange(self, message: dict[str, Any]) -> dict[str, Any]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(30)
+            conn.connect(self.socket_path)
+            conn.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+            with conn.makefile("rb") as reader:
+                line = reader.readline(MAX_MESSAGE_BYTES)
+        if not line:
+            raise ConnectionResetError("the job runner closed the connection")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def submit(self, **job: Any) -> dict[str, Any]:
+        """Queue a job (see :class:`_Job` for the fields); returns its status and
+        ``job``, its id. Starts the runner first when this process may."""
+        if not self.started():
+            self.start_if_safe()
+        # Wait for a runner being (re)started by its keeper, not for one never coming.
+        wait = START_WAIT_SECONDS if self.started() else 0.0
+        return self.request({"op": "submit", **job}, wait=wait)
+
+    def status(self, job: str) -> dict[str, Any]:
+        """``{"state": queued|running|ended|unknown, "reason", "label"}``."""
+        try:
+            return self.request({"op": "status", "job": str(job)})
+        except OSError:
+            return {"state": "unknown"}
+
+    def status_of_key(self, key: str) -> dict[str, Any]:
+        """The status of the newest job with this cache key."""
+        try:
+            return self.request({"op": "status", "key": str(key)})
+        except OSError:
+            return {"state": "unknown"}
+
+    def cancel(self, job: str) -> None:
+        """Stop a job (queued or running); quiet when it already ended."""
+        with contextlib.suppress(OSError):
+            self.request({"op": "cancel", "job": str(job)})
+
+    def ping(self) -> dict[str, Any]:
+        """The runner's counts; raises ``OSError`` when it does not answer."""
+        return self.request({"op": "ping"})
+
+    # -- lifecycle (the process that starts it) --------------------------------------
+    def started(self) -> bool:
+        """Whether this process started a runner that is still there."""
+        return bool(self._keeper) and _alive_child(self._keeper)
+
+    def start(self) -> int:
+        """Fork the keeper (which forks the runner); returns its pid.
+
+        Call it while this process is quiescent: before it serves requests and
+        with no other thread busy (a forked copy inherits the memory of every
+        thread, locks included).
+        """
+        with self._lock:
+            if self.started():
+                return self._keeper
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            owner = os.getpid()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the keeper, measured by its tests
+                _exit_after(lambda: _Keeper(self, owner).run())
+            self._keeper = pid
+            log.info("job runner started (keeper pid %d)", pid)
+            return pid
+
+    def start_if_safe(self) -> None:
+        """Start the runner from here when no other thread could be mid-work."""
+        if threading.active_count() == 1:
+            self.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the keeper, the runner and every job (from the starting process)."""
+        pid, self._keeper = self._keeper, 0
+        if not pid:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive_child(pid):
+                return
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _alive_child(pid: int) -> bool:
+    """Whether a child of this process is still running (reaping it if not)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child (or reaped elsewhere): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return done == 0
+
+
+def _exit_after(run: Callable[[], Any]) -> None:
+    """Run ``run`` in a forked child and leave without the parent's exit handlers."""
+    code = 0
+    try:
+        run()
+    except BaseException:  # noqa: BLE001 - nothing may escape a forked child
+        log.exception("a job process failed")
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent process exits (no-op elsewhere)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class _Stop(Exception):
+    """Raised by the signal handlers of the keeper and the runner."""
+
+
+def _raise_stop(*_: Any) -> None:
+    raise _Stop()
+
+
+class _Keeper:
+    """Warms up once, then keeps one runner alive until told to stop."""
+
+    def __init__(self, runner: Runner, owner: int) -> None:
+        self.runner = runner
+        self.owner = owner
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, _raise_stop)
+        signal.signal(signal.SIGINT, _raise_stop)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _die_with_parent()
+        child = 0
+        try:
+            self._warm_up()
+            while os.getppid() == self.owner:
+                child = os.fork()
+                if child == 0:  # pragma: no cover - the runner
+                    _exit_after(lambda: _Loop(self.runner, os.getppid()).run())
+                while os.getppid() == self.owner:
+                    done, status = os.waitpid(child, os.WNOHANG)
+                    if done:
+                        log.error(
+                            "the job runner exited (%s); starting it again", status
+                        )
+                        child = 0
+                        time.sleep(1)
+                        break
+                    time.sleep(0.5)
+        except _Stop:
+            pass
+        finally:
+            if child:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGTERM)
+                with contextlib.suppress(ChildProcessError, _Stop):
+                    _wait(child, 5)
+
+    def _warm_up(self) -> None:
+        warm_up = self.runner.warm_up
+        if warm_up is None:
+            return
+        with contextlib.suppress(OSError):
+            os.nice(JOB_NICE)
+        started = time.perf_counter()
+        try:
+            warm_up()
+        except Exception:  # noqa: BLE001 - jobs then warm up by themselves
+            log.warning("warming up the job runner failed", exc_info=True)
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, 0)
+        log.info("job runner warmed up in %.2f s", time.perf_counter() - started)
+
+
+def _wait(pid: int, timeout: float) -> None:
+    """Wait for a child; kill it after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+class _Loop:
+    """The runner process: a select loop over the socket and a tick."""
+
+    def __init__(self, runner: Runner, parent: int) -> None:
+        self.runner = runner
+        self.parent = parent
+        self.scheduler = Scheduler(runner.slots, runner.per_visitor)
+        self.jobs = runner.jobs()
+        self.by_pid: dict[int, _Job] = {}
+        self.listener: socket.socket | None = None
+        self.selector: selectors.BaseSelector | None = None
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, _raise_stop)
+        signal.signal(signal.SIGINT, _raise_stop)
+        _die_with_parent()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.runner.socket_path)
+        listener = self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o077)
+        try:
+            listener.bind(self.runner.socket_path)
+        finally:
+            os.umask(old)
+        listener.listen(64)
+        selector = self.selector = selectors.DefaultSelector()
+        selector.register(listener, selectors.EVENT_READ)
+        try:
+            while os.getppid() == self.parent:
+                for _ in selector.select(TICK_SECONDS):
+                    self._serve_one(listener)
+                self._tick()
+        except _Stop:
+            pass
+        finally:
+            self._stop_all()
+
+    # -- requests --------------------------------------------------------------------
+    def _serve_one(self, listener: socket.socket) -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            try:
+                with conn.makefile("rb") as reader:
+                    line = reader.readline(MAX_MESSAGE_BYTES)
+                answer = self._answer(json.loads(line))
+                conn.sendall(json.dumps(answer).encode() + b"\n")
+            except (OSError, ValueError) as exc:
+                log.warning("job runner: a bad request: %r", exc)
+
+    def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
+        op = message.get("op")
+        jobs = self.scheduler.jobs
+        if op == "submit":
+            job = _Job(
+                id=secrets.token_hex(8),
+                visitor=str(message.get("visitor") or "anonymous"),
+                callback=str(message["callback"]),
+                key=str(message["key"]),
+                progress_key=str(message["progress_key"]),
+                args=message.get("args"),
+                context=message.get("context"),
+                arrived=time.monotonic(),
+            )
+            if job.callback not in self.jobs:
+                self.scheduler.jobs[job.id] = job
+                self.scheduler.end(job, UNAVAILABLE)
+                log.error("job runner: unknown callback %s", job.callback[:12])
+            else:
+                self.scheduler.submit(job)
+                self._start_what_fits()
+            return {"job": job.id, **self.scheduler.status(job)}
+        if op == "status":
+            if "key" in message:
+                job_id = self.scheduler.by_key.get(str(message["key"]), "")
+            else:
+                job_id = str(message.get("job"))
+            return self.scheduler.status(jobs.get(job_id))
+        if op == "cancel":
+            job = jobs.get(str(message.get("job")))
+            if job is not None:
+                self._cancel(job)
+            return {"ok": True}
+        if op == "ping":
+            return {
+                "pid": os.getpid(),
+                "running": len(self.scheduler.running()),
+                "queued": len(self.scheduler.order()),
+            }
+        return {"error": "unknown op"}
+
+    def _cancel(self, job: _Job) -> None:
+        if job.state == "running":
+            job.killed = True
+            _kill_group(job.pid)
+        self.scheduler.end(job)
+
+    # -- the tick --------------------------------------------------------------------
+    def _tick(self) -> None:
+        self._reap()
+        now = time.monotonic()
+        for job in self.scheduler.running():
+            self._check_budget(job, now)
+        self._start_what_fits()
+        self.scheduler.forget_old(now)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            job = self.by_pid.pop(pid, None)
+            if job is None:
+                continue
+            reason = None
+            if os.WIFSIGNALED(status) and not job.killed:
+                reason = CRASHED
+                log.error("job %s ended by signal %d", job.id, os.WTERMSIG(status))
+            self.scheduler.end(job, reason)
+            log.info(
+                "job %s ended after %.2f s", job.id, time.monotonic() - job.started
+            )
+
+    def _check_budget(self, job: _Job, now: float) -> None:
+        limit = self.runner.seconds
+        if now - job.started > limit + self.runner.grace:
+            log.warning("job %s over its time budget: stopped", job.id)
+            self._kill(job, OVER_TIME.format(limit=duration(limit)))
+            return
+        grown = _tree_rss(job.pid) - job.base_rss
+        if grown > self.runner.memory_mb * 1024 * 1024:
+            log.warning(
+                "job %s over its memory budget (%d MB more): stopped",
+                job.id,
+                grown // 2**20,
+            )
+            self._kill(job, OVER_MEMORY.format(limit=self.runner.memory_mb))
+
+    def _kill(self, job: _Job, reason: str) -> None:
+        job.killed = True
+        _kill_group(job.pid)
+        self.scheduler.end(job, reason)
+
+    def _start_what_fits(self) -> None:
+        while True:
+            job = self.scheduler.next_job()
+            if job is None:
+                return
+            self._launch(job)
+
+    def _launch(self, job: _Job) -> None:
+        base = _rss(os.getpid())
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the job
+            _exit_after(lambda: self._run_job(job))
+        with contextlib.suppress(OSError):  # as the child does: no race with a kill
+            os.setpgid(pid, pid)
+        job.pid, job.started, job.base_rss = pid, time.monotonic(), base
+        self.scheduler.start(job)
+        self.by_pid[pid] = job
+        log.info("job %s started (pid %d)", job.id, pid)
+
+    def _run_job(self, job: _Job) -> None:
+        """In the job's process: let go of the runner's state, then run it."""
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _die_with_parent()
+        if self.selector is not None:
+            self.selector.close()
+        if self.listener is not None:
+            self.listener.close()
+        with contextlib.suppress(OSError):
+            os.nice(JOB_NICE)
+        if self.runner.on_job_start is not None:
+            self.runner.on_job_start()
+        self.jobs[job.callback](job.key, job.progress_key, job.args, job.context)
+
+    def _stop_all(self) -> None:
+        for job in self.scheduler.running():
+            job.killed = True
+            _kill_group(job.pid)
+        for pid in list(self.by_pid):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        with contextlib.suppress(OSError):
+            os.unlink(self.runner.socket_path)
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL a job and whatever it started (its own process group)."""
+    for kill in (os.killpg, os.kill):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of one process (0 when it is gone)."""
+    import psutil
+
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.Error:
+        return 0
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its descendants."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for each in procs:
+        with contextlib.suppress(psutil.Error):
+            total += each.memory_info().rss
+    return total

@@ -1,0 +1,272 @@
+"""Jobs shared fairly, through gunicorn as in production: what an abuser did to
+other visitors before (issue "Bounded and fair"), tried again.
+
+One gunicorn server with the project's config, two job slots. Every test here
+failed before the job runner: a visitor's two long jobs held both slots, and
+synthetic datasets were made inside the web request.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from app import ids, runner
+from app.store import new_session_id
+from tools.dashclient import DashClient
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+LOAD = [
+    f"{ids.DATA_VERSION}.data",
+    f"{ids.DATA_STATUS}.children",
+    f"{ids.DATA_NOTES}.children",
+    f"{ids.DATA_JOB}.data",
+    f"{ids.DATA_SYNTH}.is_open",
+]
+LOAD_JOB = [
+    f"{ids.DATA_VERSION}.data",
+    f"{ids.DATA_STATUS}.children",
+    f"{ids.DATA_NOTES}.children",
+]
+TRAIN = [
+    f"{ids.TRAIN_STATUS}.children",
+    f"{ids.RUNS_TABLE}.rowData",
+    f"{ids.EVAL_RUN}.data",
+    f"{ids.MAIN_TABS}.active_tab",
+]
+IRIS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    port = _free_port()
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        WEB_CONCURRENCY="2",
+        JOB_SLOTS="2",
+        JOB_MEMORY_MB="1024",
+        CACHE_DIR=str(tmp_path_factory.mktemp("cache")),
+        LOG_LEVEL="warning",
+    )
+    env.pop("REDIS_URL", None)
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    proc = subprocess.Popen(
+        [str(gunicorn), "--config", "gunicorn.conf.py", "app.app:server"],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("gunicorn did not start")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _synthetic(key: str, rows: int, features: int, seed: int, sid: str) -> dict:
+    return {
+        f"{ids.DATA_SOURCE}.value": key,
+        f"{ids.DATA_SYNTH_ROWS}.value": rows,
+        f"{ids.DATA_SYNTH_FEATURES}.value": features,
+        f"{ids.DATA_SYNTH_SEED}.value": seed,
+        f"{ids.APP_SESSION}.data": sid,
+    }
+
+
+def _load(client: DashClient, values: dict[str, Any]) -> str:
+    """Load a dataset as the page does (following the job it may hand over)."""
+    out = client.call(LOAD, values, changed=[f"{ids.DATA_SOURCE}.value"])
+    job = out.get(ids.DATA_JOB, {}).get("data")
+    if job:
+        sid = values[f"{ids.APP_SESSION}.data"]
+        out = client.call(
+            LOAD_JOB,
+            {f"{ids.DATA_JOB}.data": job, f"{ids.APP_SESSION}.data": sid},
+            changed=[f"{ids.DATA_JOB}.data"],
+        )
+    return str(out[ids.DATA_STATUS]["children"])
+
+
+def _train_body(
+    client: DashClient,
+    sid: str,
+    features: list[str],
+    model: str,
+    task: str = "classification",
+    seed: int = 0,
+    **params: Any,
+) -> dict:
+    pattern = {
+        f"{ids.PARAM_INPUT}.value": [
+            {
+                "id": {"type": ids.PARAM_INPUT, "name": k},
+                "property": "value",
+                "value": v,
+            }
+            for k, v in params.items()
+        ],
+        f"{ids.PARAM_INPUT}.id": [
+            {
+                "id": {"type": ids.PARAM_INPUT, "name": k},
+                "property": "id",
+                "value": {"type": ids.PARAM_INPUT, "name": k},
+            }
+            for k in params
+        ],
+    }
+    values = {
+        f"{ids.TRAIN_BUTTON}.n_clicks": 1,
+        f"{ids.APP_SESSION}.data": sid,
+        f"{ids.TARGET_COLUMN}.value": "target",
+        f"{ids.TRAIN_TASK}.value": task,
+        f"{ids.TRAIN_FEATURES}.value": features,
+        f"{ids.MODEL_NAME}.value": model,
+        f"{ids.TRAIN_TEST_SIZE}.value": 0.25,
+        f"{ids.TRAIN_STRATIFY}.value": True,
+        f"{ids.TRAIN_SEED}.value": seed,
+        f"{ids.TRAIN_CV_FOLDS}.value": 0,
+    }
+    return client.body(
+        TRAIN, values, changed=[f"{ids.TRAIN_BUTTON}.n_clicks"], pattern=pattern
+    )
+
+
+def _start(client: DashClient, body: dict) -> dict:
+    """Start a background callback; its job handles."""
+    answer = client.post(body)
+    assert answer.status_code == 200, answer.text[:300]
+    handles = answer.json()
+    assert "job" in handles, handles
+    return {"cacheKey": handles["cacheKey"], "job": handles["job"]}
+
+
+def _poll(client: DashClient, body: dict, handles: dict) -> dict:
+    answer = client.post(body, handles)
+    assert answer.status_code in (200, 204), answer.text[:300]
+    return {} if answer.status_code == 204 else answer.json()
+
+
+def test_one_visitors_long_jobs_do_not_make_another_wait(base):
+    """Before: a visitor's two long trainings held both slots; another visitor's
+    50 ms iris training still said "Queued" after 30 s."""
+    abuser, visitor = DashClient(base), DashClient(base)
+    heavy, light = new_session_id(), new_session_id()
+    status = _load(abuser, _synthetic("classification", 60_000, 10, 1, heavy))
+    assert "60,000 rows" in status
+    features = [f"x{i}" for i in range(1, 11)]
+    bodies = [
+        _train_body(abuser, heavy, features, "random_forest", seed=s, n_estimators=1000)
+        for s in (1, 2)  # two jobs, told apart by their seed
+    ]
+    long_jobs = [_start(abuser, body) for body in bodies]
+    time.sleep(1)
+    second = _poll(abuser, bodies[1], long_jobs[1])
+    label = second.get("progress", {}).get(f"{ids.TRAIN_PROGRESS}.label")
+    assert label == runner.QUEUED_OWN  # behind its own first job, not in a slot
+
+    iris = {f"{ids.DATA_SOURCE}.value": "iris", f"{ids.APP_SESSION}.data": light}
+    assert "150 rows" in _load(visitor, iris)
+    started = time.monotonic()
+    out = _finish(visitor, _train_body(visitor, light, IRIS, "logistic_regression"))
+    waited = time.monotonic() - started
+    assert "Run 1: Logistic regression trained" in str(out)
+    assert waited < 10, f"the light training took {waited:.1f} s"
+    still = _poll(abuser, bodies[0], long_jobs[0])
+    assert "response" not in still  # the abuser's first job is still running
+
+
+def _finish(client: DashClient, body: dict, timeout: float = 60) -> dict:
+    handles = _start(client, body)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        data = _poll(client, body, handles)
+        if "response" in data:
+            return data["response"]
+    raise AssertionError("the job did not finish")
+
+
+def test_big_generations_leave_the_web_requests_and_health_fast(base):
+    """Before: 8 concurrent 1,000,000 × 50 generations ran inside the requests
+    (49–78 s each) and /healthz took up to 60 s."""
+    client = DashClient(base)
+    client.deps  # noqa: B018 - fetched once, before the threads
+
+    def generate(seed: int) -> tuple[float, Any]:
+        sid = new_session_id()
+        values = _synthetic("classification", 1_000_000, 50, seed, sid)
+        started = time.monotonic()
+        out = client.call(LOAD, values, changed=[f"{ids.DATA_SOURCE}.value"])
+        return time.monotonic() - started, out
+
+    def health(_: int) -> float:
+        started = time.monotonic()
+        assert requests.get(f"{base}/healthz", timeout=30).ok
+        return time.monotonic() - started
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(generate, range(100, 108)))
+    with ThreadPoolExecutor(4) as pool:
+        healths = list(pool.map(health, range(40)))
+    assert max(seconds for seconds, _ in answers) < 3
+    for _, out in answers:
+        assert out[ids.DATA_JOB]["data"]["kind"] == "bundled"
+        assert "Generating the dataset" in str(out[ids.DATA_STATUS])
+    assert statistics.median(healths) < 0.2 and max(healths) < 1.0, healths
+
+
+def test_the_oversized_forest_is_refused_with_what_it_would_need(base):
+    """Before: 1,000 unlimited trees on 1,000,000 rows grew ~21 MB/s without bound."""
+    client = DashClient(base)
+    sid = new_session_id()
+    status = _load(client, _synthetic("regression", 1_000_000, 2, 3, sid))
+    assert "1,000,000 rows" in status
+    body = _train_body(
+        client,
+        sid,
+        ["x1", "x2"],
+        "random_forest",
+        "regression",
+        n_estimators=1000,
+        max_depth=None,
+        min_samples_leaf=1,
+        max_features=1.0,
+    )
+    started = time.monotonic()
+    out = _finish(client, body)
+    text = str(out[ids.TRAIN_STATUS]["children"])
+    assert "1,000 trees of unlimited depth on 750,000 rows would need about" in text
+    assert "this server allows 1.0 GB per job" in text
+    assert time.monotonic() - started < 20

@@ -1,0 +1,504 @@
+"""What every simulated tab of ``make loadtest`` shares (``tools/locustfile.py``,
+``tools/abuser.py``): the page as dash-renderer keeps it, its HTTP connection, and
+the tally of the whole run, written as JSON when locust quits.
+
+A tab loads the page (``/``, ``/_dash-layout``, ``/_dash-dependencies``), keeps the
+layout and applies every callback response to it (``sideUpdate`` too), builds each
+callback request from the dependencies and the values on its page
+(``tools.dashclient.DashClient``), and follows background callbacks (first POST,
+then a poll every ``interval`` ms with plain input values nulled, until the outputs
+or a 204). A request whose connection fails is sent once more after a short pause,
+as a reload would (see :class:`Http`).
+
+``LOADTEST_RESULTS`` names the JSON file written when locust quits (statistics per
+request type and per group of requests, the checks, lost sessions, connection
+errors, what the abuser got).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import threading
+import time
+from typing import Any, Iterator
+
+import requests
+from locust import events
+from locust.stats import calculate_response_time_percentile
+
+from app import ids
+from tools.dashclient import DashClient
+
+PAGE_TIMEOUT = 30  # seconds for a page, its layout or its dependencies
+CALLBACK_TIMEOUT = 60  # seconds for one callback answer
+JOB_TIMEOUT = 120  # seconds for a background job to end
+RETRY_PAUSE = 0.5  # seconds before the one retry of a request whose connection failed
+#: Requests whose name starts with this are the abuser's (``tools/abuser.py``):
+#: counted apart from the visitors' figures.
+ABUSE = "abuse: "
+#: The User-Agent of each kind of tab, so that the server's access log tells them
+#: apart (``tools.loadtest.read_log``).
+VISITOR_AGENT = "dashboard-loadtest-visitor"
+ABUSER_AGENT = "dashboard-loadtest-abuser"
+
+_SIGNED = re.compile(r"^[^~]+~[^~]+$")
+
+
+class StepFailed(Exception):
+    """A step of the visit went wrong; the visitor starts its next round."""
+
+
+# -- what happened, across all tabs ------------------------------------------------
+
+
+class Tally:
+    """Counters and events of the whole run, written as JSON when locust quits."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.status: dict[str, int] = {}
+        self.connection_errors: list[dict[str, Any]] = []
+        self.checks: dict[str, int] = {}
+        self.failures: list[dict[str, Any]] = []
+        self.lost: dict[str, list[str]] = {}
+        self.visitors: dict[str, dict[str, Any]] = {}
+        self.trainings = {"confirmed": 0, "stopped": 0}
+        self.abuse: dict[str, dict[str, Any]] = {}  # what the abuser's sends got
+        self.abuser: dict[str, Any] = {}  # the abuser's record (loops, runs)
+
+    def count_status(self, code: int) -> None:
+        with self.lock:
+            key = str(code)
+            self.status[key] = self.status.get(key, 0) + 1
+
+    def connection_error(
+        self, step: str, sent: float, error: str, retried: bool
+    ) -> dict[str, Any]:
+        event = {
+            "sent": sent,
+            "time": time.time(),
+            "step": step,
+            "error": error,
+            "retried": retried,
+        }
+        with self.lock:
+            self.connection_errors.append(event)
+        return event
+
+    def check(self, name: str) -> None:
+        with self.lock:
+            self.checks[name] = self.checks.get(name, 0) + 1
+
+    def failure(
+        self, visitor: str, step: str, reason: str, after: list[dict[str, Any]]
+    ) -> None:
+        """A failed step; ``after``: the connection errors earlier in that step."""
+        with self.lock:
+            self.failures.append(
+                {
+                    "time": time.time(),
+                    "visitor": visitor,
+                    "step": step,
+                    "why": reason,
+                    "after_connection_errors": after,
+                }
+            )
+
+    def lose(self, visitor: str, reason: str) -> None:
+        with self.lock:
+            self.lost.setdefault(visitor, []).append(reason)
+
+    def abused(self, kind: str, outcome: str, said: str, expected: bool) -> None:
+        """One send of the abuser of ``kind`` and what it got (``said``: the
+        sentence the page showed, the last one kept per outcome; ``expected``:
+        whether the abuser expects that outcome of that kind)."""
+        with self.lock:
+            entry = self.abuse.setdefault(
+                kind, {"sent": 0, "outcomes": {}, "unexpected": []}
+            )
+            entry["sent"] += 1
+            got = entry["outcomes"].setdefault(outcome, {"count": 0, "said": ""})
+            got["count"] += 1
+            if said:
+                got["said"] = said[:400]
+            if not expected and outcome not in entry["unexpected"]:
+                entry["unexpected"].append(outcome)
+
+    def as_json(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "abuse": copy.deepcopy(self.abuse),
+                "abuser": copy.deepcopy(self.abuser),
+                "status": dict(self.status),
+                "connection_errors": list(self.connection_errors),
+                "checks": dict(self.checks),
+                "failures": list(self.failures),
+                "lost_sessions": {k: list(v) for k, v in self.lost.items()},
+                "visitors": copy.deepcopy(self.visitors),
+                "trainings": dict(self.trainings),
+            }
+
+
+TALLY = Tally()
+
+
+def fire(environment: Any, kind: str, name: str, seconds: float, error: Any) -> None:
+    """Report a measured flow or a failed check to locust's statistics."""
+    environment.events.request.fire(
+        request_type=kind,
+        name=name,
+        response_time=seconds * 1000,
+        response_length=0,
+        exception=error,
+        context={},
+    )
+
+
+@events.quitting.add_listener
+def _write_results(environment: Any, **_: Any) -> None:
+    path = os.environ.get("LOADTEST_RESULTS")
+    if not path:
+        return
+    stats = environment.stats
+    total = stats.total
+    elapsed = max((total.last_request_timestamp or 0) - (total.start_time or 0), 1e-9)
+    entries = []
+    for entry in sorted(stats.entries.values(), key=lambda e: (e.method, e.name)):
+        entries.append(
+            {
+                "type": entry.method,
+                "name": entry.name,
+                "requests": entry.num_requests,
+                "failures": entry.num_failures,
+                "p50_ms": entry.get_response_time_percentile(0.5),
+                "p95_ms": entry.get_response_time_percentile(0.95),
+                "p99_ms": entry.get_response_time_percentile(0.99),
+                "max_ms": entry.max_response_time,
+                "avg_ms": entry.avg_response_time,
+                "rps": entry.num_requests / elapsed,
+            }
+        )
+    errors = [
+        {
+            "type": e.method,
+            "name": e.name,
+            "error": str(e.error),
+            "occurrences": e.occurrences,
+        }
+        for e in stats.errors.values()
+    ]
+    out = TALLY.as_json()
+    out.update(
+        written=time.time(),
+        entries=entries,
+        groups=_groups(stats),
+        errors=errors,
+        started=total.start_time,
+        last_request=total.last_request_timestamp,
+        elapsed=elapsed,
+        exceptions=[
+            {"count": e["count"], "msg": e["msg"], "traceback": e["traceback"]}
+            for e in getattr(environment.runner, "exceptions", {}).values()
+        ],
+    )
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(out, handle, indent=1, default=str)
+
+
+def _groups(stats: Any) -> dict[str, dict[str, Any]]:
+    """Percentiles over all HTTP requests of the visitors, and of the abuser."""
+    merged: dict[str, dict[str, Any]] = {}
+    for entry in stats.entries.values():
+        if entry.method not in ("GET", "POST"):
+            continue
+        group = "abuser" if entry.name.startswith(ABUSE) else "visitors"
+        into = merged.setdefault(group, {"times": {}, "requests": 0, "failures": 0})
+        into["requests"] += entry.num_requests
+        into["failures"] += entry.num_failures
+        for rounded, count in entry.response_times.items():
+            into["times"][rounded] = into["times"].get(rounded, 0) + count
+    out = {}
+    for group, got in merged.items():
+        total = sum(got["times"].values())
+        out[group] = {
+            "requests": got["requests"],
+            "failures": got["failures"],
+            **{
+                f"p{int(p * 100)}_ms": (
+                    calculate_response_time_percentile(got["times"], total, p)
+                    if total
+                    else None
+                )
+                for p in (0.5, 0.95, 0.99)
+            },
+        }
+    return out
+
+
+# -- the page ----------------------------------------------------------------------
+
+
+def components(tree: Any) -> Iterator[dict[str, Any]]:
+    """The props of every component in a layout tree, in document order."""
+    if isinstance(tree, dict):
+        if "props" in tree and "type" in tree:
+            yield tree["props"]
+        for value in tree.values():
+            yield from components(value)
+    elif isinstance(tree, list):
+        for item in tree:
+            yield from components(item)
+
+
+def text(tree: Any) -> str:
+    """Every string in a component tree, joined: what the page reads."""
+    if isinstance(tree, str):
+        return tree
+    if isinstance(tree, dict):
+        return " ".join(text(v) for k, v in tree.items() if k != "id")
+    if isinstance(tree, list):
+        return " ".join(text(item) for item in tree)
+    return ""
+
+
+def stringify(component_id: Any) -> str:
+    """Dash's string form of a component id (dict ids: sorted, compact JSON)."""
+    if isinstance(component_id, dict):
+        return json.dumps(component_id, sort_keys=True, separators=(",", ":"))
+    return str(component_id)
+
+
+def _matches(pattern: dict[str, Any], component_id: Any) -> bool:
+    return (
+        isinstance(component_id, dict)
+        and set(component_id) == set(pattern)
+        and all(v == ["ALL"] or component_id[k] == v for k, v in pattern.items())
+    )
+
+
+class Http:
+    """The tab's HTTP connection: locust's session, each request named by the step,
+    and sent once more when its connection failed (as a reload would).
+
+    ``user`` is the locust user; its ``record`` (a dict) gets the request in flight.
+    """
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self.client = user.client
+        self.headers = self.client.headers
+        self.step = "?"
+        self.prefix = ""  # before every request's name (the abuser's: ABUSE)
+        self.expect = (200,)
+        self.connection_errors: list[dict[str, Any]] = []  # of the current step
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = PAGE_TIMEOUT
+        return self._send("GET", url, kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = CALLBACK_TIMEOUT
+        return self._send("POST", url, kwargs)
+
+    def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> Any:
+        step = self.prefix + self.step
+        self.user.record["http_step"] = step
+        for attempt in (1, 2):
+            sent = time.time()
+            with self.client.request(
+                method, url, name=step, catch_response=True, **kwargs
+            ) as response:
+                error = response.error if response.status_code == 0 else None
+                if error is None:
+                    TALLY.count_status(response.status_code)
+                    if response.status_code in self.expect:
+                        response.success()
+                        return response
+                    reason = f"HTTP {response.status_code}"
+                    response.failure(reason)
+                    raise StepFailed(f"{step}: {reason}: {response.text[:200]!r}")
+                timeout = isinstance(error, requests.Timeout)
+                retry = attempt == 1 and not timeout
+                event = TALLY.connection_error(step, sent, _describe(error), retry)
+                self.connection_errors.append(event)
+                kind = "timed out" if timeout else "connection failed"
+                again = " (sent again)" if retry else ""
+                response.failure(f"{kind}{again}: {_short(error)}")
+                if not retry:
+                    raise StepFailed(f"{step}: {kind}: {_describe(error)}")
+            time.sleep(RETRY_PAUSE)
+        raise AssertionError("unreachable")
+
+
+def _json(step: str, answer: requests.Response) -> dict[str, Any]:
+    """The JSON object of an answer, or a failure that says what came instead."""
+    try:
+        data = answer.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise StepFailed(
+            f"{step}: HTTP {answer.status_code} with a body that is not a JSON "
+            f"object ({len(answer.content)} bytes, "
+            f"{answer.headers.get('Content-Type')!r}): {answer.content[:120]!r}"
+        )
+    return data
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
+
+
+def _short(error: BaseException) -> str:
+    """A connection error in a few words (locust groups failures by message)."""
+    return re.sub(r"\s+", " ", str(error))[:120]
+
+
+class Page:
+    """One page load of the tab: its layout, its end id and its callbacks."""
+
+    def __init__(self, http: Http, base: str, sid: str | None) -> None:
+        self.http = http
+        http.step, http.expect = "GET /", (200,)
+        html = http.get(f"{base}/").text
+        found = re.search(
+            r'<script id="_dash-config" type="application/json">(.*?)</script>',
+            html,
+            re.S,
+        )
+        if not found:
+            raise StepFailed("the page has no _dash-config")
+        self.end_id = json.loads(found.group(1))["end_id"]
+        http.step = "GET /_dash-layout"
+        self.layout = http.get(f"{base}/_dash-layout").json()
+        self.dash = DashClient(base, session=http)  # type: ignore[arg-type]
+        http.step = "GET /_dash-dependencies"
+        deps = self.dash.deps
+        self.deps = {d["output"]: d for d in deps}
+        if sid is not None:  # the tab's sessionStorage wins over the served value
+            self.props(ids.APP_SESSION)["data"] = sid
+        self.sid = self.props(ids.APP_SESSION)["data"]
+        self.notices: list[str] = []  # what the page's notice said, in order
+        self.last_job = ""  # the id of the last background job followed
+        self.last_key = ""  # and its cache key
+
+    # -- the page's state --------------------------------------------------------
+    def props(self, component_id: Any) -> dict[str, Any]:
+        for props in components(self.layout):
+            if props.get("id") == component_id:
+                return props
+        raise StepFailed(f"no component {component_id!r} on the page")
+
+    def wildcard(self, kind: str) -> list[dict[str, Any]]:
+        """The props of the components whose dict id has type ``kind``."""
+        return [
+            p
+            for p in components(self.layout)
+            if isinstance(p.get("id"), dict) and p["id"].get("type") == kind
+        ]
+
+    def apply(self, response: dict[str, Any]) -> None:
+        """Write a callback's outputs into the layout, as the renderer does."""
+        for key, props in response.items():
+            for candidate in components(self.layout):
+                if stringify(candidate.get("id")) == key:
+                    candidate.update(props)
+
+    # -- callbacks -----------------------------------------------------------------
+    def body(self, outputs: list[str], changed: list[str]) -> dict[str, Any]:
+        dep = self.dash.find(outputs)
+        values: dict[str, Any] = {}
+        pattern: dict[str, list[dict[str, Any]]] = {}
+        for spec in dep["inputs"] + dep["state"]:
+            cid, prop = spec["id"], spec["property"]
+            if cid.startswith("{"):
+                wanted = json.loads(cid)
+                pattern[f"{wanted['type']}.{prop}"] = [
+                    {
+                        "id": p["id"],
+                        "property": prop,
+                        "value": p["id"] if prop == "id" else p.get(prop),
+                    }
+                    for p in components(self.layout)
+                    if _matches(wanted, p.get("id"))
+                ]
+            else:
+                values[f"{cid}.{prop}"] = self.props(cid).get(prop)
+        return self.dash.body(outputs, values, changed=changed, pattern=pattern)
+
+    def call(
+        self,
+        step: str,
+        outputs: list[str],
+        changed: list[str],
+        *,
+        timeout: float = JOB_TIMEOUT,
+    ) -> dict[str, Any]:
+        """Send a callback; apply and return its outputs ({} for a 204).
+
+        A background callback is followed until it ends (``timeout`` seconds).
+        """
+        self.http.step, self.http.expect = step, (200, 204)
+        body = self.body(outputs, changed)
+        answer = self.dash.post(body, {"endId": self.end_id})
+        if answer.status_code == 204:
+            return {}
+        data = _json(step, answer)
+        if "cacheKey" in data:
+            return self.follow(step, body, data, timeout)
+        self.side_update(data)
+        response = data.get("response")
+        if not isinstance(response, dict):
+            raise StepFailed(f"{step}: no response in {str(data)[:200]}")
+        self.apply(response)
+        return response
+
+    def side_update(self, data: dict[str, Any]) -> None:
+        """Apply what an answer sets beside its outputs (the page's notice)."""
+        side = data.get("sideUpdate")
+        if not isinstance(side, dict):
+            return
+        self.apply(side)
+        notice = side.get(ids.APP_NOTICE)
+        if isinstance(notice, dict) and notice.get("is_open"):
+            self.notices.append(text(notice.get("children")))
+
+    def follow(
+        self,
+        step: str,
+        body: dict[str, Any],
+        handles: dict[str, Any],
+        timeout: float = JOB_TIMEOUT,
+    ) -> dict[str, Any]:
+        """Poll a background job like the renderer, until its outputs or a 204."""
+        if not all(_SIGNED.match(str(handles.get(k, ""))) for k in ("cacheKey", "job")):
+            raise StepFailed(f"{step}: unexpected job handles {handles}")
+        interval = self.deps[body["output"]]["background"].get("interval", 500) / 1000
+        poll = copy.deepcopy(body)
+        for entry in poll["inputs"] + poll["state"]:
+            if isinstance(entry, dict):
+                entry["value"] = None
+        query = {
+            "endId": self.end_id,
+            "cacheKey": handles["cacheKey"],
+            "job": handles["job"],
+        }
+        deadline = time.monotonic() + timeout
+        self.http.step = step.replace("(start)", "(poll)")
+        # The server's job id and cache key (the handles are "value~signature").
+        self.last_job = str(handles["job"]).split("~")[0]
+        self.last_key = str(handles["cacheKey"]).split("~")[0]
+        while time.monotonic() < deadline:
+            time.sleep(interval)
+            answer = self.dash.post(poll, query)
+            if answer.status_code == 204:
+                return {}
+            data = _json(self.http.step, answer)
+            self.side_update(data)
+            if "response" in data:
+                self.apply(data["response"])
+                return data["response"]
+        raise StepFailed(f"{step}: the job was still running after {timeout:g} s")
