@@ -40,6 +40,15 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.2
 JOB_NICE = 10
+#: A visitor's use of the job slots is remembered with this half-life (seconds).
+USAGE_HALF_LIFE = 300.0
+#: Past this many recent job-seconds, a visitor is heavy: its jobs run at the
+#: lowest priority, first in the background slot(s) beside the ordinary ones.
+HEAVY_SECONDS = 30.0
+#: A job running longer than this is moved the same way (short jobs go first).
+LONG_JOB_SECONDS = 5.0
+HEAVY_NICE = 19
+BACKGROUND_SLOTS = 1
 ENDED_KEPT_SECONDS = 600
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 START_WAIT_SECONDS = 30.0  # a job submitted while the runner (re)starts waits
@@ -96,23 +105,34 @@ class _Job:
     reason: str | None = None
     ended: float = 0.0
     killed: bool = False
+    heavy: bool = False
 
 
 @dataclass
 class Scheduler:
-    """Which job runs next: at most ``slots`` at once and one per visitor, the
-    visitors served in turn: a job's place is the number of jobs its visitor has
-    had started (while it kept some queued or running) plus the number of its
-    jobs queued before it; ties go to the earlier arrival.
+    """Which job runs next: one per visitor, in order of arrival, except that a
+    visitor's recent job time (seconds of running jobs, halving every
+    :data:`USAGE_HALF_LIFE` seconds, the running ones included) counts as
+    arriving that much later: whoever used the slots least lately goes first, and
+    no job waits more than its visitor's recent job time behind later arrivals.
+
+    At most ``slots`` ordinary jobs run at once, plus ``background`` heavy jobs:
+    those of visitors over :data:`HEAVY_SECONDS`, and jobs that have run longer
+    than :data:`LONG_JOB_SECONDS`. Heavy jobs run at the lowest priority, so that
+    neither a visitor who keeps the slots busy nor a long job takes the others'
+    turns or slots; a heavy job takes an ordinary slot only when the background
+    slots are full and nobody lighter waits for it.
 
     Pure bookkeeping, no processes: the runner asks it and acts.
     """
 
     slots: int
     per_visitor: int
+    background: int = BACKGROUND_SLOTS
+    clock: Callable[[], float] = time.monotonic
     jobs: dict[str, _Job] = field(default_factory=dict)
     by_key: dict[str, str] = field(default_factory=dict)
-    served: dict[str, int] = field(default_factory=dict)
+    usage: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def submit(self, job: _Job) -> None:
         """Queue ``job``, or end it at once when its visitor has too many."""
@@ -130,33 +150,54 @@ class Scheduler:
         """The jobs computing now."""
         return [j for j in self.jobs.values() if j.state == "running"]
 
+    def used(self, visitor: str) -> float:
+        """Seconds of job time ``visitor`` used recently, running jobs included."""
+        now = self.clock()
+        seconds, since = self.usage.get(visitor, (0.0, now))
+        past = seconds * 0.5 ** ((now - since) / USAGE_HALF_LIFE)
+        return past + sum(
+            now - j.started
+            for j in self.jobs.values()
+            if j.visitor == visitor and j.state == "running"
+        )
+
     def order(self) -> list[_Job]:
         """Queued jobs in the order they would start (see the class)."""
-        queued = sorted(
-            (j for j in self.jobs.values() if j.state == "queued"),
-            key=lambda j: j.arrived,
-        )
-        rank: dict[str, int] = {}
-        ranked = []
-        for job in queued:
-            place = self.served.get(job.visitor, 0) + rank.get(job.visitor, 0)
-            ranked.append((place, job.arrived, job))
-            rank[job.visitor] = rank.get(job.visitor, 0) + 1
-        return [job for _, _, job in sorted(ranked, key=lambda r: (r[0], r[1]))]
+        queued = [j for j in self.jobs.values() if j.state == "queued"]
+        used = {v: self.used(v) for v in {j.visitor for j in queued}}
+        return sorted(queued, key=lambda j: (j.arrived + used[j.visitor], j.arrived))
 
     def start(self, job: _Job) -> None:
-        """Mark ``job`` running."""
-        job.state = "running"
-        self.served[job.visitor] = self.served.get(job.visitor, 0) + 1
+        """Mark ``job`` running, from now."""
+        job.state, job.started = "running", self.clock()
+        job.heavy = self.used(job.visitor) > HEAVY_SECONDS
+
+    def newly_heavy(self) -> list[_Job]:
+        """Running jobs that have just become heavy (now marked so)."""
+        now, found = self.clock(), []
+        for job in self.running():
+            long_job = now - job.started > LONG_JOB_SECONDS
+            if not job.heavy and (long_job or self.used(job.visitor) > HEAVY_SECONDS):
+                job.heavy = True
+                found.append(job)
+        return found
 
     def next_job(self) -> _Job | None:
         """The job to start now, or None (no free slot, or nothing eligible)."""
-        busy = {j.visitor for j in self.running()}
-        if len(busy) >= self.slots:
-            return None
+        running = self.running()
+        busy = {j.visitor for j in running}
+        in_background = min(sum(1 for j in running if j.heavy), self.background)
+        ordinary = len(running) - in_background
         for job in self.order():
-            if job.visitor not in busy:
+            if job.visitor in busy:
+                continue
+            if (
+                self.used(job.visitor) > HEAVY_SECONDS
+                and in_background < self.background
+            ):
                 return job
+            if ordinary < self.slots:
+                return job  # lighter visitors come first in the order
         return None
 
     def waiting_label(self, job: _Job) -> str:
@@ -175,23 +216,24 @@ class Scheduler:
     def end(self, job: _Job, reason: str | None = None) -> None:
         """Mark ``job`` ended (keeping the first reason given)."""
         if job.state != "ended":
-            job.state, job.ended = "ended", time.monotonic()
+            if job.state == "running":  # its time now counts as the visitor's past
+                self.usage[job.visitor] = (self.used(job.visitor), self.clock())
+            job.state, job.ended = "ended", self.clock()
             job.args = job.context = None
-            if not any(
-                j.visitor == job.visitor and j.state != "ended"
-                for j in self.jobs.values()
-            ):
-                self.served.pop(job.visitor, None)  # a visitor with nothing left
         if reason and not job.reason:
             job.reason = reason
 
     def forget_old(self, now: float) -> None:
-        """Drop ended jobs older than :data:`ENDED_KEPT_SECONDS`."""
+        """Drop ended jobs older than :data:`ENDED_KEPT_SECONDS`, and the usage of
+        visitors who have not used the slots for a long while."""
         for job in list(self.jobs.values()):
             if job.state == "ended" and now - job.ended > ENDED_KEPT_SECONDS:
                 del self.jobs[job.id]
                 if self.by_key.get(job.key) == job.id:
                     del self.by_key[job.key]
+        for visitor in list(self.usage):
+            if self.used(visitor) < 0.1:
+                del self.usage[visitor]
 
     def status(self, job: _Job | None) -> dict[str, Any]:
         """The answer to a status question about ``job``."""
@@ -331,7 +373,15 @@ class Runner:
             if pid == 0:  # pragma: no cover - the keeper, measured by its tests
                 _exit_after(lambda: _Keeper(self, owner).run())
             self._keeper = pid
-            log.info("job runner started (keeper pid %d)", pid)
+            log.info(
+                "job runner started (keeper pid %d): %d job slot(s) and %d "
+                "background, %d MB and %d s per job",
+                pid,
+                self.slots,
+                BACKGROUND_SLOTS,
+                self.memory_mb,
+                self.seconds,
+            )
             return pid
 
     def start_if_safe(self) -> None:
@@ -574,6 +624,9 @@ class _Loop:
         now = time.monotonic()
         for job in self.scheduler.running():
             self._check_budget(job, now)
+        for job in self.scheduler.newly_heavy():  # others' jobs and pages go first
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PGRP, job.pid, HEAVY_NICE)
         self._start_what_fits()
         self.scheduler.forget_old(now)
 
@@ -626,13 +679,13 @@ class _Loop:
 
     def _launch(self, job: _Job) -> None:
         base = _rss(os.getpid())
+        self.scheduler.start(job)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the job
             _exit_after(lambda: self._run_job(job))
         with contextlib.suppress(OSError):  # as the child does: no race with a kill
             os.setpgid(pid, pid)
-        job.pid, job.started, job.base_rss = pid, time.monotonic(), base
-        self.scheduler.start(job)
+        job.pid, job.base_rss = pid, base
         self.by_pid[pid] = job
         log.info("job %s started (pid %d)", job.id, pid)
 
@@ -647,7 +700,7 @@ class _Loop:
         if self.listener is not None:
             self.listener.close()
         with contextlib.suppress(OSError):
-            os.nice(JOB_NICE)
+            os.nice(HEAVY_NICE if job.heavy else JOB_NICE)
         if self.runner.on_job_start is not None:
             self.runner.on_job_start()
         self.jobs[job.callback](job.key, job.progress_key, job.args, job.context)

@@ -18,12 +18,28 @@ from app.runner import Runner, Scheduler, _Job
 # -- the scheduler (pure bookkeeping) ------------------------------------------------
 
 
-def _job(n: int, visitor: str) -> _Job:
-    return _Job(str(n), visitor, "cb", f"key-{n}", f"key-{n}-progress", [], {}, n)
+START = 1000.0
 
 
-def _start_all(scheduler: Scheduler) -> list[str]:
-    """Start jobs as slots free up, one at a time, ending each started job."""
+def _job(n: int, visitor: str, arrived: float | None = None) -> _Job:
+    """Job ``n`` of ``visitor``, arrived at ``arrived`` (by default at START, the
+    jobs n milliseconds apart)."""
+    when = START + n / 1000 if arrived is None else arrived
+    return _Job(str(n), visitor, "cb", f"key-{n}", f"key-{n}-progress", [], {}, when)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _start_all(scheduler: Scheduler, clock: Clock) -> list[str]:
+    """Start jobs as slots free up, each running one second."""
     order = []
     while True:
         job = scheduler.next_job()
@@ -31,6 +47,7 @@ def _start_all(scheduler: Scheduler) -> list[str]:
             running = scheduler.running()
             if not running:
                 return order
+            clock.now += 1
             scheduler.end(running[0])
             continue
         scheduler.start(job)
@@ -38,10 +55,97 @@ def _start_all(scheduler: Scheduler) -> list[str]:
 
 
 def test_visitors_take_turns_and_each_runs_one_job_at_a_time():
-    scheduler = Scheduler(slots=1, per_visitor=10)
+    clock = Clock()
+    scheduler = Scheduler(slots=1, per_visitor=10, clock=clock)
     for n, visitor in enumerate("aaab", start=1):  # a's three jobs, then b's one
         scheduler.submit(_job(n, visitor))
-    assert _start_all(scheduler) == ["1", "4", "2", "3"]
+    assert _start_all(scheduler, clock) == ["1", "4", "2", "3"]
+
+
+def test_a_visitor_who_kept_the_slots_busy_yields_to_others():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, per_visitor=10, clock=clock)
+    scheduler.submit(_job(1, "heavy"))
+    scheduler.start(scheduler.next_job())
+    clock.now += 100  # a long job
+    scheduler.end(scheduler.jobs["1"])
+    assert scheduler.used("heavy") == pytest.approx(100)
+    scheduler.submit(_job(2, "heavy", clock.now))  # first in line...
+    scheduler.submit(_job(3, "light", clock.now))  # ...but the light visitor goes first
+    assert [j.id for j in scheduler.order()] == ["3", "2"]
+    clock.now += runner.USAGE_HALF_LIFE  # usage halves with time
+    assert scheduler.used("heavy") == pytest.approx(50)
+    first = scheduler.next_job()
+    scheduler.start(first)
+    assert first.id == "3" and not first.heavy
+    clock.now += 1
+    scheduler.end(first)
+    second = scheduler.next_job()
+    scheduler.start(second)
+    assert second.id == "2" and second.heavy  # over HEAVY_SECONDS: lowest priority
+    scheduler.end(second)
+    clock.now += 30 * runner.USAGE_HALF_LIFE  # long forgotten
+    scheduler.forget_old(clock.now)
+    assert "heavy" not in scheduler.usage and "light" not in scheduler.usage
+
+
+def test_a_visitor_who_used_the_slots_waits_that_long_at_most():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, per_visitor=10, background=0, clock=clock)
+    scheduler.usage["busy"] = (20.0, clock.now)  # 20 s of jobs just now
+    scheduler.submit(_job(0, "busy", clock.now))
+    waited = None
+    for n in range(1, 60):  # a new visitor every second, each job one second
+        scheduler.submit(_job(n, f"visitor-{n}", clock.now))
+        job = scheduler.next_job()
+        scheduler.start(job)
+        if job.visitor == "busy":
+            waited = clock.now - START
+            break
+        clock.now += 1
+        scheduler.end(job)
+    # behind the visitors who came in the next ~20 s (its usage, a little
+    # decayed), not behind everyone who keeps coming
+    assert waited is not None and 17 <= waited <= 20
+
+
+def test_a_heavy_visitors_job_runs_beside_the_others_not_in_their_slot():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, per_visitor=10, background=1, clock=clock)
+    scheduler.usage["heavy"] = (500.0, clock.now)  # kept the slots busy lately
+    for n, visitor in enumerate(["heavy", "light", "other"], start=1):
+        scheduler.submit(_job(n, visitor))
+    started = []
+    while (job := scheduler.next_job()) is not None:
+        scheduler.start(job)
+        started.append((job.id, job.heavy))
+    # light takes the one ordinary slot, heavy the background slot; other waits
+    assert started == [("2", False), ("1", True)]
+    assert scheduler.waiting_label(scheduler.jobs["3"]) == runner.QUEUED
+    scheduler.end(scheduler.jobs["1"])
+    # alone, a heavy visitor may use an ordinary slot too
+    lone = Scheduler(slots=1, per_visitor=10, background=1, clock=clock)
+    lone.usage["heavy"] = (500.0, clock.now)
+    for n in (1, 2):
+        lone.submit(_job(n, ["heavy", "heavier"][n - 1]))
+    lone.usage["heavier"] = (900.0, clock.now)
+    both = [lone.next_job(), None]
+    lone.start(both[0])
+    both[1] = lone.next_job()
+    assert [j.id for j in both] == ["1", "2"]
+
+
+def test_a_long_job_moves_to_the_background_and_frees_its_slot():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, per_visitor=10, background=1, clock=clock)
+    scheduler.submit(_job(1, "a"))
+    scheduler.start(scheduler.next_job())
+    scheduler.submit(_job(2, "b"))
+    assert scheduler.next_job() is None  # the one ordinary slot is taken
+    clock.now += runner.LONG_JOB_SECONDS + 1
+    assert scheduler.newly_heavy() == [scheduler.jobs["1"]]
+    assert scheduler.newly_heavy() == []  # once
+    assert scheduler.next_job().id == "2"  # a's long job now runs in the background
 
 
 def test_one_visitor_never_holds_two_slots():
@@ -55,11 +159,13 @@ def test_one_visitor_never_holds_two_slots():
 
 
 def test_a_queued_job_says_what_it_waits_for():
-    scheduler = Scheduler(slots=1, per_visitor=10)
+    clock = Clock()
+    scheduler = Scheduler(slots=1, per_visitor=10, clock=clock)
     jobs_ = [_job(n, v) for n, v in enumerate("abca", start=1)]
     for job in jobs_:
         scheduler.submit(job)
     scheduler.start(scheduler.next_job())  # a's first
+    clock.now += 1
     labels = [scheduler.waiting_label(j) for j in jobs_[1:]]
     assert labels == [
         runner.QUEUED,  # b: next in line
