@@ -4,10 +4,10 @@
 #
 #   SERVICE=dashboard REGION=europe-west1 deploy/deploy.sh IMAGE@sha256:DIGEST
 #
-# Required: SERVICE, REGION. Optional (defaults in brackets; README, "Deploy",
+# Required: SERVICE, REGION. Optional (defaults in brackets; docs/deploy.md
 # says why each is what it is):
 #   PROJECT                      Google Cloud project [gcloud's configured one]
-#   CLOUD_RUN_MEMORY             memory per instance [2Gi]
+#   CLOUD_RUN_MEMORY             memory per instance [4Gi]
 #   CLOUD_RUN_CPU                vCPUs per instance [1]
 #   CLOUD_RUN_CONCURRENCY        requests per instance at once [8]
 #   CLOUD_RUN_MIN_INSTANCES      instances kept warm; 0 scales to zero [0]
@@ -15,10 +15,13 @@
 #   CLOUD_RUN_TIMEOUT            request timeout in seconds [600]
 #   CLOUD_RUN_CPU_ALWAYS         "false": CPU only while requests run [true]
 #   CLOUD_RUN_SERVICE_ACCOUNT    identity the service runs as [project default]
-#   WEB_CONCURRENCY, GUNICORN_THREADS, LOG_LEVEL, CACHE_SIZE_MB, JOB_MEMORY_MB,
-#   SESSION_QUOTA_MB             app settings [2, 4, info, 256, 1024, 64];
-#                                JOB_SLOTS follows CLOUD_RUN_CPU (a container sees
-#                                the host's CPUs, not its share)
+#   WEB_CONCURRENCY, GUNICORN_THREADS, LOG_LEVEL
+#                                app settings [2, 4, info]; JOB_SLOTS follows
+#                                CLOUD_RUN_CPU and MEMORY_MB CLOUD_RUN_MEMORY (a
+#                                container sees the host's CPUs, not its share), and
+#                                the app sizes its store, session quota and job
+#                                budget to them unless CACHE_SIZE_MB,
+#                                SESSION_QUOTA_MB or JOB_MEMORY_MB are set
 #   CLOUD_RUN_ENV_VARS           more app settings, KEY=VALUE;KEY=VALUE
 #   COMMIT_SHA                   recorded as the revision's commit-sha label
 #   GITHUB_OUTPUT                when set, gets url=... and revision=...
@@ -47,11 +50,23 @@ env_vars="LOG_LEVEL=${LOG_LEVEL:-info}"
 env_vars+=";WEB_CONCURRENCY=${WEB_CONCURRENCY:-2}"
 env_vars+=";GUNICORN_THREADS=${GUNICORN_THREADS:-4}"
 env_vars+=";GUNICORN_TIMEOUT=$timeout"
-env_vars+=";CACHE_SIZE_MB=${CACHE_SIZE_MB:-256}"
+memory="${CLOUD_RUN_MEMORY:-4Gi}"
+case "$memory" in
+  *Gi) memory_mb=$((${memory%Gi} * 1024)) ;;
+  *Mi) memory_mb="${memory%Mi}" ;;
+  *)
+    echo "CLOUD_RUN_MEMORY must be a whole number of Mi or Gi, got $memory" >&2
+    exit 2
+    ;;
+esac
+env_vars+=";MEMORY_MB=$memory_mb"
 cpu="${CLOUD_RUN_CPU:-1}"
 env_vars+=";JOB_SLOTS=${JOB_SLOTS:-${cpu%%.*}}"
-env_vars+=";JOB_MEMORY_MB=${JOB_MEMORY_MB:-1024}"
-env_vars+=";SESSION_QUOTA_MB=${SESSION_QUOTA_MB:-64}"
+for name in CACHE_SIZE_MB JOB_MEMORY_MB SESSION_QUOTA_MB; do
+  if [ -n "${!name:-}" ]; then
+    env_vars+=";$name=${!name}"
+  fi
+done
 if [ -n "${CLOUD_RUN_ENV_VARS:-}" ]; then
   env_vars+=";${CLOUD_RUN_ENV_VARS}"
 fi
@@ -60,7 +75,7 @@ flags=(
   --image="$image"
   "${common[@]}"
   --port=8050
-  --memory="${CLOUD_RUN_MEMORY:-2Gi}"
+  --memory="$memory"
   --cpu="$cpu"
   --concurrency="${CLOUD_RUN_CONCURRENCY:-8}"
   --min-instances="${CLOUD_RUN_MIN_INSTANCES:-0}"

@@ -30,12 +30,13 @@ class Settings:
     max_excel_unpacked_mb: float = 64.0
     max_excel_cells: int = 2_000_000
     cache_dir: str = os.path.join(tempfile.gettempdir(), "dashboard-cache")
-    cache_size_mb: int = 2_048
+    cache_size_mb: int = 0  # 0: an eighth of the memory (see __post_init__)
     session_ttl_hours: float = 6.0
     max_runs_per_session: int = 50
-    session_quota_mb: int = 512
+    session_quota_mb: int = -1  # -1: a quarter of the store, at most 512
+    memory_mb: int = 0  # 0: the machine's or container's limit
     job_slots: int = 0
-    job_memory_mb: int = 2048
+    job_memory_mb: int = 0  # 0: what is left, shared by the jobs that may run
     job_seconds: int = 600
     job_queue_per_visitor: int = 8
     redis_url: str | None = None
@@ -45,6 +46,29 @@ class Settings:
     login_lockout_seconds: int = 300
     secret_key: str | None = None
     google_cloud_project: str | None = None
+
+    def __post_init__(self) -> None:
+        """Size the memory settings left unset to ``memory_mb`` (by default the
+        memory this process may use): the store an eighth of it (on Cloud Run it
+        lives in memory), a session a quarter of the store, and a job an equal
+        share of what the web processes (:data:`WEB_RESERVE_MB`) and the store
+        leave to the jobs that may run at once (the slots and a background slot)."""
+        memory = self.memory_mb or memory_limit_mb()
+        cache = self.cache_size_mb or _clamp(memory // 8, 64, 2_048)
+        quota = self.session_quota_mb
+        if quota < 0:
+            quota = _clamp(cache // 4, 1, 512)
+        jobs = self.job_concurrency + 1
+        job = self.job_memory_mb or _clamp(
+            (memory - WEB_RESERVE_MB - cache) // jobs, 128, 2_048
+        )
+        for name, value in (
+            ("memory_mb", memory),
+            ("cache_size_mb", cache),
+            ("session_quota_mb", quota),
+            ("job_memory_mb", job),
+        ):
+            object.__setattr__(self, name, value)  # frozen: set once, here
 
     @property
     def max_upload_bytes(self) -> int:
@@ -80,6 +104,32 @@ class Settings:
             values[field.name] = _parse(field.name, raw, type(field.default))
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+#: Memory kept for the web workers, the job runner and the master (MiB).
+WEB_RESERVE_MB = 512
+#: Where a container's memory limit is read (cgroup v2, then v1).
+CGROUP_MEMORY_LIMITS = (
+    "/sys/fs/cgroup/memory.max",
+    "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+)
+
+
+def memory_limit_mb() -> int:
+    """The memory this process may use (MiB): the machine's, or its container's
+    limit (cgroup v2 or v1) when lower."""
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in CGROUP_MEMORY_LIMITS:
+        try:
+            with open(path, encoding="ascii") as handle:
+                limit = min(limit, int(handle.read().strip()))
+        except (OSError, ValueError):  # absent, or "max" (no limit)
+            continue
+    return int(limit // (1024 * 1024))
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
 
 
 def _parse(name: str, raw: str, kind: type) -> object:

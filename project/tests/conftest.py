@@ -12,8 +12,11 @@ from app.store import SessionStore, new_session_id
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    """Settings whose cache lives in the test's temporary directory."""
-    return Settings(cache_dir=str(tmp_path / "cache"), max_upload_mb=2.0)
+    """Settings whose cache lives in the test's temporary directory, sized as
+    for a 16 GiB machine whatever this one has."""
+    return Settings(
+        cache_dir=str(tmp_path / "cache"), max_upload_mb=2.0, memory_mb=16_384
+    )
 
 
 @pytest.fixture

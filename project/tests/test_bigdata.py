@@ -118,6 +118,9 @@ def server(tmp_path_factory):
         CACHE_DIR=str(tmp_path_factory.mktemp("bigcache")),
         MAX_UPLOAD_MB="128",
         LOG_LEVEL="warning",
+        # sized as deploy/deploy.sh sizes a Cloud Run instance (4 GiB, 1 CPU)
+        MEMORY_MB="4096",
+        JOB_SLOTS="1",
     )
     log = open(tmp_path_factory.mktemp("log") / "gunicorn.log", "w+")
     proc = subprocess.Popen(

@@ -150,7 +150,7 @@ def test_deploy_issues_exact_commands_by_digest(fake):
             f"--image={IMAGE}@{DIGEST}",
             "--region=europe-west1",
             "--port=8050",
-            "--memory=2Gi",
+            "--memory=4Gi",
             "--cpu=1",
             "--concurrency=8",
             "--min-instances=0",
@@ -161,8 +161,7 @@ def test_deploy_issues_exact_commands_by_digest(fake):
             "--session-affinity",
             "--ingress=all",
             "--set-env-vars=^;^LOG_LEVEL=info;WEB_CONCURRENCY=2;GUNICORN_THREADS=4;"
-            "GUNICORN_TIMEOUT=600;CACHE_SIZE_MB=256;JOB_SLOTS=1;JOB_MEMORY_MB=1024;"
-            "SESSION_QUOTA_MB=64",
+            "GUNICORN_TIMEOUT=600;MEMORY_MB=4096;JOB_SLOTS=1",
             "--no-cpu-throttling",
             f"--labels=managed-by=github-actions,commit-sha={SHA}",
             "--quiet",
@@ -208,8 +207,9 @@ def test_deploy_overrides_reach_the_flags(fake):
         SERVICE="dashboard",
         REGION="europe-west1",
         PROJECT="demo-project",
-        CLOUD_RUN_MEMORY="2Gi",
+        CLOUD_RUN_MEMORY="4Gi",
         CLOUD_RUN_CPU="2",
+        JOB_MEMORY_MB="900",
         CLOUD_RUN_CONCURRENCY="16",
         CLOUD_RUN_MIN_INSTANCES="1",
         CLOUD_RUN_MAX_INSTANCES="10",
@@ -231,7 +231,7 @@ def test_deploy_overrides_reach_the_flags(fake):
     for flag in (
         "--region=europe-west1",
         "--project=demo-project",
-        "--memory=2Gi",
+        "--memory=4Gi",
         "--cpu=2",
         "--concurrency=16",
         "--min-instances=1",
@@ -240,8 +240,8 @@ def test_deploy_overrides_reach_the_flags(fake):
         "--cpu-throttling",
         "--service-account=runtime@demo-project.iam.gserviceaccount.com",
         "--set-env-vars=^;^LOG_LEVEL=info;WEB_CONCURRENCY=4;GUNICORN_THREADS=4;"
-        "GUNICORN_TIMEOUT=900;CACHE_SIZE_MB=256;JOB_SLOTS=2;JOB_MEMORY_MB=1024;"
-        "SESSION_QUOTA_MB=64;REDIS_URL=redis://10.0.0.3:6379/0;MAX_UPLOAD_MB=50",
+        "GUNICORN_TIMEOUT=900;MEMORY_MB=4096;JOB_SLOTS=2;JOB_MEMORY_MB=900;"
+        "REDIS_URL=redis://10.0.0.3:6379/0;MAX_UPLOAD_MB=50",
         "--labels=managed-by=github-actions",
     ):
         assert flag in deploy
@@ -259,6 +259,22 @@ def test_deploy_refuses_anything_but_a_digest(fake, image):
     )
     assert result.returncode == 2
     assert "by digest" in result.stderr
+    assert fake.calls() == []
+
+
+def test_deploy_refuses_a_memory_it_cannot_pass_on(fake):
+    result = fake.run(
+        "bash",
+        DEPLOY / "deploy.sh",
+        f"{IMAGE}@{DIGEST}",
+        SERVICE="dashboard",
+        REGION="x",
+        CLOUD_RUN_MEMORY="2G",
+    )
+    assert result.returncode == 2
+    assert (
+        "CLOUD_RUN_MEMORY must be a whole number of Mi or Gi, got 2G" in result.stderr
+    )
     assert fake.calls() == []
 
 
