@@ -26,6 +26,7 @@ import requests
 from app.functions import load_bundled
 from app.store import new_session_id
 from tools.dashclient import DashClient
+from tools.outputs import DATA_JOB, LOAD, TRAIN, UPLOAD
 
 PROJECT = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
@@ -33,29 +34,9 @@ FIGURE_LIMIT = 1_000_000
 MEMORY_LIMIT = 1.5 * 1024 * MB
 ROWS = 1_000_000
 
-LOAD = [
-    "data-version.data",
-    "data-status.children",
-    "data-notes.children",
-    "data-job.data",
-    "data-synth.is_open",
-]
-UPLOAD = [
-    "data-version.data",
-    "data-status.children",
-    "data-notes.children",
-    "data-job.data",
-    "data-upload-buffer.data",
-]
 #: What the page calls when a load or an upload hands its work to a background
 #: job (big synthetic data, every uploaded file): the job's outputs.
-LOADED = {
-    "data-job.data": [
-        "data-version.data",
-        "data-status.children",
-        "data-notes.children",
-    ]
-}
+LOADED = {"data-job.data": DATA_JOB}
 DESCRIBE = [
     "target-column.options",
     "target-column.value",
@@ -70,12 +51,6 @@ DESCRIBE = [
     "data-scatter-y.options",
     "data-scatter-y.value",
     "data-corr-graph.figure",
-]
-TRAIN = [
-    "train-status.children",
-    "runs-table.rowData",
-    "eval-run.data",
-    "main-tabs.active_tab",
 ]
 
 

@@ -24,27 +24,10 @@ import requests
 from app import ids, runner
 from app.store import new_session_id
 from tools.dashclient import DashClient
+from tools.outputs import DATA_JOB, LOAD, TRAIN
 
 PROJECT = Path(__file__).resolve().parents[1]
 
-LOAD = [
-    f"{ids.DATA_VERSION}.data",
-    f"{ids.DATA_STATUS}.children",
-    f"{ids.DATA_NOTES}.children",
-    f"{ids.DATA_JOB}.data",
-    f"{ids.DATA_SYNTH}.is_open",
-]
-LOAD_JOB = [
-    f"{ids.DATA_VERSION}.data",
-    f"{ids.DATA_STATUS}.children",
-    f"{ids.DATA_NOTES}.children",
-]
-TRAIN = [
-    f"{ids.TRAIN_STATUS}.children",
-    f"{ids.RUNS_TABLE}.rowData",
-    f"{ids.EVAL_RUN}.data",
-    f"{ids.MAIN_TABS}.active_tab",
-]
 IRIS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
 
 
@@ -112,7 +95,7 @@ def _load(client: DashClient, values: dict[str, Any]) -> str:
     if job:
         sid = values[f"{ids.APP_SESSION}.data"]
         out = client.call(
-            LOAD_JOB,
+            DATA_JOB,
             {f"{ids.DATA_JOB}.data": job, f"{ids.APP_SESSION}.data": sid},
             changed=[f"{ids.DATA_JOB}.data"],
         )

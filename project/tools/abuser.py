@@ -35,7 +35,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -45,6 +44,7 @@ from locust import HttpUser, constant, task
 from app import ids
 from tools import bombs
 from tools.loadpage import ABUSE, ABUSER_AGENT, TALLY, Http, Page, StepFailed, fire
+from tools.outputs import DATA_JOB, LOAD, LOADED, TRAIN, TRAINED, UPLOAD
 
 PAUSE = 1.0  # seconds between two sends
 #: How long the abuser follows one job (it then sends the next; the job goes on).
@@ -56,33 +56,6 @@ PARQUET_BOMB = bombs.PARQUET_BOMB
 XLSX_BOMB = bombs.XLSX_BOMB
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-LOAD = [
-    f"{ids.DATA_VERSION}.data",
-    f"{ids.DATA_STATUS}.children",
-    f"{ids.DATA_NOTES}.children",
-    f"{ids.DATA_JOB}.data",
-    f"{ids.DATA_SYNTH}.is_open",
-]
-UPLOAD = [
-    f"{ids.DATA_VERSION}.data",
-    f"{ids.DATA_STATUS}.children",
-    f"{ids.DATA_NOTES}.children",
-    f"{ids.DATA_JOB}.data",
-    f"{ids.DATA_UPLOAD_BUFFER}.data",
-]
-DATA_JOB = [
-    f"{ids.DATA_VERSION}.data",
-    f"{ids.DATA_STATUS}.children",
-    f"{ids.DATA_NOTES}.children",
-]
-TRAIN = [
-    f"{ids.TRAIN_STATUS}.children",
-    f"{ids.RUNS_TABLE}.rowData",
-    f"{ids.EVAL_RUN}.data",
-    f"{ids.MAIN_TABS}.active_tab",
-]
-_LOADED = re.compile(r"[\d,]+ rows × [\d,]+ columns")
-_RUN = re.compile(r"Run (\d+): .+ trained in")
 _GONE = ("expired", "No data is loaded", "no longer available")
 
 #: What each kind of send may get without the app failing a guard.
@@ -274,7 +247,7 @@ class Abuser(HttpUser):
             return self.stopped()
         status = _said(out.get(ids.TRAIN_STATUS, {}).get("children"))
         self.said = status
-        found = _RUN.search(status)
+        found = TRAINED.search(status)
         if found:
             run_id = out.get(ids.EVAL_RUN, {}).get("data")
             self.runs[str(run_id)] = int(found.group(1))
@@ -305,7 +278,7 @@ class Abuser(HttpUser):
             self.lose(f"a load found no session: {self.said!r}")
         if "text-danger" in json.dumps(status):
             return "refused"
-        if _LOADED.search(self.said):
+        if LOADED.search(self.said):
             return "loaded"
         return "unclear"
 

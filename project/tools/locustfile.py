@@ -39,7 +39,6 @@ import itertools
 import json
 import os
 import random
-import re
 import time
 import traceback
 from typing import Any
@@ -58,42 +57,13 @@ from tools.loadpage import (
     stringify,
     text,
 )
+from tools.outputs import DATA_JOB, LOAD, LOADED, TRAIN, TRAINED, UPLOAD
 
 BUNDLED = ("wine", "breast_cancer")
 WHATIF_CHANGES = 3
 EXPLAIN_EVERY = 2  # a visitor opens the Explain tab on its 2nd, 4th... round
 
-_RUN = re.compile(r"Run (\d+): .+ trained in")
 _VISITORS = itertools.count(1)
-
-#: The outputs of the callbacks that load data, and of the background job they
-#: hand big work to (see "Chaining" above).
-LOAD = [
-    f"{ids.DATA_VERSION}.data",
-    f"{ids.DATA_STATUS}.children",
-    f"{ids.DATA_NOTES}.children",
-    f"{ids.DATA_JOB}.data",
-    f"{ids.DATA_SYNTH}.is_open",
-]
-UPLOAD = [
-    f"{ids.DATA_VERSION}.data",
-    f"{ids.DATA_STATUS}.children",
-    f"{ids.DATA_NOTES}.children",
-    f"{ids.DATA_JOB}.data",
-    f"{ids.DATA_UPLOAD_BUFFER}.data",
-]
-DATA_JOB = [
-    f"{ids.DATA_VERSION}.data",
-    f"{ids.DATA_STATUS}.children",
-    f"{ids.DATA_NOTES}.children",
-]
-TRAIN = [
-    f"{ids.TRAIN_STATUS}.children",
-    f"{ids.RUNS_TABLE}.rowData",
-    f"{ids.EVAL_RUN}.data",
-    f"{ids.MAIN_TABS}.active_tab",
-]
-_LOADED = re.compile(r"[\d,]+ rows × [\d,]+ columns")
 
 
 def _wait_range() -> tuple[float, float]:
@@ -249,7 +219,7 @@ class Visitor(HttpUser):
         out = page.call("cb: load dataset", LOAD, [f"{ids.DATA_SOURCE}.value"])
         out = data_job(page, out, "cb: load data job (start)")  # none for these
         status = loaded_status(out)
-        if not _LOADED.search(status):
+        if not LOADED.search(status):
             raise StepFailed(f"loading {name} said {status!r}{self.notices()}")
         TALLY.check("dataset loaded")
         self.describe()
@@ -354,7 +324,7 @@ class Visitor(HttpUser):
                 f"the training job stopped without a result (204){self.notices()}"
             )
         status = text(out.get(ids.TRAIN_STATUS, {}).get("children"))
-        found = _RUN.search(status)
+        found = TRAINED.search(status)
         if not found:
             if "No data is loaded" in status or "expired" in status:
                 self.lose(f"training found no data: {status!r}")

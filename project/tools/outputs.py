@@ -1,0 +1,43 @@
+"""The dashboard's callbacks as the tools and tests that call them over HTTP name
+them: by their outputs (what :class:`tools.dashclient.DashClient` looks them up
+by), and the sentences that say how they went."""
+
+from __future__ import annotations
+
+import re
+
+from app import ids
+
+#: Loading a bundled or synthetic dataset (big ones hand the work to a job).
+LOAD = [
+    f"{ids.DATA_VERSION}.data",
+    f"{ids.DATA_STATUS}.children",
+    f"{ids.DATA_NOTES}.children",
+    f"{ids.DATA_JOB}.data",
+    f"{ids.DATA_SYNTH}.is_open",
+]
+#: Uploading a file (it is read in a job).
+UPLOAD = [
+    f"{ids.DATA_VERSION}.data",
+    f"{ids.DATA_STATUS}.children",
+    f"{ids.DATA_NOTES}.children",
+    f"{ids.DATA_JOB}.data",
+    f"{ids.DATA_UPLOAD_BUFFER}.data",
+]
+#: The background job a load or an upload hands its work to.
+DATA_JOB = [
+    f"{ids.DATA_VERSION}.data",
+    f"{ids.DATA_STATUS}.children",
+    f"{ids.DATA_NOTES}.children",
+]
+#: Training (a background job).
+TRAIN = [
+    f"{ids.TRAIN_STATUS}.children",
+    f"{ids.RUNS_TABLE}.rowData",
+    f"{ids.EVAL_RUN}.data",
+    f"{ids.MAIN_TABS}.active_tab",
+]
+#: The data status once a dataset is loaded.
+LOADED = re.compile(r"[\d,]+ rows × [\d,]+ columns")
+#: The training status once a run is trained (its number in the group).
+TRAINED = re.compile(r"Run (\d+): .+ trained in")
