@@ -127,9 +127,11 @@ def test_a_page_served_by_two_instances_in_turn_trains_and_shows_metrics(
     proxy, cluster = proxy
     browser.server_url = proxy.url
     browser.wait_for_page(
-        f"{proxy.url}/?dataset=breast_cancer&model=random_forest", timeout=TIMEOUT
+        # digits: a forest long enough (seconds) to be polled several times
+        f"{proxy.url}/?dataset=digits&model=random_forest",
+        timeout=TIMEOUT,
     )
-    browser.wait_for_contains_text(f"#{ids.DATA_STATUS}", "569 rows", TIMEOUT)
+    browser.wait_for_contains_text(f"#{ids.DATA_STATUS}", "1,797 rows", TIMEOUT)
     browser.wait_for_contains_text(f"#{ids.MODEL_NAME}", "Random forest", TIMEOUT)
     browser.wait_for_contains_text(f"#{ids.TARGET_COLUMN}", "target", TIMEOUT)
     started = len(proxy.served)
