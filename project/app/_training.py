@@ -11,6 +11,7 @@ import pandas as pd
 
 from ._budget import data_shape, estimate_training, memory_refusal
 from ._explain import calibration
+from ._metrics import evaluate, label_codes, metric_rows
 from ._models import (
     CLASSIFICATION,
     DEFAULT_MODEL,
@@ -24,21 +25,6 @@ from ._profiling import DATETIME, MAX_CLASSES, NUMERIC, column_kind
 MAX_CURVE_POINTS = 300
 MAX_PREDICTION_POINTS = 5_000
 SLOW_ROWS = 100_000
-
-METRIC_LABELS = {
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "precision": "Precision",
-    "recall": "Recall",
-    "f1": "F1",
-    "roc_auc": "ROC AUC",
-    "log_loss": "Log loss (lower is better)",
-    "r2": "R²",
-    "mae": "Mean absolute error",
-    "rmse": "Root mean squared error",
-    "mape": "Mean absolute percentage error",
-}
-MAIN_METRIC = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}
 
 Progress = Callable[[int, int, str], None]
 
@@ -360,8 +346,15 @@ def _train(
     holdout = evaluate(pipeline, x_test, y_test, labels=labels)
     if progress:
         progress(total, total, "Final model fitted")
-    if is_clf and set(np.unique(y_test)) != set(labels):
-        notes.append("Some classes are missing from the hold-out set.")
+    if is_clf:
+        held_out, trained = set(np.unique(y_test)), set(labels)
+        if trained - held_out:
+            notes.append("Some classes are missing from the hold-out set.")
+        if held_out - trained:
+            notes.append(
+                "Some hold-out classes are not in the training part: the model "
+                "cannot predict them, and they count as misclassified."
+            )
     if config.task == REGRESSION and np.any(y_test.to_numpy(dtype=float) == 0):
         notes.append("MAPE is not meaningful here: the target has zeros.")
     report = {
@@ -375,7 +368,7 @@ def _train(
         "cv_folds": len(folds),
         "fit_seconds": round(fit_seconds, 4),
         "total_seconds": round(time.perf_counter() - started, 4),
-        "metrics": _metric_rows(holdout, scores),
+        "metrics": metric_rows(holdout, scores),
         "notes": notes,
         "inputs": input_spec(x_train, numeric, categorical),
     }
@@ -434,213 +427,6 @@ def _cv_splits(
     return list(splitter.split(np.zeros(len(y_train)), y_train))
 
 
-def evaluate(
-    model: Any, x: pd.DataFrame, y: pd.Series, *, labels: np.ndarray | None = None
-) -> dict[str, float]:
-    """Score a fitted pipeline on (x, y): classification or regression metrics."""
-    if labels is None:
-        return regression_metrics(y.to_numpy(dtype=float), model.predict(x))
-    proba = model.predict_proba(x) if hasattr(model, "predict_proba") else None
-    # Every classifier offered predicts its most probable class: one pass, not two.
-    predicted = (
-        model.classes_[np.argmax(proba, axis=1)]
-        if proba is not None
-        else model.predict(x)
-    )
-    return classification_metrics(y.to_numpy(), predicted, proba, labels)
-
-
-def _codes(
-    labels: np.ndarray, *arrays: np.ndarray
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Integer codes of label arrays: ``labels`` first (0..n-1), unseen values after.
-
-    scikit-learn's checks are much faster on integers than on text; every metric
-    here only compares labels, so the results are the same.
-    """
-    known = {value: i for i, value in enumerate(labels.tolist())}
-    coded = []
-    for array in arrays:
-        values = array.tolist()
-        for value in values:
-            if value not in known:
-                known[value] = len(known)
-        coded.append(
-            np.fromiter((known[v] for v in values), dtype=np.int64, count=len(values))
-        )
-    return np.arange(len(labels)), coded
-
-
-def classification_metrics(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    proba: np.ndarray | None,
-    labels: np.ndarray,
-) -> dict[str, float]:
-    """Accuracy, balanced accuracy, precision/recall/F1, ROC AUC and log loss.
-
-    Binary problems score the second label (sorted) as the positive class;
-    multiclass ones use macro averages and one-vs-rest ROC AUC.
-    """
-    import warnings
-
-    from sklearn import metrics
-
-    codes, (truth, guess) = _codes(
-        np.asarray(labels), np.asarray(y_true), np.asarray(y_pred)
-    )
-    fast = _counted_metrics(truth, guess, proba, len(labels))
-    if fast is not None:
-        return fast
-    binary = len(labels) == 2
-    if binary:
-        kw: dict[str, Any] = {"average": "binary", "pos_label": 1, "zero_division": 0}
-    else:
-        kw = {"average": "macro", "labels": codes, "zero_division": 0}
-    precision, recall, f1, _ = metrics.precision_recall_fscore_support(
-        truth, guess, **kw
-    )
-    out = {
-        "accuracy": metrics.accuracy_score(truth, guess),
-        "balanced_accuracy": _quiet(metrics.balanced_accuracy_score, truth, guess),
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "roc_auc": float("nan"),
-        "log_loss": float("nan"),
-    }
-    if proba is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                if binary:
-                    out["roc_auc"] = metrics.roc_auc_score(truth == 1, proba[:, 1])
-                else:
-                    out["roc_auc"] = metrics.roc_auc_score(
-                        truth, proba, multi_class="ovr", labels=codes
-                    )
-            except ValueError:
-                pass
-            out["log_loss"] = metrics.log_loss(truth, proba, labels=codes)
-    return {k: float(v) for k, v in out.items()}
-
-
-def _counted_metrics(
-    truth: np.ndarray, guess: np.ndarray, proba: np.ndarray | None, n: int
-) -> dict[str, float] | None:
-    """The metrics of :func:`classification_metrics` from counts and ranks.
-
-    The same definitions as scikit-learn's functions (macro averages over all
-    ``n`` labels, zero for an undefined precision or recall, ROC AUC undefined when
-    a class has no positive or no negative row, probabilities clipped to machine
-    epsilon for the log loss), computed in one pass without their per-call
-    validation, which dominated the cost of a small training. None for the inputs
-    it does not cover (labels outside ``0..n-1``, probabilities of another shape or
-    outside [0, 1]); the caller then uses scikit-learn itself.
-    """
-    if n < 2 or len(truth) == 0:
-        return None
-    if truth.max(initial=0) >= n or guess.max(initial=0) >= n:
-        return None
-    if proba is not None:
-        proba = np.asarray(proba, dtype=float)
-        if proba.shape != (len(truth), n) or not np.isfinite(proba).all():
-            return None
-        if proba.min() < 0 or proba.max() > 1:
-            return None
-    counts = np.bincount(truth * n + guess, minlength=n * n).reshape(n, n)
-    hits = np.diag(counts).astype(float)
-    actual = counts.sum(axis=1).astype(float)
-    predicted = counts.sum(axis=0).astype(float)
-    precision = np.divide(hits, predicted, out=np.zeros(n), where=predicted > 0)
-    recall = np.divide(hits, actual, out=np.zeros(n), where=actual > 0)
-    both = 2 * hits + (predicted - hits) + (actual - hits)
-    f1 = np.divide(2 * hits, both, out=np.zeros(n), where=both > 0)
-    pick = slice(1, 2) if n == 2 else slice(None)  # binary: the second label
-    out = {
-        "accuracy": float(np.mean(truth == guess)),
-        "balanced_accuracy": float(np.mean(recall[actual > 0])),
-        "precision": float(np.mean(precision[pick])),
-        "recall": float(np.mean(recall[pick])),
-        "f1": float(np.mean(f1[pick])),
-        "roc_auc": float("nan"),
-        "log_loss": float("nan"),
-    }
-    if proba is None:
-        return out
-    if n == 2:
-        out["roc_auc"] = _rank_auc(truth == 1, proba[:, 1])
-    elif np.allclose(1, proba.sum(axis=1)):  # as scikit-learn requires
-        out["roc_auc"] = float(
-            np.mean([_rank_auc(truth == k, proba[:, k]) for k in range(n)])
-        )
-    eps = np.finfo(float).eps
-    chosen = np.clip(proba[np.arange(len(truth)), truth], eps, 1 - eps)
-    out["log_loss"] = float(-np.mean(np.log(chosen)))
-    return out
-
-
-def _rank_auc(positive: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve as the Mann-Whitney statistic (ties count half)."""
-    from scipy.stats import rankdata
-
-    n_pos = int(positive.sum())
-    n_neg = len(positive) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """R², MAE, RMSE and MAPE (NaN when the target has zeros)."""
-    from sklearn import metrics
-
-    has_zero = bool(np.any(y_true == 0))
-    return {
-        "r2": float(metrics.r2_score(y_true, y_pred)),
-        "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
-        "rmse": float(metrics.root_mean_squared_error(y_true, y_pred)),
-        "mape": (
-            float("nan")
-            if has_zero
-            else float(metrics.mean_absolute_percentage_error(y_true, y_pred))
-        ),
-    }
-
-
-def _quiet(func: Callable[..., float], *args: Any) -> float:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(func(*args))
-
-
-def _metric_rows(
-    holdout: dict[str, float], folds: list[dict[str, float]]
-) -> list[dict[str, Any]]:
-    rows = []
-    for name, value in holdout.items():
-        fold_values = np.array([f[name] for f in folds], dtype=float)
-        finite = fold_values[np.isfinite(fold_values)]
-        rows.append(
-            {
-                "name": name,
-                "label": METRIC_LABELS[name],
-                "holdout": _num(value),
-                "cv_mean": _num(finite.mean()) if finite.size else None,
-                "cv_std": _num(finite.std()) if finite.size else None,
-            }
-        )
-    return rows
-
-
-def _num(value: float) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
 def _curves(
     model: Any,
     x_test: pd.DataFrame,
@@ -668,8 +454,10 @@ def _curves(
         y_pred = model.predict(x_test)
     else:
         y_pred = model.classes_[np.argmax(proba, axis=1)]
-    codes, (true_codes, pred_codes) = _codes(np.asarray(labels), y_true, y_pred)
-    matrix = metrics.confusion_matrix(true_codes, pred_codes, labels=codes)
+    codes = np.arange(len(labels))  # a class unseen in training is left out
+    matrix = metrics.confusion_matrix(
+        label_codes(labels, y_true), label_codes(labels, y_pred), labels=codes
+    )
     out: dict[str, Any] = {
         "classes": [_label(c) for c in labels],
         "confusion": matrix.tolist(),

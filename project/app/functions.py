@@ -30,6 +30,13 @@ from ._explain import (
     permutation_importances,
 )
 from ._loading import DataLoadError, LoadedTable, clean_frame, read_table
+from ._metrics import (
+    MAIN_METRIC,
+    METRIC_LABELS,
+    classification_metrics,
+    evaluate,
+    regression_metrics,
+)
 from ._models import (
     CLASSIFICATION,
     DEFAULT_MODEL,
@@ -69,16 +76,11 @@ from ._profiling import (
 )
 from ._script import make_training_script
 from ._training import (
-    MAIN_METRIC,
-    METRIC_LABELS,
     Split,
     TrainConfig,
     TrainedRun,
     TrainingError,
-    classification_metrics,
-    evaluate,
     prepare_target,
-    regression_metrics,
     slow_run_warning,
     split_data,
     split_features,
