@@ -485,6 +485,12 @@ CORPUS = [
         "shift-jis",
         "x.csv",
         lambda: "名前,値\n東京,1\n大阪,2\n".encode("shift_jis"),
+        check=_all(_note("Shift-JIS"), _values("名前", ["東京", "大阪"])),
+    ),
+    Hostile(
+        "no-known-encoding",
+        "x.csv",
+        lambda: b"a,b\n" + bytes(range(0x80, 0xA0)) * 50,
         r"text encoding.*not recognised.*UTF-8",
     ),
     # -- shape ---------------------------------------------------------------------

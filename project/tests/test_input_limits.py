@@ -326,7 +326,7 @@ def test_a_workbook_over_the_cell_budget_is_refused_while_streaming(
         seen.append(1)
         return original(value)
 
-    monkeypatch.setattr(_loading, "_excel_value", counting)
+    monkeypatch.setattr(_loading.excel, "_excel_value", counting)  # where it is called
     with pytest.raises(
         DataLoadError,
         match=r"^The workbook holds more than 5,000 cells \(rows × columns, counted "

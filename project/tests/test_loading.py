@@ -206,6 +206,45 @@ CASES = [
         notes=("Latin-1",),
     ),
     Case(
+        "shift-jis",
+        "都市,人口,備考\n東京,1400,首都です\n大阪,880,たこ焼きが有名\n"
+        "名古屋,230,味噌カツ\n札幌,197,雪まつり\n".encode("shift_jis"),
+        "japan.csv",
+        _frame(
+            **{
+                "都市": ["東京", "大阪", "名古屋", "札幌"],
+                "人口": [1400, 880, 230, 197],
+                "備考": ["首都です", "たこ焼きが有名", "味噌カツ", "雪まつり"],
+            }
+        ),
+        notes=("The file is not UTF-8; read it as Shift-JIS (Japanese) text.",),
+        exact_notes=True,
+    ),
+    Case(
+        "gbk",
+        "城市,人口,备注\n北京,2189,首都\n上海,2487,经济中心\n广州,1868,美食之都\n"
+        "深圳,1756,科技创新\n".encode("gbk"),
+        "china.csv",
+        _frame(
+            **{
+                "城市": ["北京", "上海", "广州", "深圳"],
+                "人口": [2189, 2487, 1868, 1756],
+                "备注": ["首都", "经济中心", "美食之都", "科技创新"],
+            }
+        ),
+        notes=("The file is not UTF-8; read it as GBK (Simplified Chinese) text.",),
+        exact_notes=True,
+    ),
+    Case(
+        # A few accents on one line are too little to detect an encoding from
+        # (charset_normalizer guesses Big5 here): read as Windows-1252, as before.
+        "cp1252-one-short-row",
+        "name,city,n\nSão,ação não,55\n".encode("cp1252"),
+        "latin.csv",
+        _frame(name=["São"], city=["ação não"], n=[55]),
+        notes=("Windows-1252",),
+    ),
+    Case(
         "quoted-delimiters-and-newlines",
         b'name,comment,n\n"Smith, John","said ""hi""\nthen left",1\nAnn,plain,2\n',
         "quotes.csv",
@@ -883,6 +922,49 @@ def test_clean_frame_reads_decimal_commas_only_when_unambiguous() -> None:
     assert notes == [
         "Read text as numbers in 'a' (decimal commas), 'b' (thousands separators)."
     ]
+
+
+_BINARY = (
+    "This file does not look like a text table (CSV or TSV); it looks like binary "
+    "data. Supported formats: CSV, TSV, Excel (.xlsx) or Parquet."
+)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        bytes(range(256)) * 8,
+        # No NUL byte to give it away: random bytes 1-255.
+        bytes(np.random.default_rng(7).integers(1, 256, 4096, dtype=np.uint8)),
+    ],
+    ids=["with-nul-bytes", "without-nul-bytes"],
+)
+def test_binary_data_is_refused_as_before_encodings_were_detected(
+    content: bytes,
+) -> None:
+    with pytest.raises(DataLoadError) as caught:
+        read_table(content, "data.csv")
+    assert str(caught.value) == _BINARY
+
+
+def test_encoding_detection_reads_a_bounded_sample(monkeypatch) -> None:
+    import charset_normalizer
+
+    row = "東京,1400,首都です\n".encode("shift_jis")
+    content = "都市,人口,備考\n".encode("shift_jis") + row * (3_000_000 // len(row))
+    samples: list[int] = []
+    original = charset_normalizer.from_bytes
+
+    def spy(sample: bytes, *args: object, **kwargs: object) -> object:
+        samples.append(len(sample))
+        assert sample.endswith(b"\n")  # cut between characters, not inside one
+        return original(sample, *args, **kwargs)
+
+    monkeypatch.setattr(charset_normalizer, "from_bytes", spy)
+    table = read_table(content, "big.csv")
+    assert len(samples) == 1 and samples[0] <= _loading.text._DETECT_BYTES
+    assert table.frame.shape == (len(content) // len(row), 3)
+    assert table.frame["備考"].iloc[-1] == "首都です"  # the whole file, decoded
 
 
 def test_comma_separated_files_never_read_commas_as_decimal_marks() -> None:
