@@ -26,7 +26,7 @@ import requests
 from app.functions import load_bundled
 from app.store import new_session_id
 from tools.dashclient import DashClient
-from tools.outputs import DATA_JOB, LOAD, TRAIN, UPLOAD
+from tools.outputs import CHAINS, LOAD, TRAIN, UPLOAD
 
 PROJECT = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
@@ -34,9 +34,6 @@ FIGURE_LIMIT = 1_000_000
 MEMORY_LIMIT = 1.5 * 1024 * MB
 ROWS = 1_000_000
 
-#: What the page calls when a load or an upload hands its work to a background
-#: job (big synthetic data, every uploaded file): the job's outputs.
-LOADED = {"data-job.data": DATA_JOB}
 DESCRIBE = [
     "target-column.options",
     "target-column.value",
@@ -103,7 +100,7 @@ def server(tmp_path_factory):
             str(Path(sys.executable).with_name("gunicorn")),
             "--config",
             "gunicorn.conf.py",
-            "app.app:server",
+            "app.app:create_server()",
         ],
         cwd=PROJECT,
         env=env,
@@ -164,7 +161,7 @@ def test_a_million_rows_end_to_end(server):
             "app-session.data": sid,
         },
         changed=["data-source.value"],
-        chains=LOADED,
+        chains=CHAINS,
         poll=0.25,
     )
     assert "1,000,000 rows × 21 columns" in json.dumps(
@@ -285,7 +282,7 @@ def test_a_million_row_parquet_upload_within_the_limit(server):
             "app-session.data": sid,
         },
         changed=["data-upload-buffer.data"],
-        chains=LOADED,
+        chains=CHAINS,
         poll=0.25,
     )
     assert "big.parquet: 1,000,000 rows × 21 columns" in json.dumps(

@@ -4,8 +4,9 @@ A visitor's requests land on either instance, as behind a load balancer without
 session affinity. Each instance has its own ``CACHE_DIR``, so only Redis can carry a
 session (data, runs, background jobs) from one to the other.
 
-The callbacks are driven over HTTP the way dash-renderer drives them (``Page``,
-after ``dash/_callback.py`` and ``dash-renderer/build/dash_renderer.dev.js``):
+The callbacks are driven over HTTP the way dash-renderer drives them (``Page``, on
+``tools.dashclient``, after ``dash/_callback.py`` and
+``dash-renderer/build/dash_renderer.dev.js``):
 
 - every POST to ``/_dash-update-component`` carries ``?endId=<end_id>``, the
   signed per-page-load token from the page's ``_dash-config`` script;
@@ -33,11 +34,8 @@ each (as in production).
 from __future__ import annotations
 
 import base64
-import copy
-import itertools
 import json
 import os
-import re
 import signal
 import socket
 import subprocess  # nosec B404
@@ -56,6 +54,8 @@ from app import ids
 from app.functions import input_row, predict_one
 from app.jobs import HEARTBEAT_TTL_SECONDS, heartbeat_key
 from app.store import RedisBackend, SessionStore, valid_run_id
+from tools.dashclient import DashClient, Job, components, follow_ups, prop_id, text
+from tools.outputs import CHAINS
 
 PROJECT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -140,7 +140,7 @@ class Service:
 
     def tail(self, chars: int = 4000) -> str:
         try:
-            return self.log.read_text(errors="replace")[-chars:]
+            return self.log.readtext(errors="replace")[-chars:]
         except OSError:
             return ""
 
@@ -205,7 +205,12 @@ class Instance(Service):
         self.env_base = _environment(
             redis_url, root / f"cache-{name}", WEB_CONCURRENCY=str(WEB_CONCURRENCY)
         )
-        argv = [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "app.app:server"]
+        argv = [
+            str(BIN / "gunicorn"),
+            "--config",
+            "gunicorn.conf.py",
+            "app.app:create_server()",
+        ]
         super().__init__(
             f"instance {name}", argv, self.env_base, root / f"gunicorn-{name}.log"
         )
@@ -380,82 +385,9 @@ def _services_stay_up(cluster) -> Iterator[None]:
 # -- the renderer's side of the callback protocol ----------------------------------
 
 
-def _components(tree: Any) -> Iterator[dict[str, Any]]:
-    """The props of every component in a layout tree, in document order."""
-    if isinstance(tree, dict):
-        if "props" in tree and "type" in tree:
-            yield tree["props"]
-        for value in tree.values():
-            yield from _components(value)
-    elif isinstance(tree, list):
-        for item in tree:
-            yield from _components(item)
-
-
-def _text(tree: Any) -> str:
-    """All strings in a component tree, joined (what the page would read)."""
-    if isinstance(tree, str):
-        return tree
-    if isinstance(tree, dict):
-        return " ".join(_text(v) for k, v in tree.items() if k != "id")
-    if isinstance(tree, list):
-        return " ".join(_text(item) for item in tree)
-    return ""
-
-
-def _stringify(component_id: Any) -> str:
-    """Dash's string form of a component id (dict ids: sorted, compact JSON)."""
-    if isinstance(component_id, dict):
-        return json.dumps(component_id, sort_keys=True, separators=(",", ":"))
-    return str(component_id)
-
-
-def _split(dependency: str) -> tuple[Any, str]:
-    """``"id.prop@hash"`` -> (id, ``"prop@hash"``); wildcard ids as dicts."""
-    component_id, _, prop = dependency.rpartition(".")
-    if component_id.startswith("{"):
-        return json.loads(component_id), prop
-    return component_id, prop
-
-
-def _matches(pattern: Any, component_id: Any) -> bool:
-    if not isinstance(pattern, dict):
-        return pattern == component_id
-    return (
-        isinstance(component_id, dict)
-        and set(component_id) == set(pattern)
-        and all(v == ["ALL"] or component_id[k] == v for k, v in pattern.items())
-    )
-
-
-class Job:
-    """A background callback in flight: its request body and signed handles."""
-
-    def __init__(self, body: dict[str, Any], handles: dict[str, Any]) -> None:
-        self.body = body
-        self.handles = handles
-        self.polls: list[dict[str, Any]] = []
-
-    @property
-    def task_id(self) -> str:
-        """The Celery task id inside the signed ``job`` handle (``id~signature``)."""
-        return str(self.handles["job"]).rpartition("~")[0]
-
-    def poll_body(self) -> dict[str, Any]:
-        """The body of a poll: plain values nulled, wildcard lists left as they are.
-
-        (The renderer sets ``entry.value = null`` on every entry; on a wildcard
-        entry, which is an array, that adds a property JSON.stringify drops.)
-        """
-        body = copy.deepcopy(self.body)
-        for entry in body["inputs"] + body.get("state", []):
-            if isinstance(entry, dict):
-                entry["value"] = None
-        return body
-
-
 class Page:
-    """One browser tab, as dash-renderer drives it, against any instance.
+    """One browser tab, as dash-renderer drives it (the protocol:
+    ``tools.dashclient``), against any instance.
 
     It holds the page's layout (updated by each callback response, like the
     renderer's store), its ``end_id`` and the callback dependencies, read from the
@@ -463,128 +395,45 @@ class Page:
     """
 
     def __init__(self, base: str) -> None:
-        html = requests.get(f"{base}/", timeout=30)
-        assert html.status_code == 200
-        found = re.search(
-            r'<script id="_dash-config" type="application/json">(.*?)</script>',
-            html.text,
-            re.S,
-        )
-        assert found, "no _dash-config in the page"
-        self.config = json.loads(found.group(1))
-        self.end_id = self.config["end_id"]
-        self.layout = requests.get(f"{base}/_dash-layout", timeout=30).json()
-        self.dependencies = requests.get(
-            f"{base}/_dash-dependencies", timeout=30
-        ).json()
+        self.dash = DashClient(base, timeout=60)
+        self.config = self.dash.open()
+        assert self.dash.end_id, "no end_id in the page's _dash-config"
+        self.layout = self.dash.layout()
         self.sid = self.props(ids.APP_SESSION)["data"]
 
     # -- the page's state ----------------------------------------------------------
     def props(self, component_id: Any) -> dict[str, Any]:
-        for props in _components(self.layout):
-            if props.get("id") == component_id:
-                return props
-        raise AssertionError(f"no component {component_id!r} on the page")
-
-    def _values(self, spec: dict[str, Any]) -> Any:
-        """The body entry of an input or state: a dict, or a list for wildcards."""
-        pattern, prop = spec["id"], spec["property"]
-        if isinstance(pattern, str) and pattern.startswith("{"):
-            pattern = json.loads(pattern)
-            return [
-                {
-                    "id": props["id"],
-                    "property": prop,
-                    "value": props["id"] if prop == "id" else props.get(prop),
-                }
-                for props in _components(self.layout)
-                if _matches(pattern, props.get("id"))
-            ]
-        return {"id": pattern, "property": prop, "value": self.props(pattern).get(prop)}
-
-    def apply(self, response: dict[str, Any]) -> None:
-        """Write a callback's outputs into the layout, as the renderer does."""
-        for key, props in response.items():
-            for candidate in _components(self.layout):
-                if _stringify(candidate.get("id")) == key:
-                    candidate.update(props)
+        return self.layout.props(component_id)
 
     def wildcard(self, kind: str, prop: str) -> dict[str, Any]:
         """``prop`` of every component whose dict id has type ``kind``, by name."""
-        pattern = json.dumps({"name": ["ALL"], "type": kind})
-        entries = self._values({"id": pattern, "property": prop})
-        return {entry["id"]["name"]: entry["value"] for entry in entries}
+        return {p["id"]["name"]: p.get(prop) for p in self.layout.wildcard(kind)}
 
     def set(self, component_id: Any, **props: Any) -> None:
         """What the visitor does: type a value, pick an option."""
         self.props(component_id).update(props)
 
     # -- requests --------------------------------------------------------------------
-    def dependency(self, output: str, trigger: str) -> dict[str, Any]:
-        """The callback that writes ``output`` and has ``trigger`` as an input."""
-        for dep in self.dependencies:
-            outputs = [o.split("@")[0] for o in dep["output"].strip(".").split("...")]
-            inputs = [f"{i['id']}.{i['property']}" for i in dep["inputs"]]
-            if output in outputs and trigger in inputs:
-                return dep
-        raise AssertionError(f"no callback from {trigger} to {output}")
-
     def body(self, output: str, changed: Iterable[str]) -> dict[str, Any]:
-        """The request body of the callback that writes ``output`` when ``changed``.
-
-        The first changed property names the callback; values come from the page.
-        """
-        changed = list(changed)
-        dep = self.dependency(output, _trigger_spec(changed[0]))
-        parts = dep["output"].strip(".").split("...")
-        outputs = [dict(zip(("id", "property"), _split(p))) for p in parts]
-        body: dict[str, Any] = {
-            "output": dep["output"],
-            "outputs": outputs if dep["output"].startswith("..") else outputs[0],
-            "inputs": [self._values(i) for i in dep["inputs"]],
-            "changedPropIds": changed,
-            "parsedChangedPropsIds": [_parsed(c) for c in changed],
-        }
-        if dep["state"]:
-            body["state"] = [self._values(s) for s in dep["state"]]
-        return body
+        """The request body of the callback that writes ``output`` when ``changed``
+        (the first changed prop names the callback); values come from the page."""
+        return self.dash.body(output, self.layout, changed=list(changed))
 
     def post(self, base: str, body: dict[str, Any], **args: str) -> requests.Response:
-        url = f"{base}/_dash-update-component?endId={self.end_id}"
-        for name, value in args.items():
-            url += f"&{name}={value}"  # unencoded, as the renderer does
-        return requests.post(url, json=body, timeout=60)
+        return self.dash.post(body, args, base=base)
 
     def call(self, base: str, output: str, *changed: str) -> dict[str, Any]:
         """Run a plain callback on ``base``; apply and return its outputs."""
-        answer = self.post(base, self.body(output, changed))
-        assert answer.status_code == 200, answer.text[:2000]
-        data = answer.json()
-        assert "response" in data, data
-        self.apply(data["response"])
-        return data["response"]
+        return self.finish(self.post(base, self.body(output, changed)))
 
-    def start(self, base: str, output: str, *changed: str) -> Job:
+    def start(self, base: str, output: str | list[str], *changed: str) -> Job:
         """The first POST of a background callback: returns its job handles."""
         body = self.body(output, changed)
         answer = self.post(base, body)
         assert answer.status_code == 200, answer.text[:2000]
-        handles = answer.json()
-        assert "response" not in handles, handles
-        assert set(handles) >= {"cacheKey", "job"}, handles
-        return Job(body, handles)
-
-    def poll(self, base: str, job: Job) -> requests.Response:
-        """One poll of a background job, as the renderer sends it."""
-        answer = self.post(
-            base,
-            job.poll_body(),
-            cacheKey=job.handles["cacheKey"],
-            job=job.handles["job"],
-        )
-        if answer.status_code == 200:
-            job.polls.append(answer.json())
-        return answer
+        job = self.dash.job(body, answer.json())
+        assert job is not None, answer.text[:2000]
+        return job
 
     def follow(
         self,
@@ -596,47 +445,19 @@ class Page:
     ) -> requests.Response:
         """Poll (on each base in turn) every ``interval`` ms, like the renderer,
         until an answer holds the outputs or is not a 200 (or ``until`` holds)."""
-        interval = self.dependency_of(job)["background"].get("interval", 500) / 1000
-        deadline = time.monotonic() + timeout
-        for base in itertools.cycle(bases):
-            answer = self.poll(base, job)
-            if until is not None and until(answer):
-                return answer
-            if answer.status_code != 200 or "response" in answer.json():
-                return answer
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"job still running after {timeout} s; last polls: "
-                    f"{job.polls[-3:]}"
-                )
-            time.sleep(interval)  # the renderer's setTimeout(handle, interval)
-        raise AssertionError("unreachable")
+        return self.dash.follow(job, timeout=timeout, bases=bases, until=until)
 
     def dependency_of(self, job: Job) -> dict[str, Any]:
-        return next(d for d in self.dependencies if d["output"] == job.body["output"])
+        return self.dash.dependency(job.body["output"])
 
     def finish(self, answer: requests.Response) -> dict[str, Any]:
-        """The outputs of a job's last answer, applied to the page."""
+        """The outputs of an answer (a plain callback's, a job's last), applied to
+        the page."""
         assert answer.status_code == 200, (answer.status_code, answer.text[:2000])
         data = answer.json()
         assert "response" in data, data
-        self.apply(data["response"])
+        self.layout.apply(data["response"])
         return data["response"]
-
-
-def _trigger_spec(changed: str) -> str:
-    """The dependency form of a changed prop id (wildcard ids as ALL patterns)."""
-    component_id, prop = _split(changed)
-    if isinstance(component_id, dict):
-        pattern = {k: (v if k == "type" else ["ALL"]) for k, v in component_id.items()}
-        return f"{_stringify(pattern)}.{prop}"
-    return changed
-
-
-def _parsed(changed: str) -> Any:
-    """The renderer's ``parsedChangedPropsIds`` entry: the id object of a wildcard."""
-    component_id, _ = _split(changed)
-    return component_id if isinstance(component_id, dict) else changed
 
 
 # -- what a visitor does -------------------------------------------------------------
@@ -664,7 +485,7 @@ def _upload(page: Page, base: str) -> dict[str, Any]:
         data={"filename": "zq-distributed.csv", "contents": contents},
     )
     out = page.call(base, f"{ids.DATA_VERSION}.data", f"{ids.DATA_UPLOAD_BUFFER}.data")
-    assert "Reading the file" in _text(out[ids.DATA_STATUS])
+    assert "Reading the file" in text(out[ids.DATA_STATUS])
     return _load_in_background(page, base, out)
 
 
@@ -672,10 +493,9 @@ def _load_in_background(page: Page, base: str, out: dict[str, Any]) -> dict[str,
     """What the page does when a load's answer hands the work to a background job
     (``data-job.data`` set: every upload, big synthetic data): the job's outputs;
     ``out`` itself when the data was loaded at once."""
-    if not out.get(ids.DATA_JOB, {}).get("data"):
-        return out
-    job = page.start(base, f"{ids.DATA_VERSION}.data", f"{ids.DATA_JOB}.data")
-    return page.finish(page.follow([base], job))
+    for prop, then in follow_ups(out, CHAINS):
+        out = page.finish(page.follow([base], page.start(base, then, prop)))
+    return out
 
 
 def _load_bundled(page: Page, base: str, name: str, rows: int | None = None) -> str:
@@ -686,7 +506,7 @@ def _load_bundled(page: Page, base: str, name: str, rows: int | None = None) -> 
         changed.append(f"{ids.DATA_SYNTH_ROWS}.value")
     out = page.call(base, f"{ids.DATA_VERSION}.data", *changed)
     out = _load_in_background(page, base, out)
-    return _text(out[ids.DATA_STATUS]["children"])
+    return text(out[ids.DATA_STATUS]["children"])
 
 
 def _prepare_training(page: Page, base: str, model: str | None = None) -> None:
@@ -723,10 +543,10 @@ def _holdout(report: dict[str, Any], name: str) -> float:
 def _metrics_shown(out: dict[str, Any]) -> dict[str, str]:
     """Metric name -> hold-out cell text, from the metrics table's children."""
     shown = {}
-    for props in _components(out[ids.METRICS_TABLE]["children"]):
+    for props in components(out[ids.METRICS_TABLE]["children"]):
         if "data-metric" in props:
             cells = [c["props"] for c in props["children"]]
-            shown[props["data-metric"]] = _text(cells[1]["children"])
+            shown[props["data-metric"]] = text(cells[1]["children"])
     return shown
 
 
@@ -739,8 +559,8 @@ def test_a_visitor_uploads_and_trains_on_one_instance_and_goes_on_on_the_other(
     a, b = cluster.a.base, cluster.b.base
     page = Page(a)
     out = _upload(page, a)
-    assert "zq-distributed" in _text(out[ids.DATA_STATUS])
-    assert "240 rows × 4 columns" in _text(out[ids.DATA_STATUS])
+    assert "zq-distributed" in text(out[ids.DATA_STATUS])
+    assert "240 rows × 4 columns" in text(out[ids.DATA_STATUS])
 
     _prepare_training(page, a)
     assert page.props(ids.TARGET_COLUMN)["value"] == "label"
@@ -749,7 +569,7 @@ def test_a_visitor_uploads_and_trains_on_one_instance_and_goes_on_on_the_other(
     done = page.finish(page.follow([a], job))
     run_id = done[ids.EVAL_RUN]["data"]
     assert valid_run_id(run_id)
-    assert "Run 1: Logistic regression trained" in _text(done[ids.TRAIN_STATUS])
+    assert "Run 1: Logistic regression trained" in text(done[ids.TRAIN_STATUS])
 
     # The same page goes on on instance B, which never saw this visitor.
     report = cluster.store().run(page.sid, run_id)
@@ -771,7 +591,7 @@ def test_a_visitor_uploads_and_trains_on_one_instance_and_goes_on_on_the_other(
     assert page.props(colour)["options"], "no dropdown for the category"
     page.set(size, value=9.5)
     page.set(colour, value="red")
-    out = page.call(b, f"{ids.WHATIF_PREDICTION}.children", f"{_stringify(size)}.value")
+    out = page.call(b, f"{ids.WHATIF_PREDICTION}.children", prop_id(size, "value"))
     values = page.wildcard(ids.PREDICT_INPUT, "value")
     assert values["size"] == 9.5 and values["colour"] == "red"
     model = cluster.store().model(page.sid, run_id)
@@ -780,10 +600,10 @@ def test_a_visitor_uploads_and_trains_on_one_instance_and_goes_on_on_the_other(
     )
     prediction = out[ids.WHATIF_PREDICTION]["children"]
     shown_value = next(
-        p for p in _components(prediction) if "whatif-value" in p.get("className", "")
+        p for p in components(prediction) if "whatif-value" in p.get("className", "")
     )
     assert shown_value["children"] == expected["prediction"]
-    graph = next(p for p in _components(prediction) if "figure" in p)
+    graph = next(p for p in components(prediction) if "figure" in p)
     bars = graph["figure"]["data"][0]
     assert dict(zip(bars["y"], bars["x"])) == pytest.approx(expected["probabilities"])
 
@@ -812,7 +632,7 @@ def test_a_job_started_on_one_instance_is_followed_to_its_end_on_the_other(clust
     report = cluster.store().run(page.sid, run_id)
     assert report["config"]["params"]["n_estimators"] == 200
     assert report["number"] == 1
-    assert "Run 1: Random forest trained" in _text(done[ids.TRAIN_STATUS])
+    assert "Run 1: Random forest trained" in text(done[ids.TRAIN_STATUS])
     row = done[ids.RUNS_TABLE]["rowData"][0]
     assert row["run"] == run_id and row["number"] == 1
     assert row["metric"] == "accuracy"
@@ -873,7 +693,7 @@ def test_a_job_whose_worker_is_killed_is_reported_stopped(cluster):
     assert all("response" not in p for p in job.polls)
     # The renderer then shows the callback's runningOff values.
     off = page.dependency_of(job)["running"]["runningOff"]
-    assert "stopped before it finished" in _text(off[TRAIN])
+    assert "stopped before it finished" in text(off[TRAIN])
     # The task is still STARTED for Celery: only the heartbeat tells it died.
     assert _status(cluster, job) == "STARTED"
     assert not redis.exists(heartbeat_key(job.task_id))
@@ -886,7 +706,7 @@ def test_a_job_whose_worker_is_killed_is_reported_stopped(cluster):
     _prepare_training(page, b, model="logistic_regression")
     job = _click_train(page, b)
     done = page.finish(page.follow([a, b], job))
-    assert "Run 1: Logistic regression trained" in _text(done[ids.TRAIN_STATUS])
+    assert "Run 1: Logistic regression trained" in text(done[ids.TRAIN_STATUS])
 
 
 def test_an_instance_started_later_follows_the_jobs_of_the_others(cluster):
@@ -909,6 +729,6 @@ def test_an_instance_started_later_follows_the_jobs_of_the_others(cluster):
         f"B answered {answer.status_code} to a job of A (the signing secret in "
         f"Redis had a TTL of {ttl} s)"
     )
-    assert "Run 1: Logistic regression trained" in _text(
+    assert "Run 1: Logistic regression trained" in text(
         page.finish(answer)[ids.TRAIN_STATUS]
     )

@@ -23,8 +23,8 @@ import requests
 
 from app import ids, runner
 from app.store import new_session_id
-from tools.dashclient import DashClient
-from tools.outputs import DATA_JOB, LOAD, TRAIN
+from tools.dashclient import DashClient, Job, prop_id
+from tools.outputs import CHAINS, LOAD, TRAIN
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def base(tmp_path_factory):
     env.pop("REDIS_URL", None)
     gunicorn = Path(sys.executable).with_name("gunicorn")
     proc = subprocess.Popen(
-        [str(gunicorn), "--config", "gunicorn.conf.py", "app.app:server"],
+        [str(gunicorn), "--config", "gunicorn.conf.py", "app.app:create_server()"],
         cwd=PROJECT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -90,15 +90,9 @@ def _synthetic(key: str, rows: int, features: int, seed: int, sid: str) -> dict:
 
 def _load(client: DashClient, values: dict[str, Any]) -> str:
     """Load a dataset as the page does (following the job it may hand over)."""
-    out = client.call(LOAD, values, changed=[f"{ids.DATA_SOURCE}.value"])
-    job = out.get(ids.DATA_JOB, {}).get("data")
-    if job:
-        sid = values[f"{ids.APP_SESSION}.data"]
-        out = client.call(
-            DATA_JOB,
-            {f"{ids.DATA_JOB}.data": job, f"{ids.APP_SESSION}.data": sid},
-            changed=[f"{ids.DATA_JOB}.data"],
-        )
+    out = client.call_chained(
+        LOAD, values, changed=[f"{ids.DATA_SOURCE}.value"], chains=CHAINS
+    )
     return str(out[ids.DATA_STATUS]["children"])
 
 
@@ -111,24 +105,6 @@ def _train_body(
     seed: int = 0,
     **params: Any,
 ) -> dict:
-    pattern = {
-        f"{ids.PARAM_INPUT}.value": [
-            {
-                "id": {"type": ids.PARAM_INPUT, "name": k},
-                "property": "value",
-                "value": v,
-            }
-            for k, v in params.items()
-        ],
-        f"{ids.PARAM_INPUT}.id": [
-            {
-                "id": {"type": ids.PARAM_INPUT, "name": k},
-                "property": "id",
-                "value": {"type": ids.PARAM_INPUT, "name": k},
-            }
-            for k in params
-        ],
-    }
     values = {
         f"{ids.TRAIN_BUTTON}.n_clicks": 1,
         f"{ids.APP_SESSION}.data": sid,
@@ -141,22 +117,22 @@ def _train_body(
         f"{ids.TRAIN_SEED}.value": seed,
         f"{ids.TRAIN_CV_FOLDS}.value": 0,
     }
-    return client.body(
-        TRAIN, values, changed=[f"{ids.TRAIN_BUTTON}.n_clicks"], pattern=pattern
-    )
+    for name, value in params.items():  # the model's parameter inputs (ALL)
+        values[prop_id({"type": ids.PARAM_INPUT, "name": name}, "value")] = value
+    return client.body(TRAIN, values, changed=[f"{ids.TRAIN_BUTTON}.n_clicks"])
 
 
-def _start(client: DashClient, body: dict) -> dict:
-    """Start a background callback; its job handles."""
+def _start(client: DashClient, body: dict) -> Job:
+    """Start a background callback; its job."""
     answer = client.post(body)
     assert answer.status_code == 200, answer.text[:300]
-    handles = answer.json()
-    assert "job" in handles, handles
-    return {"cacheKey": handles["cacheKey"], "job": handles["job"]}
+    job = client.job(body, answer.json())
+    assert job is not None, answer.text[:300]
+    return job
 
 
-def _poll(client: DashClient, body: dict, handles: dict) -> dict:
-    answer = client.post(body, handles)
+def _poll(client: DashClient, job: Job) -> dict:
+    answer = client.poll(job)
     assert answer.status_code in (200, 204), answer.text[:300]
     return {} if answer.status_code == 204 else answer.json()
 
@@ -175,7 +151,7 @@ def test_one_visitors_long_jobs_do_not_make_another_wait(base):
     ]
     long_jobs = [_start(abuser, body) for body in bodies]
     time.sleep(1)
-    second = _poll(abuser, bodies[1], long_jobs[1])
+    second = _poll(abuser, long_jobs[1])
     label = second.get("progress", {}).get(f"{ids.TRAIN_PROGRESS}.label")
     assert label == runner.QUEUED_OWN  # behind its own first job, not in a slot
 
@@ -186,19 +162,16 @@ def test_one_visitors_long_jobs_do_not_make_another_wait(base):
     waited = time.monotonic() - started
     assert "Run 1: Logistic regression trained" in str(out)
     assert waited < 10, f"the light training took {waited:.1f} s"
-    still = _poll(abuser, bodies[0], long_jobs[0])
+    still = _poll(abuser, long_jobs[0])
     assert "response" not in still  # the abuser's first job is still running
 
 
 def _finish(client: DashClient, body: dict, timeout: float = 60) -> dict:
-    handles = _start(client, body)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        data = _poll(client, body, handles)
-        if "response" in data:
-            return data["response"]
-    raise AssertionError("the job did not finish")
+    job = _start(client, body)
+    job.interval = 0.1
+    answer = client.follow(job, timeout=timeout)
+    assert answer.status_code == 200, answer.text[:300]
+    return answer.json()["response"]
 
 
 def test_big_generations_leave_the_web_requests_and_health_fast(base):

@@ -44,7 +44,7 @@ from locust import HttpUser, constant, task
 from app import ids
 from tools import bombs
 from tools.loadpage import ABUSE, ABUSER_AGENT, TALLY, Http, Page, StepFailed, fire
-from tools.outputs import DATA_JOB, LOAD, LOADED, TRAIN, TRAINED, UPLOAD
+from tools.outputs import LOAD, LOADED, TRAIN, TRAINED, UPLOAD
 
 PAUSE = 1.0  # seconds between two sends
 #: How long the abuser follows one job (it then sends the next; the job goes on).
@@ -143,7 +143,8 @@ class Abuser(HttpUser):
             "contents": contents,
         }
         out = page.call("upload", UPLOAD, [f"{ids.DATA_UPLOAD_BUFFER}.data"])
-        return self.loaded(self.data_job(out, "read upload (start)"))
+        out = page.chain("read upload (start)", out, timeout=FOLLOW_SECONDS)
+        return self.loaded(out)
 
     def unread(self, count: int) -> str:
         """(f) ``count`` uploads of the workbook whose reading job it never asks
@@ -171,7 +172,8 @@ class Abuser(HttpUser):
         page.props(ids.DATA_SYNTH_FEATURES)["value"] = features
         page.props(ids.DATA_SYNTH_SEED)["value"] = self.seed
         out = page.call("generate", LOAD, [f"{ids.DATA_SYNTH_SEED}.value"])
-        outcome = self.loaded(self.data_job(out, "generate (start)"))
+        out = page.chain("generate (start)", out, timeout=FOLLOW_SECONDS)
+        outcome = self.loaded(out)
         if outcome == "loaded":
             self.describe()
         return outcome
@@ -260,14 +262,6 @@ class Abuser(HttpUser):
         return "refused"
 
     # -- what came back ---------------------------------------------------------------
-    def data_job(self, out: dict[str, Any], step: str) -> dict[str, Any]:
-        """Follow the background job a load's answer hands the work to."""
-        if not out.get(ids.DATA_JOB, {}).get("data"):
-            return out
-        return self.page.call(
-            step, DATA_JOB, [f"{ids.DATA_JOB}.data"], timeout=FOLLOW_SECONDS
-        )
-
     def loaded(self, out: dict[str, Any]) -> str:
         """The outcome of a load: loaded, refused (a sentence), stopped."""
         if not out:

@@ -3,12 +3,12 @@
 the tally of the whole run, written as JSON when locust quits.
 
 A tab loads the page (``/``, ``/_dash-layout``, ``/_dash-dependencies``), keeps the
-layout and applies every callback response to it (``sideUpdate`` too), builds each
-callback request from the dependencies and the values on its page
-(``tools.dashclient.DashClient``), and follows background callbacks (first POST,
-then a poll every ``interval`` ms with plain input values nulled, until the outputs
-or a 204). A request whose connection fails is sent once more after a short pause,
-as a reload would (see :class:`Http`).
+layout and applies every callback response to it (``sideUpdate`` too); the
+protocol is ``tools.dashclient``'s (``DashClient`` over the tab's :class:`Http`):
+each callback request built from the dependencies and the values on its page, and
+background callbacks followed (first POST, then a poll every ``interval`` ms with
+plain input values nulled, until the outputs or a 204). A request whose connection
+fails is sent once more after a short pause, as a reload would (see :class:`Http`).
 
 ``LOADTEST_RESULTS`` names the JSON file written when locust quits (statistics per
 request type and per group of requests, the checks, lost sessions, connection
@@ -23,14 +23,22 @@ import os
 import re
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 from locust import events
 from locust.stats import calculate_response_time_percentile
 
 from app import ids
-from tools.dashclient import DashClient
+from tools.dashclient import (
+    DashClient,
+    Job,
+    NoComponent,
+    ProtocolError,
+    follow_ups,
+    text,
+)
+from tools.outputs import CHAINS
 
 PAGE_TIMEOUT = 30  # seconds for a page, its layout or its dependencies
 CALLBACK_TIMEOUT = 60  # seconds for one callback answer
@@ -241,44 +249,6 @@ def _groups(stats: Any) -> dict[str, dict[str, Any]]:
 # -- the page ----------------------------------------------------------------------
 
 
-def components(tree: Any) -> Iterator[dict[str, Any]]:
-    """The props of every component in a layout tree, in document order."""
-    if isinstance(tree, dict):
-        if "props" in tree and "type" in tree:
-            yield tree["props"]
-        for value in tree.values():
-            yield from components(value)
-    elif isinstance(tree, list):
-        for item in tree:
-            yield from components(item)
-
-
-def text(tree: Any) -> str:
-    """Every string in a component tree, joined: what the page reads."""
-    if isinstance(tree, str):
-        return tree
-    if isinstance(tree, dict):
-        return " ".join(text(v) for k, v in tree.items() if k != "id")
-    if isinstance(tree, list):
-        return " ".join(text(item) for item in tree)
-    return ""
-
-
-def stringify(component_id: Any) -> str:
-    """Dash's string form of a component id (dict ids: sorted, compact JSON)."""
-    if isinstance(component_id, dict):
-        return json.dumps(component_id, sort_keys=True, separators=(",", ":"))
-    return str(component_id)
-
-
-def _matches(pattern: dict[str, Any], component_id: Any) -> bool:
-    return (
-        isinstance(component_id, dict)
-        and set(component_id) == set(pattern)
-        and all(v == ["ALL"] or component_id[k] == v for k, v in pattern.items())
-    )
-
-
 class Http:
     """The tab's HTTP connection: locust's session, each request named by the step,
     and sent once more when its connection failed (as a reload would).
@@ -358,26 +328,21 @@ def _short(error: BaseException) -> str:
 
 
 class Page:
-    """One page load of the tab: its layout, its end id and its callbacks."""
+    """One page load of the tab: its layout, its end id and its callbacks (the
+    protocol: :class:`tools.dashclient.DashClient`, over the tab's :class:`Http`)."""
 
     def __init__(self, http: Http, base: str, sid: str | None) -> None:
         self.http = http
+        self.dash = DashClient(base, session=http)
         http.step, http.expect = "GET /", (200,)
-        html = http.get(f"{base}/").text
-        found = re.search(
-            r'<script id="_dash-config" type="application/json">(.*?)</script>',
-            html,
-            re.S,
-        )
-        if not found:
-            raise StepFailed("the page has no _dash-config")
-        self.end_id = json.loads(found.group(1))["end_id"]
+        try:
+            self.dash.open()
+        except ProtocolError as exc:
+            raise StepFailed(str(exc)) from None
         http.step = "GET /_dash-layout"
-        self.layout = http.get(f"{base}/_dash-layout").json()
-        self.dash = DashClient(base, session=http)  # type: ignore[arg-type]
+        self.layout = self.dash.layout()
         http.step = "GET /_dash-dependencies"
-        deps = self.dash.deps
-        self.deps = {d["output"]: d for d in deps}
+        self.dash.deps  # noqa: B018 - fetched with the page, as the renderer does
         if sid is not None:  # the tab's sessionStorage wins over the served value
             self.props(ids.APP_SESSION)["data"] = sid
         self.sid = self.props(ids.APP_SESSION)["data"]
@@ -387,48 +352,16 @@ class Page:
 
     # -- the page's state --------------------------------------------------------
     def props(self, component_id: Any) -> dict[str, Any]:
-        for props in components(self.layout):
-            if props.get("id") == component_id:
-                return props
-        raise StepFailed(f"no component {component_id!r} on the page")
+        try:
+            return self.layout.props(component_id)
+        except NoComponent as exc:
+            raise StepFailed(str(exc)) from None
 
     def wildcard(self, kind: str) -> list[dict[str, Any]]:
         """The props of the components whose dict id has type ``kind``."""
-        return [
-            p
-            for p in components(self.layout)
-            if isinstance(p.get("id"), dict) and p["id"].get("type") == kind
-        ]
-
-    def apply(self, response: dict[str, Any]) -> None:
-        """Write a callback's outputs into the layout, as the renderer does."""
-        for key, props in response.items():
-            for candidate in components(self.layout):
-                if stringify(candidate.get("id")) == key:
-                    candidate.update(props)
+        return self.layout.wildcard(kind)
 
     # -- callbacks -----------------------------------------------------------------
-    def body(self, outputs: list[str], changed: list[str]) -> dict[str, Any]:
-        dep = self.dash.find(outputs)
-        values: dict[str, Any] = {}
-        pattern: dict[str, list[dict[str, Any]]] = {}
-        for spec in dep["inputs"] + dep["state"]:
-            cid, prop = spec["id"], spec["property"]
-            if cid.startswith("{"):
-                wanted = json.loads(cid)
-                pattern[f"{wanted['type']}.{prop}"] = [
-                    {
-                        "id": p["id"],
-                        "property": prop,
-                        "value": p["id"] if prop == "id" else p.get(prop),
-                    }
-                    for p in components(self.layout)
-                    if _matches(wanted, p.get("id"))
-                ]
-            else:
-                values[f"{cid}.{prop}"] = self.props(cid).get(prop)
-        return self.dash.body(outputs, values, changed=changed, pattern=pattern)
-
     def call(
         self,
         step: str,
@@ -442,63 +375,59 @@ class Page:
         A background callback is followed until it ends (``timeout`` seconds).
         """
         self.http.step, self.http.expect = step, (200, 204)
-        body = self.body(outputs, changed)
-        answer = self.dash.post(body, {"endId": self.end_id})
+        try:
+            body = self.dash.body(outputs, self.layout, changed=changed)
+        except NoComponent as exc:
+            raise StepFailed(f"{step}: {exc}") from None
+        answer = self.dash.post(body)
         if answer.status_code == 204:
             return {}
         data = _json(step, answer)
-        if "cacheKey" in data:
-            return self.follow(step, body, data, timeout)
         self.side_update(data)
+        try:
+            job = self.dash.job(body, data)
+        except ProtocolError as exc:
+            raise StepFailed(f"{step}: {exc}") from None
+        if job is not None:
+            return self.follow(step, job, timeout)
         response = data.get("response")
         if not isinstance(response, dict):
             raise StepFailed(f"{step}: no response in {str(data)[:200]}")
-        self.apply(response)
+        self.layout.apply(response)
         return response
+
+    def chain(self, step: str, out: dict[str, Any], **follow: Any) -> dict[str, Any]:
+        """What the page calls when an answer sets ``data-job.data`` (every upload,
+        big synthetic data): the background job's outputs ({} for a 204); ``out``
+        itself when it did not."""
+        for prop, then in follow_ups(out, CHAINS):
+            out = self.call(step, then, [prop], **follow)
+        return out
 
     def side_update(self, data: dict[str, Any]) -> None:
         """Apply what an answer sets beside its outputs (the page's notice)."""
         side = data.get("sideUpdate")
         if not isinstance(side, dict):
             return
-        self.apply(side)
+        self.layout.apply_side(side)
         notice = side.get(ids.APP_NOTICE)
         if isinstance(notice, dict) and notice.get("is_open"):
             self.notices.append(text(notice.get("children")))
 
-    def follow(
-        self,
-        step: str,
-        body: dict[str, Any],
-        handles: dict[str, Any],
-        timeout: float = JOB_TIMEOUT,
-    ) -> dict[str, Any]:
+    def follow(self, step: str, job: Job, timeout: float) -> dict[str, Any]:
         """Poll a background job like the renderer, until its outputs or a 204."""
-        if not all(_SIGNED.match(str(handles.get(k, ""))) for k in ("cacheKey", "job")):
-            raise StepFailed(f"{step}: unexpected job handles {handles}")
-        interval = self.deps[body["output"]]["background"].get("interval", 500) / 1000
-        poll = copy.deepcopy(body)
-        for entry in poll["inputs"] + poll["state"]:
-            if isinstance(entry, dict):
-                entry["value"] = None
-        query = {
-            "endId": self.end_id,
-            "cacheKey": handles["cacheKey"],
-            "job": handles["job"],
-        }
-        deadline = time.monotonic() + timeout
+        if not all(
+            _SIGNED.match(str(job.handles.get(k, ""))) for k in ("cacheKey", "job")
+        ):
+            raise StepFailed(f"{step}: unexpected job handles {job.handles}")
         self.http.step = step.replace("(start)", "(poll)")
-        # The server's job id and cache key (the handles are "value~signature").
-        self.last_job = str(handles["job"]).split("~")[0]
-        self.last_key = str(handles["cacheKey"]).split("~")[0]
-        while time.monotonic() < deadline:
-            time.sleep(interval)
-            answer = self.dash.post(poll, query)
+        self.last_job, self.last_key = job.task_id, job.cache_key
+        for answer in self.dash.polls(job, timeout=timeout):
             if answer.status_code == 204:
                 return {}
             data = _json(self.http.step, answer)
             self.side_update(data)
             if "response" in data:
-                self.apply(data["response"])
+                self.layout.apply(data["response"])
                 return data["response"]
         raise StepFailed(f"{step}: the job was still running after {timeout:g} s")

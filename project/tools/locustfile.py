@@ -16,7 +16,8 @@ Each locust user is one browser tab driving the app the way dash-renderer does
 6. check again its runs list and that its data is still there.
 
 Chaining: when a callback's answer sets ``data-job.data`` (every upload, big
-synthetic data), the page calls the background callback whose input that is.
+synthetic data), the page calls the background callback whose input that is
+(``Page.chain``).
 Runs are known by their id (``eval-run.data``, the runs table's ``run``), which
 is random; the visitor reads their number ("Run 3") in the status and the table.
 
@@ -47,17 +48,9 @@ from locust import HttpUser, between, task
 
 from app import ids
 from tools.abuser import Abuser  # noqa: F401 - a user class locust may be asked for
-from tools.loadpage import (
-    TALLY,
-    VISITOR_AGENT,
-    Http,
-    Page,
-    StepFailed,
-    fire,
-    stringify,
-    text,
-)
-from tools.outputs import DATA_JOB, LOAD, LOADED, TRAIN, TRAINED, UPLOAD
+from tools.dashclient import prop_id, text
+from tools.loadpage import TALLY, VISITOR_AGENT, Http, Page, StepFailed, fire
+from tools.outputs import LOAD, LOADED, TRAIN, TRAINED, UPLOAD
 
 BUNDLED = ("wine", "breast_cancer")
 WHATIF_CHANGES = 3
@@ -69,14 +62,6 @@ _VISITORS = itertools.count(1)
 def _wait_range() -> tuple[float, float]:
     low, _, high = os.environ.get("LOADTEST_WAIT", "1,3").partition(",")
     return float(low), float(high or low)
-
-
-def data_job(page: Page, out: dict[str, Any], step: str, **follow: Any) -> Any:
-    """What the page calls when a load's answer sets ``data-job.data``: the
-    background job's outputs ({} for a 204); ``out`` itself when it did not."""
-    if not out.get(ids.DATA_JOB, {}).get("data"):
-        return out
-    return page.call(step, DATA_JOB, [f"{ids.DATA_JOB}.data"], **follow)
 
 
 def loaded_status(out: dict[str, Any]) -> str:
@@ -217,7 +202,7 @@ class Visitor(HttpUser):
         page = self.tab()
         page.props(ids.DATA_SOURCE)["value"] = name
         out = page.call("cb: load dataset", LOAD, [f"{ids.DATA_SOURCE}.value"])
-        out = data_job(page, out, "cb: load data job (start)")  # none for these
+        out = page.chain("cb: load data job (start)", out)  # none for these
         status = loaded_status(out)
         if not LOADED.search(status):
             raise StepFailed(f"loading {name} said {status!r}{self.notices()}")
@@ -237,7 +222,7 @@ class Visitor(HttpUser):
         out = page.call("cb: upload", UPLOAD, [f"{ids.DATA_UPLOAD_BUFFER}.data"])
         if not out.get(ids.DATA_JOB, {}).get("data"):
             raise StepFailed(f"the upload said {loaded_status(out)!r}")
-        out = data_job(page, out, "cb: read upload (start)")
+        out = page.chain("cb: read upload (start)", out)
         status = loaded_status(out)
         if f"{filename}: {rows} rows × 4 columns" not in status:
             if "expired" in status:
@@ -446,7 +431,7 @@ class Visitor(HttpUser):
             out = page.call(
                 "cb: what-if",
                 [f"{ids.WHATIF_PREDICTION}.children"],
-                [f"{stringify(chosen['id'])}.value"],
+                [prop_id(chosen["id"], "value")],
             )
             shown = out.get(ids.WHATIF_PREDICTION, {}).get("children")
             if "whatif-value" not in json.dumps(shown):

@@ -30,6 +30,9 @@ DATA_JOB = [
     f"{ids.DATA_STATUS}.children",
     f"{ids.DATA_NOTES}.children",
 ]
+#: What the page calls next when an answer sets one of these props (a load or an
+#: upload handing its work to a job): ``tools.dashclient.follow_ups``.
+CHAINS = {f"{ids.DATA_JOB}.data": DATA_JOB}
 #: Training (a background job).
 TRAIN = [
     f"{ids.TRAIN_STATUS}.children",
