@@ -30,7 +30,7 @@ $(VENV)/.dev-stamp: project/requirements-dev.txt | $(BIN)/python
 	@touch $@
 
 run: $(VENV)/.runtime-stamp ## Serve the app with gunicorn on http://127.0.0.1:$PORT
-	cd project && PORT=$(PORT) ../$(BIN)/gunicorn --config gunicorn.conf.py app.app:server
+	cd project && PORT=$(PORT) ../$(BIN)/gunicorn --config gunicorn.conf.py "app.app:create_server()"
 
 browser: ## Install Chromium and chromedriver for the browser tests (apt, when missing)
 	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then \

@@ -15,7 +15,9 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "600"))
 # Cloud Run sends SIGTERM and kills 10 s later: drain in-flight requests first.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "8"))
 keepalive = 5
-# Import the app once in the master so workers share its memory and start fast.
+# Build the app once in the master (the factory "app.app:create_server()" is called
+# there, before on_starting and before any fork) so workers share its memory and
+# start fast; a worker that dies is forked again from it, not built anew.
 preload_app = True
 # Recycle workers now and then so that memory cannot creep up forever.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))

@@ -4,10 +4,13 @@ Run with ``REDIS_URL`` set, from the ``project`` folder::
 
     celery --app app.worker worker --loglevel INFO
 
-Importing the app registers every background callback as a Celery task.
+Building the app here, at import, registers every background callback as a
+Celery task (Celery's entry point is a module; only this one builds at import).
 """
 
-from .app import app as dash_app
+from .app import create_app
+
+dash_app = create_app()
 
 celery = dash_app.server.extensions.get("celery")
 if celery is None:

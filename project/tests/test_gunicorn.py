@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -35,17 +37,19 @@ def server(tmp_path_factory):
         PORT=str(port),
         WEB_CONCURRENCY="2",
         CACHE_DIR=str(tmp_path_factory.mktemp("cache")),
-        LOG_LEVEL="warning",
+        LOG_LEVEL="info",
+        LOG_FORMAT="json",
     )
+    log = tmp_path_factory.mktemp("log") / "gunicorn.log"
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    proc = subprocess.Popen(
-        [str(gunicorn), "--config", "gunicorn.conf.py", "app.app:server"],
-        cwd=PROJECT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(gunicorn), "--config", "gunicorn.conf.py", "app.app:create_server()"],
+            cwd=PROJECT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -57,18 +61,28 @@ def server(tmp_path_factory):
             time.sleep(0.1)
     else:
         proc.kill()
-        pytest.fail(f"gunicorn did not start:\n{proc.communicate()[0]}")
-    yield base, proc
+        pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
+    yield base, proc, log
     if proc.poll() is None:
         proc.kill()
         proc.wait()
 
 
-def test_every_script_loads_at_once_from_a_cold_start(server):
-    base, _ = server
+def _messages(log: Path) -> list[str]:
+    """The messages of the server's JSON log lines."""
+    lines = log.read_text().splitlines()
+    return [json.loads(line)["message"] for line in lines if line.startswith("{")]
+
+
+def _script_urls(base: str) -> list[str]:
     page = requests.get(f"{base}/", timeout=10)
     assert page.status_code == 200
-    urls = re.findall(r'(?:src|href)="(/[^"]+\.(?:js|css)[^"]*)"', page.text)
+    return re.findall(r'(?:src|href)="(/[^"]+\.(?:js|css)[^"]*)"', page.text)
+
+
+def test_every_script_loads_at_once_from_a_cold_start(server):
+    base, *_ = server
+    urls = _script_urls(base)
     assert len(urls) > 5
     with ThreadPoolExecutor(16) as pool:
         codes = list(
@@ -113,7 +127,7 @@ def _load_iris(base: str, sid: str) -> requests.Response:
 
 
 def test_a_session_is_shared_by_all_workers(server):
-    base, _ = server
+    base, *_ = server
     sid = new_session_id()
     assert _load_iris(base, sid).status_code == 200
     deps = requests.get(f"{base}/_dash-dependencies", timeout=10).json()
@@ -145,8 +159,66 @@ def test_a_session_is_shared_by_all_workers(server):
     assert all("setosa" in r.text for r in responses)
 
 
+def _built(log: Path) -> list[str]:
+    return [m for m in _messages(log) if m.startswith("app built in ")]
+
+
+def _keeper(log: Path) -> int:
+    started = [m for m in _messages(log) if m.startswith("job runner started")]
+    assert len(started) == 1, started
+    return int(re.search(r"keeper pid (\d+)", started[0])[1])
+
+
+def _workers(proc: subprocess.Popen, keeper: int) -> set[int]:
+    alive = set()
+    for child in psutil.Process(proc.pid).children():
+        try:
+            if child.pid != keeper and child.status() != psutil.STATUS_ZOMBIE:
+                alive.add(child.pid)
+        except psutil.Error:
+            continue
+    return alive
+
+
+def test_the_factory_runs_once_in_the_master_which_starts_the_job_runner(server):
+    """``app.app:create_server()`` with preload_app: built once, by the master,
+    before on_starting started the job runner there (its keeper is the master's)."""
+    _, proc, log = server
+    built = _built(log)
+    assert len(built) == 1 and built[0].endswith(f" by process {proc.pid}")
+    assert psutil.Process(_keeper(log)).ppid() == proc.pid
+    assert len(_workers(proc, _keeper(log))) == 2
+
+
+def test_a_killed_worker_is_replaced_by_a_fork_of_the_built_app(server):
+    base, proc, log = server
+    keeper = _keeper(log)
+    before = _workers(proc, keeper)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = _workers(proc, keeper)
+        if victim not in now and len(now) == 2:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"no worker replaced {victim}:\n{log.read_text()[-4000:]}")
+    assert len(_built(log)) == 1  # forked from the master's app, not built again
+    urls = _script_urls(base)
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(
+            pool.map(
+                lambda u: requests.get(base + u, timeout=30).status_code,
+                ["/", "/_dash-layout", "/healthz", *urls] * 4,
+            )
+        )
+    assert codes == [200] * len(codes)
+    assert psutil.Process(keeper).is_running()  # the job runner did not restart
+
+
 def test_sigterm_stops_the_server_within_eight_seconds(server):
-    _, proc = server
+    _, proc, _ = server
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=15)
@@ -168,7 +240,7 @@ def test_http2_cleartext_serves_big_bodies_when_enabled(tmp_path):
     )
     gunicorn = Path(sys.executable).with_name("gunicorn")
     proc = subprocess.Popen(
-        [str(gunicorn), "--config", "gunicorn.conf.py", "app.app:server"],
+        [str(gunicorn), "--config", "gunicorn.conf.py", "app.app:create_server()"],
         cwd=PROJECT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import gzip
+import hashlib
 import json
 import platform
 import re
@@ -72,23 +74,65 @@ def test_hsts_only_over_https(client):
     assert secure.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
+_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.S)
+_JS_TYPES = ("", "text/javascript", "application/javascript", "module")
+
+
+def _inline_scripts(page):
+    """The executable inline scripts of a page, and its inline data blocks."""
+    code, data = [], []
+    for attributes, body in _SCRIPT.findall(page):
+        if re.search(r"\bsrc=", attributes):
+            continue
+        kind = re.search(r'\btype="([^"]*)"', attributes)
+        (code if (kind[1] if kind else "") in _JS_TYPES else data).append(
+            (attributes, body)
+        )
+    return code, data
+
+
+def _page(client, **headers):
+    response = client.get("/", headers=headers)
+    assert response.status_code == 200
+    body = response.data
+    if response.headers.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    return body.decode(), response.headers["Content-Security-Policy"]
+
+
 def test_the_csp_allows_every_inline_script_of_the_page(settings):
+    """Dash renders the page on every visit: every executable inline script of
+    every rendering (plain or compressed) is allowed by its hash."""
     app = create_app(settings)
-    page = app.server.test_client().get("/").get_data(as_text=True)
+    client = app.server.test_client()
     hashes = set(app.csp_hashes())
-    csp = app.server.test_client().get("/").headers["Content-Security-Policy"]
-    assert all(h in csp for h in hashes)
-    # Every executable inline script of the page is one of the hashed ones.
-    import re
+    loads = [_page(client), _page(client, **{"Accept-Encoding": "gzip"})]
+    loads += [_page(client) for _ in range(2)]
+    assert len({csp for _, csp in loads}) == 1
+    for page, csp in loads:
+        script_src = next(d for d in csp.split("; ") if d.startswith("script-src"))
+        assert all(h in script_src.split() for h in hashes)
+        code, _ = _inline_scripts(page)
+        assert len(code) >= 2, "the page has inline scripts (and Dash's renderer)"
+        for _, script in code:
+            digest = base64.b64encode(hashlib.sha256(script.encode()).digest())
+            assert f"'sha256-{digest.decode()}'" in script_src.split()
 
-    inline = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
-    assert inline, "the page has inline scripts"
-    import base64 as b64
-    import hashlib
 
-    for script in inline:
-        digest = b64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-        assert f"'sha256-{digest}'" in hashes
+def test_page_loads_differ_only_by_dashs_page_load_token(client):
+    """What Dash renders per visit: a new signed ``end_id`` in ``_dash-config``,
+    a JSON data block that the browser never runs; so the script hashes hold."""
+    pages = [_page(client)[0] for _ in range(3)]
+    tokens = []
+    for page in pages:
+        code, data = _inline_scripts(page)
+        assert [attrs for attrs, _ in data] == [
+            ' id="_dash-config" type="application/json"'
+        ]
+        tokens.append(json.loads(data[0][1])["end_id"])
+        assert all(tokens[-1] not in script for _, script in code)
+    assert len(set(tokens)) == 3
+    assert len({page.replace(token, "T") for page, token in zip(pages, tokens)}) == 1
 
 
 @pytest.mark.parametrize(

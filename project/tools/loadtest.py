@@ -162,7 +162,7 @@ class Server:
                     str(BIN / "gunicorn"),
                     "--config",
                     "gunicorn.conf.py",
-                    "app.app:server",
+                    "app.app:create_server()",
                 ],
                 cwd=PROJECT,
                 env=env,

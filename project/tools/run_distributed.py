@@ -178,7 +178,12 @@ def main() -> int:
             PORT=str(number),
             CACHE_DIR=str(cache_root / f"dashboard-cache-{number}"),
         )
-        argv = [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "app.app:server"]
+        argv = [
+            str(BIN / "gunicorn"),
+            "--config",
+            "gunicorn.conf.py",
+            "app.app:create_server()",
+        ]
         services.append(Service(f"web-{number}", argv, env))
     concurrency = os.environ.get("CELERY_CONCURRENCY") or "2"
     worker_env = dict(base_env, CACHE_DIR=str(cache_root / "dashboard-cache-worker"))
