@@ -307,12 +307,32 @@ def _every_figure(iris_explained):
     return figs
 
 
-def test_every_figure_is_valid_plotly(iris_explained):
-    """Figures are built unvalidated for speed; here plotly validates each one."""
+def test_every_figure_is_valid_plotly(iris_explained, monkeypatch):
+    """Figures are built unvalidated for speed; here plotly validates each one,
+    and every figure maker the module has is among them."""
+    import inspect
+
     import plotly.graph_objects as go
 
+    makers = {
+        name
+        for name, fn in inspect.getmembers(figures, inspect.isfunction)
+        if fn.__module__ == figures.__name__
+        and name.startswith(("make_", "empty_figure"))
+        and name.endswith(("_figure", "_figures"))
+    }
+    called: set[str] = set()
+    for name in makers:
+        original = getattr(figures, name)
+
+        def record(*args, __name=name, __original=original, **kwargs):
+            called.add(__name)
+            return __original(*args, **kwargs)
+
+        monkeypatch.setattr(figures, name, record)
     for fig in _every_figure(iris_explained):
         go.Figure(fig.to_dict())  # raises on any invalid property
+    assert called == makers, f"not validated: {sorted(makers - called)}"
 
 
 def test_the_template_is_valid_plotly():
