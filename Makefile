@@ -7,7 +7,7 @@ PORT ?= 8050
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit e2e browser services bench lock clean
+.PHONY: help run test lint unit integration e2e browser services bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,8 +45,11 @@ services: ## Install redis-server for the multi-instance tests (apt, when missin
 lint: $(VENV)/.dev-stamp ## Run every pre-commit hook on every file
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pre-commit run --all-files --show-diff-on-failure
 
-unit: $(VENV)/.dev-stamp ## Run the tests that need no browser
-	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
+unit: $(VENV)/.dev-stamp ## The fast tier: no server, Redis, browser or slow test
+	$(BIN)/pytest -m "not e2e and not integration and not slow" -n auto $(PYTEST_ARGS)
+
+integration: $(VENV)/.dev-stamp services ## Tests that start gunicorn, app instances or Redis
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
 e2e: $(VENV)/.dev-stamp browser ## Run the browser tests (headless Chromium)
 	$(BIN)/pytest -m e2e --headless $(PYTEST_ARGS)
@@ -54,7 +57,7 @@ e2e: $(VENV)/.dev-stamp browser ## Run the browser tests (headless Chromium)
 test: $(VENV)/.dev-stamp browser services lint ## Lint, then the whole test suite with browser tests
 	$(BIN)/pytest --headless $(PYTEST_ARGS)
 
-bench: $(VENV)/.dev-stamp ## Benchmark the app against a one-div Dash app (needs wrk)
+bench: $(VENV)/.dev-stamp browser ## Benchmark the app against a one-div Dash app (needs wrk, Chromium)
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	@# Bytecode for both apps, as the production image ships it (PYTHONDONTWRITEBYTECODE).
 	$(BIN)/python -m compileall -q project/app project/tools project/gunicorn.conf.py

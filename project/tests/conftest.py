@@ -1,4 +1,5 @@
-"""Shared fixtures: settings with a temporary cache, a store, small datasets."""
+"""Shared fixtures: settings with a temporary cache, a store, small datasets; and
+the test tiers (``make unit`` runs neither ``integration``, ``e2e`` nor ``slow``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,20 @@ import pytest
 from app.config import Settings
 from app.functions import TrainConfig, load_bundled, train_model
 from app.store import SessionStore, new_session_id
+
+#: Modules whose tests start a server: gunicorn, several app instances, Redis.
+SERVER_MODULES = {"test_gunicorn", "test_bigdata", "test_fair_jobs", "test_distributed"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``integration`` every test that starts a server or needs Redis."""
+    for item in items:
+        module = getattr(item, "module", None)
+        name = module.__name__.rsplit(".", 1)[-1] if module else ""
+        fixtures = getattr(item, "fixturenames", ())
+        params = getattr(getattr(item, "callspec", None), "id", "").split("-")
+        if name in SERVER_MODULES or "redis_server" in fixtures or "redis" in params:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture

@@ -544,6 +544,7 @@ def test_download_without_a_run_says_so(store, settings, sid):
     assert message == "Train a model first."
 
 
+@pytest.mark.slow  # runs the downloaded script in a subprocess
 def test_downloaded_code_and_data_reproduce_the_runs_metrics(
     data, train, store, settings, sid, tmp_path
 ):

@@ -373,6 +373,7 @@ def test_the_fuzzed_session_reaches_deep_paths(world) -> None:
     assert world.data.distribution("petal_width_cm", "v", world.sid).data
 
 
+@pytest.mark.slow  # every callback for every column: a wide sweep
 @pytest.mark.parametrize("column", COLUMNS)
 def test_every_column_name_on_every_session(world, column) -> None:
     """Names of this dataset's columns, of another's, and made up: a grid."""

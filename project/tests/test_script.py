@@ -285,6 +285,7 @@ def assert_same_metrics(app: list[dict], script: list[dict]) -> None:
                 assert math.isclose(have, want, rel_tol=1e-9, abs_tol=1e-9), where
 
 
+@pytest.mark.slow  # each case trains and runs its script in a subprocess
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_script_prints_the_metrics_of_the_app(case, outcomes):
     outcome = outcomes[case.id]
@@ -299,6 +300,7 @@ def test_script_prints_the_metrics_of_the_app(case, outcomes):
         assert all(row["cv_mean"] is None for row in printed["metrics"])
 
 
+@pytest.mark.slow
 def test_cases_cover_what_they_claim(outcomes):
     reports = {k: o.report for k, o in outcomes.items()}
     mape = next(m for m in reports["file-regression"]["metrics"] if m["name"] == "mape")
@@ -315,6 +317,7 @@ def test_cases_cover_what_they_claim(outcomes):
     assert "x = x.astype(np.float32)" in script
 
 
+@pytest.mark.slow
 def test_without_json_the_script_prints_a_table(outcomes):
     outcome = outcomes["iris-forest"]
     result = outcome.table.result()
@@ -393,6 +396,7 @@ def test_the_template_writes_nothing_unescaped():
         render("X = {{ x | py }}").render(x=float("nan"))
 
 
+@pytest.mark.slow
 def test_scripts_compile_and_black_accepts_them(outcomes):
     black = pytest.importorskip("black")
     folder = next(iter(outcomes.values())).script.parent.parent
@@ -434,6 +438,7 @@ def test_scripts_compile_and_black_accepts_them(outcomes):
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_scripts_are_standalone(outcomes):
     for case_id, outcome in outcomes.items():
         tree = ast.parse(outcome.script.read_text("utf-8"))
@@ -460,6 +465,7 @@ def calls(tree: ast.AST) -> list[str]:
     return names
 
 
+@pytest.mark.slow
 def test_hostile_names_stay_string_literals(outcomes):
     outcome = outcomes["file-hostile-names"]
     source = outcome.script.read_text("utf-8")
