@@ -11,24 +11,19 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 import requests
+from gunicorn_fixture import gunicorn
 
 from app.functions import load_bundled
 from app.store import new_session_id
 from tools.dashclient import DashClient
 from tools.outputs import CHAINS, LOAD, TRAIN, UPLOAD
 
-PROJECT = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
 FIGURE_LIMIT = 1_000_000
 MEMORY_LIMIT = 1.5 * 1024 * MB
@@ -74,58 +69,20 @@ class TreeMemory(threading.Thread):
             self.peak = max(self.peak, self.current())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
-    env = dict(
-        os.environ,
-        PORT=str(port),
-        WEB_CONCURRENCY="2",
-        CACHE_DIR=str(tmp_path_factory.mktemp("bigcache")),
-        MAX_UPLOAD_MB="128",
-        LOG_LEVEL="warning",
+    env = {
+        "WEB_CONCURRENCY": "2",
+        "MAX_UPLOAD_MB": "128",
         # sized as deploy/deploy.sh sizes a Cloud Run instance (4 GiB, 1 CPU)
-        MEMORY_MB="4096",
-        JOB_SLOTS="1",
-    )
-    log = open(tmp_path_factory.mktemp("log") / "gunicorn.log", "w+")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "--config",
-            "gunicorn.conf.py",
-            "app.app:create_server()",
-        ],
-        cwd=PROJECT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        log.seek(0)
-        pytest.fail(f"gunicorn did not start:\n{log.read()[-3000:]}")
-    memory = TreeMemory(proc.pid)
-    memory.start()
-    yield base, memory
-    memory.stop.set()
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+        "MEMORY_MB": "4096",
+        "JOB_SLOTS": "1",
+    }
+    with gunicorn(tmp_path_factory.mktemp("big"), env) as served:
+        memory = TreeMemory(served.proc.pid)
+        memory.start()
+        yield served.base, memory
+        memory.stop.set()
 
 
 def _sizes(response: dict) -> dict[str, int]:

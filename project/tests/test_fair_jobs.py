@@ -8,74 +8,28 @@ synthetic datasets were made inside the web request.
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from gunicorn_fixture import gunicorn
 
 from app import ids, runner
 from app.store import new_session_id
 from tools.dashclient import DashClient, Job, prop_id
 from tools.outputs import CHAINS, LOAD, TRAIN
 
-PROJECT = Path(__file__).resolve().parents[1]
-
 IRIS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    port = _free_port()
-    env = dict(
-        os.environ,
-        PORT=str(port),
-        WEB_CONCURRENCY="2",
-        JOB_SLOTS="2",
-        JOB_MEMORY_MB="1024",
-        CACHE_DIR=str(tmp_path_factory.mktemp("cache")),
-        LOG_LEVEL="warning",
-    )
-    env.pop("REDIS_URL", None)
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    proc = subprocess.Popen(
-        [str(gunicorn), "--config", "gunicorn.conf.py", "app.app:create_server()"],
-        cwd=PROJECT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("gunicorn did not start")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    env = {"WEB_CONCURRENCY": "2", "JOB_SLOTS": "2", "JOB_MEMORY_MB": "1024"}
+    with gunicorn(tmp_path_factory.mktemp("fair"), env) as served:
+        yield served.base
 
 
 def _synthetic(key: str, rows: int, features: int, seed: int, sid: str) -> dict:

@@ -6,9 +6,7 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+from gunicorn_fixture import gunicorn
 
 from app import ids
 from app.store import new_session_id
@@ -23,49 +22,12 @@ from app.store import new_session_id
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
-    env = dict(
-        os.environ,
-        PORT=str(port),
-        WEB_CONCURRENCY="2",
-        CACHE_DIR=str(tmp_path_factory.mktemp("cache")),
-        LOG_LEVEL="info",
-        LOG_FORMAT="json",
-    )
-    log = tmp_path_factory.mktemp("log") / "gunicorn.log"
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(gunicorn), "--config", "gunicorn.conf.py", "app.app:create_server()"],
-            cwd=PROJECT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:  # a TCP connection only: the first HTTP requests belong to the tests
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            time.sleep(0.5)
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
-    yield base, proc, log
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    env = {"WEB_CONCURRENCY": "2", "LOG_LEVEL": "info", "LOG_FORMAT": "json"}
+    # the port only: the first HTTP requests belong to the tests
+    with gunicorn(tmp_path_factory.mktemp("served"), env, probe=False) as served:
+        yield served.base, served.proc, served.log
 
 
 def _messages(log: Path) -> list[str]:
@@ -228,33 +190,9 @@ def test_sigterm_stops_the_server_within_eight_seconds(server):
 
 def test_http2_cleartext_serves_big_bodies_when_enabled(tmp_path):
     """With HTTP2=1 gunicorn speaks h2c (Cloud Run's --use-http2) as well as HTTP/1."""
-    port = _free_port()
-    env = dict(
-        os.environ,
-        PORT=str(port),
-        WEB_CONCURRENCY="1",
-        HTTP2="1",
-        MAX_UPLOAD_MB="64",
-        CACHE_DIR=str(tmp_path),
-        LOG_LEVEL="warning",
-    )
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    proc = subprocess.Popen(
-        [str(gunicorn), "--config", "gunicorn.conf.py", "app.app:create_server()"],
-        cwd=PROJECT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+    env = {"WEB_CONCURRENCY": "1", "HTTP2": "1", "MAX_UPLOAD_MB": "64"}
+    with gunicorn(tmp_path, env) as served:
+        base = served.base
         out = subprocess.run(
             [
                 "curl",
@@ -296,6 +234,3 @@ def test_http2_cleartext_serves_big_bodies_when_enabled(tmp_path):
         )
         # 40 MiB over HTTP/2 reaches the app, which answers: not a known callback.
         assert out.stdout == "2 400"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
