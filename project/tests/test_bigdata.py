@@ -22,28 +22,12 @@ from gunicorn_fixture import gunicorn
 from app.functions import load_bundled
 from app.store import new_session_id
 from tools.dashclient import DashClient
-from tools.outputs import CHAINS, LOAD, TRAIN, UPLOAD
+from tools.outputs import CHAINS, DESCRIBE, LOAD, TRAIN, UPLOAD
 
 MB = 1024 * 1024
 FIGURE_LIMIT = 1_000_000
 MEMORY_LIMIT = 1.5 * 1024 * MB
 ROWS = 1_000_000
-
-DESCRIBE = [
-    "target-column.options",
-    "target-column.value",
-    "data-preview.rowData",
-    "data-preview.columnDefs",
-    "data-summary.rowData",
-    "data-summary.columnDefs",
-    "data-dist-column.options",
-    "data-dist-column.value",
-    "data-scatter-x.options",
-    "data-scatter-x.value",
-    "data-scatter-y.options",
-    "data-scatter-y.value",
-    "data-corr-graph.figure",
-]
 
 
 class TreeMemory(threading.Thread):

@@ -44,7 +44,7 @@ from locust import HttpUser, constant, task
 from app import ids
 from tools import bombs
 from tools.loadpage import ABUSE, ABUSER_AGENT, TALLY, Http, Page, StepFailed, fire
-from tools.outputs import LOAD, LOADED, TRAIN, TRAINED, UPLOAD
+from tools.outputs import DESCRIBE, LOAD, LOADED, TRAIN, TRAINED, UPLOAD
 
 PAUSE = 1.0  # seconds between two sends
 #: How long the abuser follows one job (it then sends the next; the job goes on).
@@ -183,20 +183,7 @@ class Abuser(HttpUser):
         page = self.page
         page.call(
             "describe data",
-            [f"{ids.TARGET_COLUMN}.options", f"{ids.TARGET_COLUMN}.value"]
-            + [
-                f"{ids.DATA_PREVIEW}.rowData",
-                f"{ids.DATA_PREVIEW}.columnDefs",
-                f"{ids.DATA_SUMMARY}.rowData",
-                f"{ids.DATA_SUMMARY}.columnDefs",
-                f"{ids.DATA_DIST_COLUMN}.options",
-                f"{ids.DATA_DIST_COLUMN}.value",
-                f"{ids.DATA_SCATTER_X}.options",
-                f"{ids.DATA_SCATTER_X}.value",
-                f"{ids.DATA_SCATTER_Y}.options",
-                f"{ids.DATA_SCATTER_Y}.value",
-                f"{ids.DATA_CORR_GRAPH}.figure",
-            ],
+            DESCRIBE,
             [f"{ids.DATA_VERSION}.data"],
         )
         page.call(

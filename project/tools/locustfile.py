@@ -50,7 +50,7 @@ from app import ids
 from tools.abuser import Abuser  # noqa: F401 - a user class locust may be asked for
 from tools.dashclient import prop_id, text
 from tools.loadpage import TALLY, VISITOR_AGENT, Http, Page, StepFailed, fire
-from tools.outputs import LOAD, LOADED, TRAIN, TRAINED, UPLOAD
+from tools.outputs import DESCRIBE, LOAD, LOADED, TRAIN, TRAINED, UPLOAD
 
 BUNDLED = ("wine", "breast_cancer")
 WHATIF_CHANGES = 3
@@ -243,21 +243,7 @@ class Visitor(HttpUser):
         page = self.tab()
         out = page.call(
             "cb: describe data",
-            [
-                f"{ids.TARGET_COLUMN}.options",
-                f"{ids.TARGET_COLUMN}.value",
-                f"{ids.DATA_PREVIEW}.rowData",
-                f"{ids.DATA_PREVIEW}.columnDefs",
-                f"{ids.DATA_SUMMARY}.rowData",
-                f"{ids.DATA_SUMMARY}.columnDefs",
-                f"{ids.DATA_DIST_COLUMN}.options",
-                f"{ids.DATA_DIST_COLUMN}.value",
-                f"{ids.DATA_SCATTER_X}.options",
-                f"{ids.DATA_SCATTER_X}.value",
-                f"{ids.DATA_SCATTER_Y}.options",
-                f"{ids.DATA_SCATTER_Y}.value",
-                f"{ids.DATA_CORR_GRAPH}.figure",
-            ],
+            DESCRIBE,
             [f"{ids.DATA_VERSION}.data"],
         )
         if not out:

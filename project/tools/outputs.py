@@ -33,6 +33,22 @@ DATA_JOB = [
 #: What the page calls next when an answer sets one of these props (a load or an
 #: upload handing its work to a job): ``tools.dashclient.follow_ups``.
 CHAINS = {f"{ids.DATA_JOB}.data": DATA_JOB}
+#: Describing a loaded dataset (preview, summary, heatmap, the pickers).
+DESCRIBE = [
+    f"{ids.TARGET_COLUMN}.options",
+    f"{ids.TARGET_COLUMN}.value",
+    f"{ids.DATA_PREVIEW}.rowData",
+    f"{ids.DATA_PREVIEW}.columnDefs",
+    f"{ids.DATA_SUMMARY}.rowData",
+    f"{ids.DATA_SUMMARY}.columnDefs",
+    f"{ids.DATA_DIST_COLUMN}.options",
+    f"{ids.DATA_DIST_COLUMN}.value",
+    f"{ids.DATA_SCATTER_X}.options",
+    f"{ids.DATA_SCATTER_X}.value",
+    f"{ids.DATA_SCATTER_Y}.options",
+    f"{ids.DATA_SCATTER_Y}.value",
+    f"{ids.DATA_CORR_GRAPH}.figure",
+]
 #: Training (a background job).
 TRAIN = [
     f"{ids.TRAIN_STATUS}.children",
