@@ -33,7 +33,7 @@ if os.environ.get("LOG_FORMAT", "json").lower() != "text":
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
+        "formatters": {"json": {"()": "app.server.logs.JsonFormatter"}},
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",
@@ -66,7 +66,7 @@ def _jobs():
     """The app's jobs module when this server runs the app (not, e.g., a baseline)."""
     import sys
 
-    return sys.modules.get("app.jobs")
+    return sys.modules.get("app.server.jobs")
 
 
 def on_starting(server):

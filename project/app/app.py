@@ -15,11 +15,12 @@ from typing import Any
 import dash
 import flask
 
-from . import ids, jobs, logs, security
-from .callbacks import register_callbacks
-from .config import Settings
-from .layout import serve_layout
-from .store import SessionStore
+from app.config import Settings
+from app.server import jobs, logs, security
+from app.server.store import SessionStore
+from app.ui import ids
+from app.ui.shell import serve_layout
+from app.ui.tabs import register_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def _warm_up(app: dash.Dash, token: str) -> None:
 
 def _warm_up_jobs() -> None:
     """What the job runner imports and runs once, so that every job starts warm."""
-    from .functions import warm_up
+    from app.ml import warm_up
 
     warm_up()
 

@@ -8,7 +8,7 @@ Building the app here, at import, registers every background callback as a
 Celery task (Celery's entry point is a module; only this one builds at import).
 """
 
-from .app import create_app
+from app.app import create_app
 
 dash_app = create_app()
 

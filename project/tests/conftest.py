@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from app.config import Settings
-from app.functions import TrainConfig, load_bundled, train_model
-from app.store import SessionStore, new_session_id
+from app.ml import TrainConfig, load_bundled, train_model
+from app.server.store import SessionStore, new_session_id
 
 #: Modules whose tests start a server: gunicorn, several app instances, Redis.
 SERVER_MODULES = {"test_gunicorn", "test_bigdata", "test_fair_jobs", "test_distributed"}

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from app import ids
 from app.app import create_app
-from app.store import new_session_id, valid_session_id
+from app.server.store import new_session_id, valid_session_id
+from app.ui import ids
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,8 @@ import pytest
 import requests
 from gunicorn_fixture import gunicorn
 
-from app.functions import load_bundled
-from app.store import new_session_id
+from app.ml import load_bundled
+from app.server.store import new_session_id
 from tools.dashclient import DashClient
 from tools.outputs import CHAINS, DESCRIBE, LOAD, TRAIN, UPLOAD
 

@@ -7,8 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from app import functions as F
-from app._budget import (
+from app import ml as F
+from app.ml.budget import (
     DataShape,
     data_shape,
     estimate_training,

@@ -9,9 +9,9 @@ import pytest
 from dash._no_update import NoUpdate
 from dash.exceptions import PreventUpdate
 
-from app import ids
-from app.callbacks import DataCallbacks, TrainCallbacks
-from app.store import new_session_id
+from app.server.store import new_session_id
+from app.ui import ids
+from app.ui.tabs import DataCallbacks, TrainCallbacks
 
 
 def _text(component) -> str:
@@ -289,7 +289,7 @@ def test_training_errors_are_shown_not_raised(data, train, sid):
 def test_what_is_removed_for_space_is_said_and_too_much_is_refused(
     data, train, store, sid
 ):
-    from app import session
+    from app import services
 
     _load(data, sid)
     _, _, features = train.choose_target("target", sid)
@@ -321,7 +321,7 @@ def test_what_is_removed_for_space_is_said_and_too_much_is_refused(
     assert "This dataset needs" in _text(status)
     assert "more than this session's" in _text(status)
     assert "Still using Synthetic: two moons" in _text(status)
-    assert session.current_dataset(store, sid)["rows"] == 2_000
+    assert services.current_dataset(store, sid)["rows"] == 2_000
 
 
 def test_training_without_data_says_so(train):
@@ -364,7 +364,7 @@ def test_a_model_named_in_the_url_wins_when_the_url_triggers(train):
 
 # -- explain, predict, compare, remove, downloads -------------------------------------
 
-from app.callbacks import (  # noqa: E402
+from app.ui.tabs import (  # noqa: E402
     ExplainCallbacks,
     ExportCallbacks,
     PredictCallbacks,

@@ -129,7 +129,20 @@ def deploy_rules(fake: FakeTools, *scope: str) -> None:
     )
 
 
-def test_deploy_issues_exact_commands_by_digest(fake):
+def flags(call: list[str]) -> dict[str, str]:
+    """The ``--name=value`` flags of one command line (``--switch`` maps to "")."""
+    pairs = (arg[2:].partition("=") for arg in call if arg.startswith("--"))
+    return {name: value for name, _, value in pairs}
+
+
+def env_vars(call: list[str]) -> dict[str, str]:
+    """The variables of ``--set-env-vars=^;^A=1;B=2`` as a dict."""
+    value = flags(call)["set-env-vars"]
+    assert value.startswith("^;^")
+    return dict(item.split("=", 1) for item in value[3:].split(";"))
+
+
+def test_deploy_ships_the_digest_then_moves_traffic_and_reports(fake):
     deploy_rules(fake)
     result = fake.run(
         "bash",
@@ -141,60 +154,27 @@ def test_deploy_issues_exact_commands_by_digest(fake):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == URL + "\n"
-    assert fake.calls() == [
-        [
-            "gcloud",
-            "run",
-            "deploy",
-            "dashboard",
-            f"--image={IMAGE}@{DIGEST}",
-            "--region=europe-west1",
-            "--port=8050",
-            "--memory=4Gi",
-            "--cpu=1",
-            "--concurrency=8",
-            "--min-instances=0",
-            "--max-instances=3",
-            "--timeout=600",
-            "--cpu-boost",
-            "--execution-environment=gen2",
-            "--session-affinity",
-            "--ingress=all",
-            "--set-env-vars=^;^LOG_LEVEL=info;WEB_CONCURRENCY=2;GUNICORN_THREADS=4;"
-            "GUNICORN_TIMEOUT=600;MEMORY_MB=4096;JOB_SLOTS=1",
-            "--no-cpu-throttling",
-            f"--labels=managed-by=github-actions,commit-sha={SHA}",
-            "--quiet",
-        ],
-        [
-            "gcloud",
-            "run",
-            "services",
-            "update-traffic",
-            "dashboard",
-            "--region=europe-west1",
-            "--to-latest",
-            "--quiet",
-        ],
-        [
-            "gcloud",
-            "run",
-            "services",
-            "describe",
-            "dashboard",
-            "--region=europe-west1",
-            "--format=value(status.url)",
-        ],
-        [
-            "gcloud",
-            "run",
-            "services",
-            "describe",
-            "dashboard",
-            "--region=europe-west1",
-            "--format=value(status.latestReadyRevisionName)",
-        ],
-    ]
+    calls = fake.calls("gcloud")
+    deploys = [c for c in calls if c[1:4] == ["run", "deploy", "dashboard"]]
+    assert len(deploys) == 1
+    deploy = flags(deploys[0])
+    # The exact image that was built and scanned, in the chosen region.
+    assert deploy["image"] == f"{IMAGE}@{DIGEST}"
+    assert deploy["region"] == "europe-west1"
+    assert deploy["port"] == "8050" and "quiet" in deploy
+    # The app sizes its caches and job slots from what Cloud Run gives it.
+    env = env_vars(deploys[0])
+    assert deploy["memory"] == f"{int(env['MEMORY_MB']) // 1024}Gi"
+    assert int(env["JOB_SLOTS"]) >= 1
+    assert env["GUNICORN_TIMEOUT"] == deploy["timeout"]
+    # Sessions stay on one instance; the job runner keeps its CPU between requests.
+    assert "session-affinity" in deploy and "no-cpu-throttling" in deploy
+    assert f"commit-sha={SHA}" in deploy["labels"]
+    # Traffic moves to the new revision after it is deployed, then the URL is read.
+    order = [" ".join(c[1:4]) for c in calls]
+    assert order.index("run deploy dashboard") < order.index(
+        "run services update-traffic"
+    )
     assert fake.output.read_text() == f"url={URL}\nrevision=dashboard-00042-xyz\n"
 
 
@@ -304,20 +284,17 @@ def test_push_tags_pushes_and_prints_the_digest(fake):
     result = fake.run("bash", DEPLOY / "push-image.sh", "dashboard:ci", IMAGE, SHA)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{IMAGE}@{DIGEST}\n"
-    assert fake.calls() == [
-        ["docker", "tag", "dashboard:ci", f"{IMAGE}:{SHA}"],
-        ["docker", "push", f"{IMAGE}:{SHA}"],
-        ["docker", "tag", "dashboard:ci", f"{IMAGE}:latest"],
-        ["docker", "push", f"{IMAGE}:latest"],
-        [
-            "docker",
-            "image",
-            "inspect",
-            "--format",
-            "{{range .RepoDigests}}{{println .}}{{end}}",
-            f"{IMAGE}:{SHA}",
-        ],
-    ]
+    calls = fake.calls("docker")
+    pushed = [c[2] for c in calls if c[1] == "push"]
+    assert pushed == [f"{IMAGE}:{SHA}", f"{IMAGE}:latest"]
+    tags = {c[3]: c[2] for c in calls if c[1] == "tag"}
+    assert tags == {f"{IMAGE}:{SHA}": "dashboard:ci", f"{IMAGE}:latest": "dashboard:ci"}
+    # The digest printed is the one of the pushed commit tag, read after the push.
+    inspect = [c for c in calls if c[1:3] == ["image", "inspect"]]
+    assert inspect and inspect[-1][-1] == f"{IMAGE}:{SHA}"
+    assert calls.index(inspect[-1]) > max(
+        i for i, c in enumerate(calls) if c[1] == "push"
+    )
 
 
 @pytest.mark.parametrize(

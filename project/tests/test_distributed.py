@@ -50,10 +50,10 @@ import pytest
 import requests
 from redis_fixture import RedisServer
 
-from app import ids
-from app.functions import input_row, predict_one
-from app.jobs import HEARTBEAT_TTL_SECONDS, heartbeat_key
-from app.store import RedisBackend, SessionStore, valid_run_id
+from app.ml import input_row, predict_one
+from app.server.jobs import HEARTBEAT_TTL_SECONDS, heartbeat_key
+from app.server.store import RedisBackend, SessionStore, valid_run_id
+from app.ui import ids
 from tools.dashclient import DashClient, Job, components, follow_ups, prop_id, text
 from tools.outputs import CHAINS
 
@@ -140,7 +140,7 @@ class Service:
 
     def tail(self, chars: int = 4000) -> str:
         try:
-            return self.log.readtext(errors="replace")[-chars:]
+            return self.log.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
 

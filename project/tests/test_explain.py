@@ -8,7 +8,7 @@ import pytest
 from sklearn.calibration import calibration_curve
 from sklearn.inspection import partial_dependence, permutation_importance
 
-from app import functions as F
+from app import ml as F
 
 
 @pytest.fixture(scope="module")

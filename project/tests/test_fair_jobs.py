@@ -17,8 +17,9 @@ import pytest
 import requests
 from gunicorn_fixture import gunicorn
 
-from app import ids, runner
-from app.store import new_session_id
+from app.server import runner
+from app.server.store import new_session_id
+from app.ui import ids
 from tools.dashclient import DashClient, Job, prop_id
 from tools.outputs import CHAINS, LOAD, TRAIN
 

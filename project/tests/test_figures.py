@@ -7,8 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from app import figures
-from app.functions import column_distribution, correlation_matrix
+from app.ml import column_distribution, correlation_matrix
+from app.ui import figures
 
 
 def _types(fig: go.Figure) -> list[str]:
@@ -136,7 +136,7 @@ def test_figures_use_the_app_template_not_plotlys_heavy_default():
 
 # -- explanation, prediction and comparison figures --------------------------------
 
-from app import functions as F  # noqa: E402
+from app import ml as F  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
-from app import functions as F
+from app import ml as F
 
 
 def features_of(frame: pd.DataFrame, target: str = "target") -> tuple[str, ...]:

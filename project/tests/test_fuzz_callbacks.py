@@ -18,16 +18,16 @@ from dash.exceptions import PreventUpdate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import ids
-from app.callbacks import (
+from app.config import Settings
+from app.server.store import SessionStore, new_session_id
+from app.ui import ids
+from app.ui.tabs import (
     DataCallbacks,
     ExplainCallbacks,
     ExportCallbacks,
     PredictCallbacks,
     TrainCallbacks,
 )
-from app.config import Settings
-from app.store import SessionStore, new_session_id
 
 FUZZ = settings(
     max_examples=60,

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import ids
 from app.app import create_app
 from app.config import Settings
-from app.store import new_session_id
+from app.server.store import new_session_id
+from app.ui import ids
 
 CALLBACK = "/_dash-update-component"
 

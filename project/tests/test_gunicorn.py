@@ -16,8 +16,8 @@ import pytest
 import requests
 from gunicorn_fixture import gunicorn
 
-from app import ids
-from app.store import new_session_id
+from app.server.store import new_session_id
+from app.ui import ids
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 """A corpus of malformed and hostile uploads, each sent through the app's real path.
 
 Every file is generated here (into the test's temporary directory; nothing binary
-is committed), then read as a visitor's upload with ``session.load_upload``: it
+is committed), then read as a visitor's upload with ``services.load_upload``: it
 either loads as expected, or is refused with a ``DataLoadError`` whose message is a
 plain sentence. Never another exception, never a hang, never unbounded memory, and
 a refused file leaves the session's earlier data in place. Files that load are
@@ -29,9 +29,9 @@ import pandas as pd
 import psutil
 import pytest
 
-from app import session
-from app.callbacks import DataCallbacks, TrainCallbacks
-from app.functions import DataLoadError, PredictionError
+from app import services
+from app.ml import DataLoadError, PredictionError
+from app.ui.tabs import DataCallbacks, TrainCallbacks
 
 MB = 1024 * 1024
 XSS_SCRIPT = "<script>alert(1)</script>"
@@ -928,7 +928,7 @@ def _explore(store, settings, sid: str, meta: dict, upload: dict) -> None:
         return
     train.show_run(run_id, True, sid)
     try:
-        payload, count, _ = session.batch_predictions(
+        payload, count, _ = services.batch_predictions(
             store, settings, sid, run_id, upload
         )
     except (DataLoadError, PredictionError) as exc:
@@ -947,7 +947,7 @@ def test_hostile_upload_loads_or_is_refused_politely(
     case: Hostile, store, settings, sid, tmp_path
 ) -> None:
     settings = dataclasses.replace(settings, **case.limits)
-    before = session.load_upload(
+    before = services.load_upload(
         store, settings, sid, _upload("valid.csv", VALID, "text/csv")
     )
     path = tmp_path / (case.filename or "upload").replace("/", "_")[:100]
@@ -955,7 +955,7 @@ def test_hostile_upload_loads_or_is_refused_politely(
     upload = case.upload or _upload(case.filename, path.read_bytes(), case.mime)
     with PeakMemory() as memory:
         try:
-            meta = session.load_upload(store, settings, sid, upload)
+            meta = services.load_upload(store, settings, sid, upload)
         except DataLoadError as exc:
             refusal = str(exc)
         else:
@@ -991,11 +991,11 @@ def test_an_upload_with_a_forged_session_is_refused_before_it_is_read(
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("read_table ran for a forged session")
 
-    monkeypatch.setattr(session, "read_table", never)
-    from app.store import SessionExpired
+    monkeypatch.setattr(services, "read_table", never)
+    from app.server.store import SessionExpired
 
     with pytest.raises(SessionExpired):
-        session.load_upload(
+        services.load_upload(
             store, settings, "../x", _upload("a.csv", VALID, "text/csv")
         )
 
@@ -1005,7 +1005,7 @@ def test_an_upload_that_is_not_a_mapping_is_refused(
     store, settings, sid, upload
 ) -> None:
     with pytest.raises(DataLoadError, match="did not arrive complete"):
-        session.load_upload(store, settings, sid, upload)
+        services.load_upload(store, settings, sid, upload)
 
 
 # --------------------------------------------------------------------------- #
@@ -1018,7 +1018,7 @@ def test_the_distribution_of_dates_a_microsecond_apart_is_a_message(
 ) -> None:
     """np.histogram cannot cut 40 bins out of one microsecond (it raised: a 500)."""
     content = _csv(["day", "n"], [["2024-01-01", i % 3] for i in range(30)])
-    meta = session.load_upload(store, settings, sid, _upload("d.csv", content, "x"))
+    meta = services.load_upload(store, settings, sid, _upload("d.csv", content, "x"))
     figure = DataCallbacks(store, settings).distribution("day", meta["version"], sid)
     assert "cannot be drawn" in figure.layout.annotations[0].text
 
@@ -1028,7 +1028,7 @@ def test_training_on_an_infinite_target_is_a_message_not_a_crash(
 ) -> None:
     """StratifiedKFold refused the inf classes with a ValueError (a 500)."""
     content = _csv(["x", "y"], [[i, "inf" if i % 2 else "-inf"] for i in range(40)])
-    session.load_upload(store, settings, sid, _upload("inf.csv", content, "x"))
+    services.load_upload(store, settings, sid, _upload("inf.csv", content, "x"))
     status, rows, run_id, tab = TrainCallbacks(store, settings).train(
         lambda progress: None, 1, sid, "y", "classification", ["x"],
         "decision_tree", [], [], 0.25, False, 0, 2,

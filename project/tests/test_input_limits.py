@@ -1,4 +1,4 @@
-"""Every upload has a bounded cost, decided before the work (app._loading limits).
+"""Every upload has a bounded cost, decided before the work (app.ml.loading limits).
 
 Each file is generated here, at test time: decompression bombs in Parquet and
 .xlsx form, workbooks hiding XML declarations, CSV files whose header outgrows the
@@ -24,9 +24,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from app import _loading
-from app._loading import DataLoadError, read_table
 from app.config import Settings
+from app.ml import loading as _loading
+from app.ml.loading import DataLoadError, read_table
 from tools import bombs
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -120,7 +120,7 @@ def test_the_default_limits_are_the_settings_defaults() -> None:
 _CHILD = r"""
 import json, resource, sys, time
 import numpy, pandas, pyarrow, pyarrow.parquet  # in the baseline: loaded by the app
-from app._loading import DataLoadError, read_table
+from app.ml.loading import DataLoadError, read_table
 
 data = open(sys.argv[1], "rb").read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

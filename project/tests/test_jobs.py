@@ -11,9 +11,9 @@ from typing import Any, Callable
 import psutil
 import pytest
 
-from app import jobs, runner
 from app.config import Settings
-from app.runner import Runner, Scheduler, _Job
+from app.server import jobs, runner
+from app.server.runner import Runner, Scheduler, _Job
 
 # -- the scheduler (pure bookkeeping) ------------------------------------------------
 

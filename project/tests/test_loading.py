@@ -1,4 +1,4 @@
-"""Tests for app._loading: uploaded bytes to a clean table, or a clear refusal."""
+"""Tests for app.ml.loading: uploaded bytes to a clean table, or a clear refusal."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import _loading
-from app._loading import DataLoadError, LoadedTable, clean_frame, read_table
+from app.ml import loading as _loading
+from app.ml.loading import DataLoadError, LoadedTable, clean_frame, read_table
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -974,7 +974,7 @@ def test_comma_separated_files_never_read_commas_as_decimal_marks() -> None:
 
 def test_importing_the_module_stays_cheap() -> None:
     code = (
-        "import sys; import app._loading; "
+        "import sys; import app.ml.loading; "
         "print(sorted(m for m in ('dash', 'plotly', 'flask', 'openpyxl', "
         "'pyarrow.parquet', 'sklearn') if m in sys.modules))"
     )

@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from app import logs
 from app.app import create_app
 from app.config import Settings
+from app.server import logs
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_app_log_lines_inside_a_request_share_its_trace(captured):
         headers={"X-Cloud-Trace-Context": "0af7651916cd43dd8448eb211c80319c/1"},
     )
     refused = [e for e in lines() if "malformed callback" in e["message"]][-1]
-    assert refused["logger"] == "app.security"
+    assert refused["logger"] == "app.server.security"
     assert refused["logging.googleapis.com/trace"].endswith(
         "0af7651916cd43dd8448eb211c80319c"
     )
@@ -122,14 +122,14 @@ def _load_iris_body(client):
 def test_server_errors_are_logged_as_errors_with_the_stack_but_hidden_from_visitors(
     captured, monkeypatch
 ):
-    from app import session
+    from app import services
 
     client, lines = captured
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(session, "load_dataset", broken)
+    monkeypatch.setattr(services, "load_dataset", broken)
     response = client.post("/_dash-update-component", json=_load_iris_body(client))
     assert response.status_code == 500
     assert response.get_json() == {

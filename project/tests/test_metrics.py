@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics
 
-from app import functions as F
+from app import ml as F
 
 KINDS = ["binary", "multiclass", "unseen", "missing"]
 CLASSIFICATION_METRICS = [

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app import functions as F
+from app import ml as F
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
-from app import figures
-from app import functions as F
-from app.report import make_report_html
+from app import ml as F
+from app.ui import figures
+from app.ui.report import make_report_html
 
 
 class _Collector(HTMLParser):

@@ -24,9 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app._script import _template, make_training_script
-from app._training import split_data
-from app.functions import (
+from app.ml import (
     MODEL_SPECS,
     TrainConfig,
     build_pipeline,
@@ -34,6 +32,8 @@ from app.functions import (
     load_bundled,
     train_model,
 )
+from app.ml.script import _template, make_training_script
+from app.ml.training import split_data
 
 SHIPPED = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 ALLOWED_IMPORTS = {"argparse", "json", "re", "numpy", "pandas", "sklearn"}

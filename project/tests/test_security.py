@@ -18,9 +18,9 @@ import plotly
 import pytest
 from werkzeug.security import generate_password_hash
 
-from app import security
 from app.app import create_app
 from app.config import Settings
+from app.server import security
 
 HEADERS = (
     "Content-Security-Policy",

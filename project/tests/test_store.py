@@ -23,10 +23,10 @@ import pytest
 import redis
 from redis_fixture import RedisServer
 
-from app import session
+from app import services
 from app.config import Settings
-from app.functions import TrainConfig
-from app.store import (
+from app.ml import TrainConfig
+from app.server.store import (
     DiskBackend,
     QuotaExceeded,
     RedisBackend,
@@ -180,7 +180,7 @@ def _train(store: SessionStore, sid: str, model: str, task: str = "regression"):
     config = TrainConfig(
         target="target", features=features, task=task, model=model, cv_folds=0
     )
-    return session.train(store, sid, config)
+    return services.train(store, sid, config)
 
 
 IRIS_FEATURES = [
@@ -195,17 +195,17 @@ def test_one_session_flooding_the_cache_loses_only_its_own_oldest_data(make_stor
     """The attack, scaled down: 16 distinct datasets of 0.4 MB into a 4 MB cache."""
     store = make_store(cache_size_mb=4, session_quota_mb=1)
     visitor, abuser = new_session_id(), new_session_id()
-    session.load_dataset(store, visitor, "iris", {})
+    services.load_dataset(store, visitor, "iris", {})
     run_id, _ = _train(store, visitor, "logistic_regression", "classification")
     meta, frame = store.dataset_frame(visitor)
     expected = store.model(visitor, run_id).predict(frame[IRIS_FEATURES])
 
-    first = session.load_dataset(store, abuser, "regression", REGRESSION)
+    first = services.load_dataset(store, abuser, "regression", REGRESSION)
     first_run, _ = _train(store, abuser, "ridge")
     notes = []
     for seed in range(1, 16):
         params = {**REGRESSION, "random_state": seed}
-        notes += session.load_dataset(store, abuser, "regression", params)["notes"]
+        notes += services.load_dataset(store, abuser, "regression", params)["notes"]
 
     # The other visitor's data, run and model survive, and are theirs.
     meta_after, frame_after = store.dataset_frame(visitor)
@@ -215,7 +215,7 @@ def test_one_session_flooding_the_cache_loses_only_its_own_oldest_data(make_stor
     other = make_store(cache_size_mb=4, session_quota_mb=1)  # no model LRU
     predicted = other.model(visitor, run_id).predict(frame[IRIS_FEATURES])
     np.testing.assert_array_equal(predicted, expected)
-    assert session.explanation(store, visitor, run_id, "native")["native"]
+    assert services.explanation(store, visitor, run_id, "native")["native"]
     if isinstance(store.backend, DiskBackend):
         assert store.backend.cache.volume() < 4 * 1024 * 1024
 
@@ -246,17 +246,17 @@ def test_a_lost_session_record_never_gets_an_old_runs_model_or_explanation(
 ):
     store = make_store()
     sid = new_session_id()
-    session.load_dataset(store, sid, "iris", {})
+    services.load_dataset(store, sid, "iris", {})
     old, _ = _train(store, sid, "logistic_regression", "classification")
-    assert session.explanation(store, sid, old, "native")["native"]
+    assert services.explanation(store, sid, old, "native")["native"]
     assert type(store.model(sid, old)[-1]).__name__ == "LogisticRegression"
 
     _forget(store, f"session:{sid}")  # evicted: the session starts again
-    session.load_dataset(store, sid, "iris", {})
+    services.load_dataset(store, sid, "iris", {})
     new, report = _train(store, sid, "knn", "classification")
     assert new != old and report["number"] == 1  # the visitor sees "Run 1" again
     assert type(store.model(sid, new)[-1]).__name__ == "KNeighborsClassifier"
-    assert session.explanation(store, sid, new, "native")["native"] is None
+    assert services.explanation(store, sid, new, "native")["native"] is None
     with pytest.raises(SessionExpired, match="This run is no longer available"):
         store.model(sid, old)
     assert [r for r, _ in store.runs(sid)] == [new]
@@ -285,14 +285,14 @@ def test_items_evicted_underneath_a_session_are_reported_as_gone(make_store, iri
 def test_an_item_larger_than_the_quota_is_refused_with_a_sentence(make_store):
     store = make_store(session_quota_mb=1)
     sid = new_session_id()
-    session.load_dataset(store, sid, "iris", {})
+    services.load_dataset(store, sid, "iris", {})
     big = {"n_samples": 20_000, "n_features": 20}
     with pytest.raises(
         QuotaExceeded,
         match=r"^This dataset needs 3\.\d MB of storage, more than this session's "
         r"1 MB\. Load fewer rows or columns\.$",
     ):
-        session.load_dataset(store, sid, "regression", big)
+        services.load_dataset(store, sid, "regression", big)
     assert store.dataset(sid)["name"] == "Iris flowers"  # kept, unchanged
     assert isinstance(QuotaExceeded("x"), SessionExpired)  # what callbacks show
 
@@ -301,7 +301,7 @@ def test_an_item_larger_than_the_quota_is_refused_with_a_sentence(make_store):
     assert store.run_ids(sid) == []
 
     half = {"n_samples": 3_000, "n_features": 20}  # 0.5 MB, and a 0.6 MB model
-    session.load_dataset(store, sid, "regression", half)
+    services.load_dataset(store, sid, "regression", half)
     with pytest.raises(QuotaExceeded, match=r"with the data in use \(0\.5 MB\)"):
         store.add_run(sid, {"data": store.dataset(sid)}, os.urandom(600_000))
     if isinstance(store.backend, DiskBackend):  # the refused items are deleted
@@ -667,7 +667,7 @@ def test_a_session_keeps_one_waiting_upload_per_slot(store, sid):
 READ_A_FRAME = """
 import sys, numpy as np, pandas as pd, psutil
 from app.config import Settings
-from app.store import SessionStore
+from app.server.store import SessionStore
 store = SessionStore.from_settings(Settings(cache_dir=sys.argv[1], memory_mb=16384))
 frame = pd.DataFrame(np.random.default_rng(0).random((500_000, 20)))
 frame.columns = [f"x{i}" for i in range(20)]

@@ -41,7 +41,7 @@ from typing import Any, Callable
 
 from locust import HttpUser, constant, task
 
-from app import ids
+from app.ui import ids
 from tools import bombs
 from tools.loadpage import ABUSE, ABUSER_AGENT, TALLY, Http, Page, StepFailed, fire
 from tools.outputs import DESCRIBE, LOAD, LOADED, TRAIN, TRAINED, UPLOAD

@@ -30,8 +30,8 @@ import requests
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from app import ids  # noqa: E402
-from app.store import new_session_id  # noqa: E402
+from app.server.store import new_session_id  # noqa: E402
+from app.ui import ids  # noqa: E402
 from tools.dashclient import DashClient, prop_id  # noqa: E402
 
 MIB = 1024 * 1024

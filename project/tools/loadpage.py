@@ -29,7 +29,7 @@ import requests
 from locust import events
 from locust.stats import calculate_response_time_percentile
 
-from app import ids
+from app.ui import ids
 from tools.dashclient import (
     DashClient,
     Job,

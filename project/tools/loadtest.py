@@ -62,7 +62,7 @@ from typing import Any
 import psutil
 import requests
 
-from app import ids
+from app.ui import ids
 from tools import bombs
 from tools.dashclient import DashClient
 from tools.loadreport import TRAIN_FLOW, entry, print_comparison, print_summary
@@ -752,15 +752,16 @@ def run_locust(
 def server_settings(args: argparse.Namespace) -> dict[str, str]:
     """The limits the server runs with, chosen to fit ``--memory-ceiling-mb``.
 
-    On Cloud Run the disk is memory: the process tree and the cache directory
-    share the instance's limit (2 GiB by default here). Measured on this machine,
-    the tree holds about 0.3 GiB at rest and 0.7-0.8 GiB under the load (gunicorn's
-    master, 2 workers, the job runner and small jobs). The defaults then add up to
-    the ceiling at worst: 0.75 GiB + 2 job slots × 384 MiB (what each job may grow
-    by) + 256 MiB of session store (``CACHE_SIZE_MB``) + at most 256 MiB of job
-    results (fixed in ``app.jobs``) ≈ 2.0 GiB. ``SESSION_QUOTA_MB`` = 128 keeps one
-    visitor to half the store. What is checked is the peak of the tree's PSS plus
-    the bytes in the cache directory, sampled together.
+     On Cloud Run the disk is memory: the process tree and the cache directory
+     share the instance's limit (2 GiB by default here). Measured on this machine,
+     the tree holds about 0.3 GiB at rest and 0.7-0.8 GiB under the load (gunicorn's
+     master, 2 workers, the job runner and small jobs). The defaults then add up to
+     the ceiling at worst: 0.75 GiB + 2 job slots × 384 MiB (what each job may grow
+     by) + 256 MiB of session store (``CACHE_SIZE_MB``) + at most 256 MiB of job
+     results (fixed in ``app.server.jobs``) ≈ 2.0 GiB. ``SESSION_QUOTA_MB`` = 128 keeps
+    one
+     visitor to half the store. What is checked is the peak of the tree's PSS plus
+     the bytes in the cache directory, sampled together.
     """
     return {
         "JOB_SLOTS": str(args.job_slots),

@@ -46,7 +46,7 @@ from typing import Any
 
 from locust import HttpUser, between, task
 
-from app import ids
+from app.ui import ids
 from tools.abuser import Abuser  # noqa: F401 - a user class locust may be asked for
 from tools.dashclient import prop_id, text
 from tools.loadpage import TALLY, VISITOR_AGENT, Http, Page, StepFailed, fire

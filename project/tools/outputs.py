@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from app import ids
+from app.ui import ids
 
 #: Loading a bundled or synthetic dataset (big ones hand the work to a job).
 LOAD = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.chrome.options import Options
 
-from app import jobs
 from app.app import create_app
 from app.config import Settings
+from app.server import jobs
 
 CHROME_ARGS = (
     "--no-sandbox",

@@ -7,7 +7,7 @@ from _ui import run_row
 from dash.testing.browser import Browser
 from selenium.webdriver.common.by import By
 
-from app import ids
+from app.ui import ids
 
 TIMEOUT = 30
 

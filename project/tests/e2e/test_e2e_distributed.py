@@ -19,7 +19,7 @@ import pytest
 from dash.testing.browser import Browser
 from test_distributed import running_cluster
 
-from app import ids
+from app.ui import ids
 
 TIMEOUT = 60
 HOP_BY_HOP = {

@@ -18,7 +18,7 @@ from _ui import tab as _tab
 from _ui import train as _train
 from selenium.webdriver.common.by import By
 
-from app import ids
+from app.ui import ids
 
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=1">'

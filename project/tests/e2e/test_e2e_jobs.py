@@ -7,7 +7,8 @@ import time
 import psutil
 from selenium.webdriver.common.by import By
 
-from app import ids, jobs
+from app.server import jobs
+from app.ui import ids
 
 TIMEOUT = 60
 

@@ -15,8 +15,8 @@ from _ui import train as _train
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from app import ids
-from app.functions import load_bundled, model_from_skops
+from app.ml import load_bundled, model_from_skops
+from app.ui import ids
 
 
 def _start_with_iris(dash_duo, dash_app) -> None:

@@ -1,0 +1,457 @@
+"""The code that reproduces a run: a standalone script that retrains its pipeline.
+
+The script is rendered from a Jinja2 template (``templates/script.py.j2``) and the
+real objects: the pipeline is the one ``_models.build_pipeline`` makes for the run,
+written as scikit-learn's own ``repr`` of its parts. The script needs numpy, pandas
+(pyarrow for Parquet) and scikit-learn, never this app.
+
+Values reach the template either as :class:`Code`, source text this module wrote,
+or through the ``py`` filter, which writes them as Python literals (``repr``, laid
+out by ``pprint``): a value that is neither stops the rendering. Visitor text
+(column names, the file name) only ever goes through ``py``, so it cannot become
+code.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import functools
+import importlib
+import math
+import numbers
+import pprint
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+
+from app.ml.datasets import DATASETS, MAX_SYNTHETIC_FEATURES, MAX_SYNTHETIC_ROWS, TARGET
+from app.ml.models import CLASSIFICATION, MODEL_SPECS, REGRESSION, build_pipeline
+
+__all__ = ["make_training_script"]
+
+LINE_LENGTH = 88
+_TEMPLATES = Path(__file__).with_name("templates")
+_FLOAT32_ROWS = 100_000  # _datasets._generate stores bigger frames as float32
+_NAMED_CLASSES = ("iris", "wine", "breast_cancer")
+# Comments over the parts of build_pipeline that hold these estimators.
+_NOTES = {
+    "OneHotEncoder": "Unknown categories are ignored; rare ones are grouped.",
+    "CalibratedClassifierCV": "Probabilities by Platt scaling on internal folds, "
+    "as in the app.",
+}
+
+
+class Code(str):
+    """Python source written by this module (never a visitor's text)."""
+
+
+class _Name:
+    """A name in the script, standing in for an object inside an estimator's repr."""
+
+    def __init__(self, name: str) -> None:
+        if not name.isidentifier():
+            raise ValueError(f"{name!r} is not a Python name.")
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def make_training_script(
+    report: Mapping[str, Any],
+    *,
+    source: Mapping[str, Any],
+    filename: str = "reproduce.py",
+) -> str:
+    """Python source of a standalone script that reproduces a run.
+
+    Parameters
+    ----------
+    report : mapping
+        ``TrainedRun.report`` of :func:`app.ml.training.train_model`: its ``config``,
+        ``numeric_features`` and ``categorical_features`` are used.
+    source : mapping
+        Where the data comes from: ``{"kind": "bundled", "key": ..., "params":
+        {...}}`` (``params`` are keyword arguments of ``load_bundled``) or
+        ``{"kind": "file", "filename": "<name>.parquet"}`` (the data as the app used
+        it, offered as a Parquet download).
+    filename : str
+        The name the script is saved under, for its usage text.
+
+    Returns
+    -------
+    str
+        The script. It rebuilds the data, split, folds and pipeline, retrains and
+        prints the app's metrics (a table, or JSON with ``--json``).
+
+    Raises
+    ------
+    ValueError
+        When the report or the source does not describe a run of this app.
+    """
+    import sklearn
+    from sklearn.calibration import CalibratedClassifierCV
+
+    run = _run_from(report)
+    data = _data_source(source)
+    pipeline = build_pipeline(
+        numeric=run.numeric,
+        categorical=run.categorical,
+        model_key=run.model_key,
+        task=run.task,
+        params=run.params,
+        random_state=run.seed,
+    )
+    model = pipeline.steps[-1][1]
+    if isinstance(model, CalibratedClassifierCV):
+        model = model.estimator
+    parts, final = _pipeline_parts(pipeline, run)
+    return _template().render(
+        title=Code(f"{MODEL_SPECS[run.model_key].label} on {data.name}"),
+        data=data,
+        task=Code(run.task),
+        is_clf=run.task == CLASSIFICATION,
+        has_proba=run.task == CLASSIFICATION and hasattr(pipeline, "predict_proba"),
+        estimator_name=Code(type(model).__name__),
+        n_features=len(run.numeric) + len(run.categorical),
+        test_percent=Code(f"{run.test_size * 100:.4g}"),
+        stratify=run.stratify,
+        cv_folds=run.cv_folds,
+        seed=run.seed,
+        test_size=run.test_size,
+        sklearn_version=Code(sklearn.__version__),
+        filename=Code(_safe_filename(filename)),
+        imports=_imports(pipeline, run, data),
+        target=run.target,
+        numeric=run.numeric,
+        categorical=run.categorical,
+        unused=len(run.unused),
+        parts=parts,
+        pipeline=final,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# The template
+# --------------------------------------------------------------------------- #
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    # The output is Python, not HTML: HTML escaping would corrupt it. Values are
+    # written as Python literals by the py filter, and _only_code refuses the rest.
+    env = jinja2.Environment(  # nosec B701
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        finalize=_only_code,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["py"] = _py
+    env.filters["paragraphs"] = _paragraphs
+    return env.get_template("script.py.j2")
+
+
+def _only_code(value: Any) -> str:
+    """What a ``{{ value }}`` writes: Code as it is; anything else is refused."""
+    if isinstance(value, Code):
+        return value
+    raise TypeError(
+        f"The script template writes a {type(value).__name__} without the py filter."
+    )
+
+
+def _py(value: Any, hang: int = 0) -> Code:
+    """A value as Python source: an estimator as its repr, data as a literal.
+
+    Lines after the first are indented by ``hang`` columns, the width of what the
+    template writes before the value on its line (``NAME = ``).
+    """
+    from sklearn.base import BaseEstimator
+
+    width = max(LINE_LENGTH - hang, 40)
+    if isinstance(value, BaseEstimator):
+        text = _estimator_repr(value)  # scikit-learn lays it out in 80 columns
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"Cannot write {value!r} as a literal.")
+    elif isinstance(value, (str, int, float, list, type(None))):
+        # pprint writes strings with repr, cut into implicitly joined parts when
+        # they are long: every part a literal, and no raw line break among them.
+        text = pprint.pformat(value, width=width, compact=True)
+    else:
+        raise TypeError(f"Cannot write a {type(value).__name__} as a literal.")
+    return Code(text.replace("\n", "\n" + " " * hang))
+
+
+def _estimator_repr(estimator: Any) -> str:
+    """scikit-learn's repr of an estimator (changed parameters only), in full:
+    nothing shortened to ``...`` (checked below)."""
+    from sklearn import config_context
+
+    with config_context(print_changed_only=True):
+        text = estimator.__repr__(N_CHAR_MAX=10**9)
+    tree = ast.parse(text, mode="eval")  # valid Python, and nothing left out
+    if any(
+        isinstance(node, ast.Constant) and node.value is Ellipsis
+        for node in ast.walk(tree)
+    ):
+        raise ValueError(f"The repr of {type(estimator).__name__} is shortened.")
+    return text
+
+
+def _paragraphs(text: str) -> Code:
+    """Paragraphs separated by blank lines, each wrapped to 80 columns."""
+    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+    wrapped = (textwrap.fill(p, LINE_LENGTH - 8) for p in paragraphs)
+    return Code("\n\n".join(wrapped) + "\n")
+
+
+# --------------------------------------------------------------------------- #
+# The run, its data and its pipeline
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The settings of a run, as the script writes them down."""
+
+    target: str
+    task: str
+    model_key: str
+    params: Mapping[str, Any]
+    numeric: list[str]
+    categorical: list[str]
+    unused: list[str]  # chosen features the app left out: date columns
+    test_size: float
+    stratify: bool
+    cv_folds: int
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class _Data:
+    """How the script gets its data: ``kind`` is file, shipped or synthetic."""
+
+    kind: str
+    name: Code  # for the title
+    description: Code  # for the docstring
+    filename: str = ""  # file: the visitor's Parquet file
+    function: Code = Code("")  # shipped or synthetic: the scikit-learn function
+    kwargs: tuple[tuple[Code, Any], ...] = ()  # synthetic: its arguments
+    target: str = TARGET
+    named_classes: bool = False  # shipped: class names rather than codes
+    float32: bool = False  # synthetic: stored as float32
+    integer_target: bool = True  # synthetic: classes as int64
+
+
+def _run_from(report: Mapping[str, Any]) -> _Run:
+    config = report["config"]
+    task = config["task"]
+    model_key = config["model"]
+    if model_key not in MODEL_SPECS:
+        raise ValueError(f"Unknown model {model_key!r}.")
+    if task not in (CLASSIFICATION, REGRESSION):
+        raise ValueError(f"Unknown task {task!r}.")
+    if task not in MODEL_SPECS[model_key].estimators:
+        raise ValueError(f"{MODEL_SPECS[model_key].label} cannot do {task}.")
+    numeric = [str(name) for name in report["numeric_features"]]
+    categorical = [str(name) for name in report["categorical_features"]]
+    if not numeric and not categorical:
+        raise ValueError("The run has no usable feature columns.")
+    used = {config["target"], *numeric, *categorical}
+    folds = int(config["cv_folds"])
+    return _Run(
+        target=str(config["target"]),
+        task=task,
+        model_key=model_key,
+        params=dict(config.get("params") or {}),
+        numeric=numeric,
+        categorical=categorical,
+        unused=[str(f) for f in config.get("features", ()) if f not in used],
+        test_size=float(config["test_size"]),
+        stratify=task == CLASSIFICATION and bool(config["stratify"]),
+        cv_folds=0 if folds in (0, 1) else folds,  # 0 and 1 both mean "off"
+        seed=_plain_seed(config["random_state"]),
+    )
+
+
+def _plain_seed(seed: Any) -> int | None:
+    """The seed as a plain int (numpy integers included), or None."""
+    if seed is None:
+        return None
+    if isinstance(seed, numbers.Integral):
+        return int(seed)
+    raise ValueError(f"The random seed must be a whole number, not {seed!r}.")
+
+
+def _data_source(source: Mapping[str, Any]) -> _Data:
+    kind = source.get("kind")
+    if kind == "file":
+        return _Data(
+            kind="file",
+            name=Code("an uploaded file"),
+            description=Code(
+                "the data the app trained on (after cleaning), downloaded from it as "
+                "a Parquet file (its name is in DATA_FILE)"
+            ),
+            filename=str(source.get("filename") or "data.parquet"),
+        )
+    if kind != "bundled":
+        raise ValueError(f"Unknown data source {kind!r}.")
+    key = source.get("key")
+    if key not in DATASETS:
+        raise ValueError(f"Unknown dataset {key!r}.")
+    if not DATASETS[key].synthetic:
+        label = DATASETS[key].label
+        return _Data(
+            kind="shipped",
+            name=Code(label.split(" (")[0]),
+            description=Code(f"{label}, as shipped with scikit-learn (no download)"),
+            function=Code(f"load_{key}"),  # as _datasets._load_shipped
+            named_classes=key in _NAMED_CLASSES,
+        )
+    return _synthetic(key, dict(source.get("params") or {}))
+
+
+def _synthetic(key: str, params: Mapping[str, Any]) -> _Data:
+    """``_datasets._generate``, with the defaults ``load_bundled`` applies."""
+    spec = DATASETS[key]
+    rows = int(params.get("n_samples") or spec.default_rows)
+    features = int(params.get("n_features") or spec.default_features)
+    noise = params.get("noise")
+    level = spec.default_noise if noise is None else float(noise)
+    seed = int(params.get("random_state") or 0)
+    if not 10 <= rows <= MAX_SYNTHETIC_ROWS:
+        raise ValueError(f"Rows must be between 10 and {MAX_SYNTHETIC_ROWS:,}.")
+    if not 2 <= features <= MAX_SYNTHETIC_FEATURES:
+        raise ValueError(f"Features must be between 2 and {MAX_SYNTHETIC_FEATURES}.")
+    if level < 0:
+        raise ValueError("Noise must not be negative.")
+    kwargs: dict[str, Any] = {"n_samples": rows}
+    if key == "moons":
+        kwargs.update(noise=level)
+    elif key == "circles":
+        kwargs.update(noise=level, factor=0.5)
+    elif key == "blobs":
+        kwargs.update(n_features=features, centers=3, cluster_std=max(level, 1e-3))
+    elif key == "classification":
+        informative = max(2, features // 2)
+        kwargs.update(
+            n_features=features,
+            n_informative=informative,
+            n_redundant=min(2, features - informative),
+            flip_y=min(level, 0.5),
+        )
+    else:
+        kwargs.update(
+            n_features=features, n_informative=max(1, features // 2), noise=level
+        )
+    kwargs["random_state"] = seed
+    function = f"make_{key}"
+    name = spec.label.split(": ")[-1]
+    shape = f"{rows:,} rows"
+    if key not in ("moons", "circles"):
+        shape += f", {features} features"
+    return _Data(
+        kind="synthetic",
+        name=Code(f"synthetic {name}"),
+        description=Code(
+            f"{spec.label}, generated by scikit-learn's {function} ({shape}, noise "
+            f"{level:g}, seed {seed})"
+        ),
+        function=Code(function),
+        kwargs=tuple((Code(k), v) for k, v in kwargs.items()),
+        float32=rows > _FLOAT32_ROWS,
+        integer_target=key != "regression",
+    )
+
+
+def _pipeline_parts(
+    pipeline: Any, run: _Run
+) -> tuple[list[tuple[Code, Any, list[Code]]], Any]:
+    """The pipeline as assignments in build_pipeline, and what it returns.
+
+    Each column transformer, the preprocessing and the model get a variable named
+    after their step; the objects that refer to them are copies whose parts are
+    those names (and the column lists, the names of the script's constants), so
+    that their repr is the code that assembles the pipeline.
+    """
+    columns = {
+        tuple(run.numeric): _Name("NUMERIC_FEATURES"),
+        tuple(run.categorical): _Name("CATEGORICAL_FEATURES"),
+    }
+    (preprocess_name, preprocess), (model_name, model) = pipeline.steps
+    parts: list[tuple[Code, Any, list[Code]]] = []
+    references = []
+    for name, transformer, used in preprocess.transformers:
+        parts.append((Code(name), transformer, _notes(transformer)))
+        references.append((name, _Name(name), columns[tuple(used)]))
+    parts.append(
+        (Code(preprocess_name), _with(preprocess, transformers=references), [])
+    )
+    parts.append((Code(model_name), model, _notes(model)))
+    steps = [(name, _Name(name)) for name, _ in pipeline.steps]
+    return parts, _with(pipeline, steps=steps)
+
+
+def _with(estimator: Any, **params: Any) -> Any:
+    """A shallow copy of an estimator with other parameters (the original stays)."""
+    changed = copy.copy(estimator)
+    changed.set_params(**params)
+    return changed
+
+
+def _estimators(estimator: Any) -> list[Any]:
+    """An estimator and every estimator inside it."""
+    from sklearn.base import BaseEstimator
+
+    inner = estimator.get_params(deep=True).values()
+    return [estimator, *(v for v in inner if isinstance(v, BaseEstimator))]
+
+
+def _notes(estimator: Any) -> list[Code]:
+    names = {type(part).__name__ for part in _estimators(estimator)}
+    return [Code(note) for name, note in _NOTES.items() if name in names]
+
+
+def _imports(pipeline: Any, run: _Run, data: _Data) -> list[tuple[Code, Code]]:
+    """``from module import names`` of scikit-learn, in isort's order."""
+    names: dict[str, set[str]] = {"sklearn": {"metrics"}}
+    for part in _estimators(pipeline):
+        names.setdefault(_public_module(type(part)), set()).add(type(part).__name__)
+    names.setdefault("sklearn.model_selection", set()).add("train_test_split")
+    if run.cv_folds:
+        names.setdefault("sklearn.base", set()).add("clone")
+        splitter = "StratifiedKFold" if run.task == CLASSIFICATION else "KFold"
+        names["sklearn.model_selection"].add(splitter)
+    if data.function:
+        names.setdefault("sklearn.datasets", set()).add(data.function)
+    return [
+        (Code(module), Code(", ".join(sorted(names[module]))))
+        for module in sorted(names)
+    ]
+
+
+def _public_module(cls: type) -> str:
+    """The public module a class is imported from (``sklearn.svm`` for SVC)."""
+    parts = []
+    for part in cls.__module__.split("."):
+        if part.startswith("_"):
+            break
+        parts.append(part)
+    public = ".".join(parts)
+    if getattr(importlib.import_module(public), cls.__name__, None) is not cls:
+        raise ValueError(f"{cls.__name__} is not in {public}.")
+    return public
+
+
+def _safe_filename(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:60]
+    return cleaned if cleaned.endswith(".py") else "reproduce.py"

@@ -1,0 +1,426 @@
+"""Background jobs: where long callbacks (training, explanations, big loads) run.
+
+Without ``REDIS_URL``: Dash's DiskcacheManager keeps progress and results in a
+local disk cache, and the job runner (:mod:`app.server.runner`) queues the jobs fairly
+and runs each one in a process of its own; web workers never fork. With
+``REDIS_URL``: Celery workers on Redis, so that a job started through one
+instance can be followed from any other; a Celery worker that dies mid-job stops
+its heartbeat, and the job is then reported as stopped instead of leaving the
+visitor's progress bar waiting forever.
+
+Either way every job runs under a :class:`Budget` (memory and wall time). A
+callback that can say something useful about running out catches
+:data:`OVER_BUDGET` itself; anything else that runs out is ended with a notice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import secrets
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+
+from app.config import Settings
+from app.server.runner import OVER_MEMORY, OVER_TIME, UNAVAILABLE, Runner, duration
+from app.server.store import open_private_cache
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 2
+HEARTBEAT_TTL_SECONDS = 10
+_RUNNING_STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "PROGRESS")
+RESULT_KEPT_SECONDS = 60
+KILL_GRACE_SECONDS = 10
+EXTENSION = "dashboard.jobs"
+_MB = 1024 * 1024
+#: What a job stripped from the request context before handing it on.
+_PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+class JobTimeout(BaseException):
+    """A job ran out of its time budget (a BaseException, so that libraries'
+    ``except Exception`` blocks do not swallow it)."""
+
+
+#: What a job's work raises when it runs out of its budget.
+OVER_BUDGET = (MemoryError, JobTimeout)
+
+
+def heartbeat_key(job: str) -> str:
+    """The result-backend key a running Celery job keeps alive."""
+    return f"dashboard-heartbeat-{job}"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one job may use: memory (beyond what its process held at the start)
+    and wall time; and where a job that runs out says so (a component id).
+    """
+
+    memory_mb: int
+    seconds: int
+    notice: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings, notice: str | None = None) -> "Budget":
+        """The budget the settings give every job."""
+        return cls(settings.job_memory_mb, settings.job_seconds, notice)
+
+    def message(self, exc: BaseException) -> str:
+        """The sentence for a visitor whose job ran out."""
+        if isinstance(exc, MemoryError):
+            return OVER_MEMORY.format(limit=self.memory_mb)
+        return OVER_TIME.format(limit=duration(self.seconds))
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        """Enforce the budget on the enclosed work, in the job's process.
+
+        Memory: the data segment limit (RLIMIT_DATA) is set to what the process
+        holds now plus the budget, so that an allocation past it raises
+        MemoryError. Time: an alarm raises :class:`JobTimeout` in the main thread.
+        scikit-learn's chunked computations are sized to a part of the budget.
+        """
+        import resource
+
+        from sklearn import config_context
+
+        main = threading.current_thread() is threading.main_thread()
+        previous_limit = resource.getrlimit(resource.RLIMIT_DATA)
+        data = _data_bytes()
+        if data:
+            soft = data + self.memory_mb * _MB
+            hard = previous_limit[1]
+            if hard != resource.RLIM_INFINITY:
+                soft = min(soft, hard)
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+        previous_alarm = None
+        if main:
+            previous_alarm = signal.signal(signal.SIGALRM, _time_is_up)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        try:
+            with config_context(working_memory=max(64, self.memory_mb // 8)):
+                yield
+        finally:
+            if main:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous_alarm or signal.SIG_DFL)
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_DATA, previous_limit)
+
+    def guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` run under the budget; running out ends it with a notice."""
+        from dash import set_props
+        from dash.exceptions import PreventUpdate
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with self.applied():
+                try:
+                    return fn(*args, **kwargs)
+                except OVER_BUDGET as exc:
+                    log.warning("a job ran out of its budget: %r", exc)
+                    if self.notice:
+                        set_props(self.notice, notice_props(self.message(exc)))
+                    raise PreventUpdate from None
+
+        return run
+
+
+def notice_props(text: str) -> dict[str, Any]:
+    """The props that show ``text`` in the page's notice."""
+    return {"children": text, "is_open": True}
+
+
+def _time_is_up(*_: Any) -> None:
+    raise JobTimeout("the job ran out of time")
+
+
+def _data_bytes() -> int:
+    """This process's data segment (VmData) in bytes; 0 where unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def make_manager(
+    settings: Settings,
+    *,
+    session_id: str,
+    notice: str,
+    warm_up: Callable[[], Any] | None = None,
+) -> tuple[Any, Any]:
+    """The background callback manager, and the Celery app (None without Redis).
+
+    ``session_id`` names the component whose value identifies a visitor (jobs are
+    shared fairly between visitors); ``notice`` the component where a job that
+    ran out of budget, or was refused, says so.
+    """
+    budget = Budget.of(settings, notice)
+    if settings.redis_url:
+        celery_app = make_celery(settings)
+        return _watched_celery_manager(celery_app, budget), celery_app
+    directory = os.path.join(settings.cache_dir, "jobs")
+    cache = open_private_cache(directory, size_limit=256 * _MB)
+    manager = _runner_manager(cache, budget, session_id, notice)
+    manager.runner = Runner(
+        directory,
+        slots=settings.job_concurrency,
+        memory_mb=settings.job_memory_mb,
+        seconds=settings.job_seconds,
+        grace=KILL_GRACE_SECONDS,
+        per_visitor=settings.job_queue_per_visitor,
+        jobs=lambda: manager.func_registry,
+        warm_up=warm_up,
+        on_job_start=cache.close,  # the job opens its own database connection
+    )
+    return manager, None
+
+
+def start(server: Any) -> None:
+    """Start the job runner of the app served by ``server`` (a Flask app), when
+    it has one. Call it before serving (gunicorn's ``on_starting``, a test)."""
+    manager = server.extensions.get(EXTENSION)
+    runner = getattr(manager, "runner", None)
+    if runner is not None:
+        runner.start()
+
+
+def stop(server: Any) -> None:
+    """Stop the job runner (and its jobs) that :func:`start` started."""
+    manager = server.extensions.get(EXTENSION)
+    runner = getattr(manager, "runner", None)
+    if runner is not None:
+        runner.stop()
+
+
+def visitor_of(context: Mapping[str, Any], session_id: str) -> str:
+    """The visitor a callback request comes from: its session id, else its
+    address (jobs are shared between visitors, not requests)."""
+    for item in context.get("states_list") or []:
+        if isinstance(item, dict) and item.get("id") == session_id:
+            value = item.get("value")
+            if isinstance(value, str) and value:
+                return "session:" + value[:64]
+    return "address:" + str(context.get("remote") or "unknown")
+
+
+def portable(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The callback context as JSON data a job can be handed, without the
+    request's credentials."""
+    kept = {k: v for k, v in context.items() if k != "cookies"}
+    headers = context.get("headers")
+    if isinstance(headers, Mapping):
+        kept["headers"] = {
+            k: v for k, v in headers.items() if str(k).lower() not in _PRIVATE_HEADERS
+        }
+    data: dict[str, Any] = json.loads(json.dumps(kept, default=str))
+    return data
+
+
+def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) -> Any:
+    from dash import DiskcacheManager
+    from flask import g, has_request_context
+
+    class RunnerManager(DiskcacheManager):
+        """Dash's DiskcacheManager whose jobs the job runner starts and watches.
+
+        Overrides: where a job starts (``call_job_fn``) and how it is asked about
+        or stopped (``job_running``, ``terminate_job``); a queued job's progress;
+        a result kept for a repeated poll; a notice when a job ended for a reason.
+        """
+
+        runner: Runner
+
+        def make_job_fn(self, fn: Any, progress: Any, key: Any = None) -> Any:
+            job_fn = super().make_job_fn(budget.guard(fn), progress, key)
+            job_fn.callback_key = key
+            return job_fn
+
+        def call_job_fn(self, key: Any, job_fn: Any, args: Any, context: Any) -> Any:
+            try:
+                answer = self.runner.submit(
+                    callback=job_fn.callback_key,
+                    key=key,
+                    progress_key=self._make_progress_key(key),
+                    args=args,
+                    context=portable(context),
+                    visitor=visitor_of(context, session_id),
+                )
+            except OSError as exc:
+                log.error("the job runner does not answer: %r", exc)
+                return "unavailable-" + secrets.token_hex(8)
+            return answer["job"]
+
+        def job_running(self, job: Any) -> bool:
+            if not job or str(job).startswith("unavailable-"):
+                return False
+            return self._status(str(job))["state"] in ("queued", "running")
+
+        def _status(self, job: str) -> dict[str, Any]:
+            """The runner's answer about ``job``, asked once per request (see
+            ``get_result``)."""
+            if not has_request_context():
+                return self.runner.status(job)
+            known = g.setdefault("dashboard_job_status", {})
+            if job not in known:
+                known[job] = self.runner.status(job)
+            return dict(known[job])
+
+        def terminate_job(self, job: Any) -> None:
+            if job and not str(job).startswith("unavailable-"):
+                self.runner.cancel(job)
+
+        def terminate_unhealthy_job(self, job: Any) -> bool:
+            return False
+
+        def get_progress(self, key: Any) -> Any:
+            progress = super().get_progress(key)
+            if progress:
+                return progress
+            status = self.runner.status_of_key(key)
+            if status.get("state") == "queued":
+                return [0, status.get("label", "")]
+            return progress
+
+        def get_result(self, key: Any, job: Any) -> Any:
+            # The job's state first, then its result: a job seen ended wrote its
+            # result (if any) before; one seen running is polled again. Dash then
+            # asks job_running, which gives the same answer for this request, so
+            # that a job ending in between does not look ended without a result.
+            if job and has_request_context():
+                g.setdefault("dashboard_job_status", {}).pop(str(job), None)
+            self.job_running(job)
+            result = self._read_result(key, job)
+            if result is self.UNDEFINED and job:
+                self._note_why_it_ended(str(job))
+            return result
+
+        def _read_result(self, key: Any, job: Any) -> Any:
+            """Dash's read of a result, which is then kept a while for that job.
+
+            A poll whose answer is lost (its web worker killed mid-response) is
+            sent again by the visitor with the same job and must still find the
+            result; a later job with the same inputs must not.
+            """
+            result = self.handle.get(key, self.UNDEFINED)
+            kept = f"{key}-kept-{job}"
+            if result is self.UNDEFINED:
+                return self.handle.get(kept, self.UNDEFINED) if job else result
+            if job:
+                self.handle.set(kept, result, expire=RESULT_KEPT_SECONDS)
+            self.clear_cache_entry(key)
+            self.clear_cache_entry(self._make_progress_key(key))
+            if job:
+                self.terminate_job(job)
+            return result
+
+        def _note_why_it_ended(self, job: str) -> None:
+            if job.startswith("unavailable-"):
+                reason: str | None = UNAVAILABLE
+            else:
+                status = self._status(job)
+                reason = status.get("reason") if status["state"] == "ended" else None
+            if reason and has_request_context():
+                g.dashboard_job_notice = reason
+
+        def get_updated_props(self, key: Any) -> Any:
+            props = super().get_updated_props(key)
+            reason = (
+                g.pop("dashboard_job_notice", None) if has_request_context() else None
+            )
+            if reason:
+                props = {**props, notice: notice_props(reason)}
+            return props
+
+    return RunnerManager(cache, expire=3600)
+
+
+def make_celery(settings: Settings) -> Any:
+    """A Celery app on the Redis at ``settings.redis_url`` (broker and results)."""
+    from celery import Celery, signals
+
+    app = Celery("dashboard", broker=settings.redis_url, backend=settings.redis_url)
+    app.conf.update(
+        task_track_started=True,
+        worker_prefetch_multiplier=1,
+        result_expires=3600,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        # Each job's own budget (jobs.Budget) ends it first; these are backstops.
+        task_time_limit=settings.job_seconds + KILL_GRACE_SECONDS,
+        worker_max_memory_per_child=settings.job_memory_mb * 1024,
+    )
+    beats: dict[str, threading.Event] = {}
+
+    def start_beat(task_id: str | None = None, **_: Any) -> None:
+        if not task_id:
+            return
+        stop_event = threading.Event()
+        beats[task_id] = stop_event
+        backend = app.backend
+
+        def beat() -> None:
+            while True:
+                try:
+                    backend.client.set(
+                        heartbeat_key(task_id), b"1", ex=HEARTBEAT_TTL_SECONDS
+                    )
+                except Exception:  # noqa: BLE001 - a missed beat is not fatal
+                    log.warning("heartbeat of job %s failed", task_id, exc_info=True)
+                if stop_event.wait(HEARTBEAT_SECONDS):
+                    return
+
+        threading.Thread(target=beat, name=f"heartbeat-{task_id}", daemon=True).start()
+
+    def finish(task_id: str | None = None, **_: Any) -> None:
+        stop_event = beats.pop(task_id or "", None)
+        if stop_event is not None:
+            stop_event.set()
+        try:
+            app.backend.client.delete(heartbeat_key(task_id or ""))
+        except Exception:  # noqa: BLE001 - the key expires anyway
+            log.warning("could not clear the heartbeat of job %s", task_id)
+
+    signals.task_prerun.connect(start_beat, weak=False)
+    signals.task_postrun.connect(finish, weak=False)
+    return app
+
+
+def _watched_celery_manager(celery_app: Any, budget: Budget) -> Any:
+    from dash import CeleryManager
+
+    class WatchedCeleryManager(CeleryManager):
+        """A CeleryManager whose jobs run under a budget, and which knows that a
+        started job whose worker died is over."""
+
+        def make_job_fn(self, fn: Any, progress: Any, key: Any = None) -> Any:
+            return super().make_job_fn(budget.guard(fn), progress, key)
+
+        def job_running(self, job: Any) -> bool:
+            task = self.get_task(job)
+            if not task:
+                return False
+            state = task.status
+            if state not in _RUNNING_STATES:
+                return False
+            if state in ("STARTED", "PROGRESS"):
+                alive = celery_app.backend.client.exists(heartbeat_key(str(job)))
+                if not alive:
+                    log.warning("job %s lost its worker", job)
+                    return False
+            return True
+
+    return WatchedCeleryManager(celery_app, expire=3600)

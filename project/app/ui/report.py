@@ -1,0 +1,136 @@
+"""A run as a self-contained HTML report: summary, parameters, metrics and the
+interactive figures, with plotly.js inlined so that it opens offline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+from app.ml import METRIC_LABELS
+
+STYLE = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2rem auto;
+       max-width: 1100px; color: #0f172a; padding: 0 1rem; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; margin: 0.5rem 0; }
+th, td { border-bottom: 1px solid #e2e8f0; padding: 0.3rem 0.8rem; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.muted { color: #64748b; font-size: 0.9rem; }
+.figure { margin: 1rem 0; }
+"""
+
+
+def make_report_html(
+    report: dict[str, Any],
+    *,
+    run_id: str,
+    dataset: dict[str, Any],
+    figures: Sequence[go.Figure],
+) -> str:
+    """The HTML document of one run. Every text from the data is escaped."""
+    config = report["config"]
+    e = html.escape
+    title = f"Run {run_id}: {report['model_label']} on {dataset.get('name', '')}"
+    features = report["numeric_features"] + report["categorical_features"]
+    data_rows = _rows(
+        [
+            ("Dataset", e(str(dataset.get("name", "")))),
+            (
+                "Rows × columns",
+                f"{dataset.get('rows', 0):,} × {len(dataset.get('columns', []))}",
+            ),
+            ("Target", f"{e(config['target'])} ({e(report['task'])})"),
+            (f"Features ({len(features)})", e(", ".join(features))),
+        ]
+    )
+    model_rows = _rows(
+        [("Model", f"{e(report['model_label'])} (<code>{e(config['model'])}</code>)")]
+        + [(e(str(k)), e(_value(v))) for k, v in config["params"].items()]
+        + [
+            (
+                "Hold-out",
+                f"{config['test_size']:.0%} ({report['n_test']:,} rows), stratified: "
+                f"{'yes' if config['stratify'] else 'no'}, "
+                f"seed {config['random_state']}",
+            ),
+            (
+                "Cross-validation",
+                f"{report['cv_folds']} folds on {report['n_train']:,} training rows",
+            ),
+            ("Fit time", f"{report['fit_seconds']:.3g} s"),
+        ]
+    )
+    metrics = "".join(
+        f"<tr><td><code>{e(m['name'])}</code> {e(METRIC_LABELS.get(m['name'], ''))}"
+        f"</td><td class='num'>{_num(m['holdout'])}</td>"
+        f"<td class='num'>{_cv(m['cv_mean'], m['cv_std'])}</td></tr>"
+        for m in report["metrics"]
+    )
+    import plotly.io as pio
+
+    figure_divs = "".join(
+        "<div class='figure'>"
+        + pio.to_html(
+            fig,
+            full_html=False,
+            include_plotlyjs=False,
+            config={"displaylogo": False},
+        )
+        + "</div>"
+        for fig in figures
+    )
+    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{e(title)}</title><style>{STYLE}</style>",
+            f"<script>{_plotly_js()}</script></head><body>",
+            f"<h1>{e(title)}</h1>",
+            f'<p class="muted">Dashboard report, created {created}.</p>',
+            f"<h2>Data</h2><table>{data_rows}</table>",
+            _notes(dataset.get("notes", [])),
+            f"<h2>Model and validation</h2><table>{model_rows}</table>",
+            "<h2>Metrics</h2><table><tr><th>Metric</th><th>Hold-out</th>"
+            f"<th>CV mean ± std</th></tr>{metrics}</table>",
+            _notes(report.get("notes", [])),
+            f"<h2>Figures</h2>{figure_divs}",
+            "</body></html>",
+        ]
+    )
+
+
+def _rows(pairs: Sequence[tuple[str, str]]) -> str:
+    return "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in pairs)
+
+
+def _notes(notes: Sequence[str]) -> str:
+    if not notes:
+        return ""
+    items = "".join(f"<li>{html.escape(str(n))}</li>" for n in notes)
+    return f'<ul class="muted">{items}</ul>'
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs().replace("</script", "<\\/script")
+
+
+def _value(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _cv(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "—"
+    return f"{mean:.4g} ± {std:.2g}" if std is not None else f"{mean:.4g}"

@@ -1,0 +1,34 @@
+"""One module per part of the page: its layout beside its callbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.config import Settings
+from app.server.store import SessionStore
+from app.ui.tabs.data import DataCallbacks
+from app.ui.tabs.explain import ExplainCallbacks
+from app.ui.tabs.export import ExportCallbacks
+from app.ui.tabs.predict import PredictCallbacks
+from app.ui.tabs.train import TrainCallbacks
+
+__all__ = [
+    "DataCallbacks",
+    "ExplainCallbacks",
+    "ExportCallbacks",
+    "PredictCallbacks",
+    "TrainCallbacks",
+    "register_callbacks",
+]
+
+
+def register_callbacks(app: Any, store: SessionStore, settings: Settings) -> None:
+    """Wire every callback of the app to ``app``."""
+    for group in (
+        DataCallbacks,
+        TrainCallbacks,
+        ExplainCallbacks,
+        PredictCallbacks,
+        ExportCallbacks,
+    ):
+        group(store, settings).register(app)

@@ -1,0 +1,123 @@
+"""The download bar: the shown run's model, code, report and data."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from app import services
+from app.config import Settings
+from app.server.store import SessionExpired, SessionStore
+from app.ui import ids
+from app.ui.tabs import _inputs
+from app.ui.tabs._inputs import triggered_id
+
+log = logging.getLogger(__name__)
+
+
+# Layout
+
+
+def download_bar() -> html.Div:
+    """Buttons that download the shown run: model, code, report and its data."""
+
+    def button(control_id: str, label: str, title: str) -> dbc.Button:
+        return dbc.Button(
+            label,
+            id=control_id,
+            color="outline-primary",
+            size="sm",
+            n_clicks=0,
+            title=title,
+        )
+
+    return html.Div(
+        [
+            html.Span("Take it away:", className="small text-muted me-1"),
+            button(
+                ids.DOWNLOAD_MODEL,
+                "Model (.skops)",
+                "The fitted pipeline, safe to load",
+            ),
+            button(
+                ids.DOWNLOAD_CODE,
+                "Code (.py)",
+                "A script that retrains it and prints the same metrics",
+            ),
+            button(
+                ids.DOWNLOAD_REPORT,
+                "Report (.html)",
+                "Summary, metrics and figures; opens offline",
+            ),
+            button(
+                ids.EVAL_DOWNLOAD_DATA,
+                "Data (.parquet)",
+                "The data as the model saw it, for the script",
+            ),
+            html.Span(id=ids.EVAL_DOWNLOAD_STATUS, className="small text-danger ms-2"),
+        ],
+        className="d-flex flex-wrap gap-2 align-items-center mt-2",
+    )
+
+
+# Callbacks
+
+
+class ExportCallbacks:
+    """Take-away files of the shown run (or, when none is shown, the latest)."""
+
+    def __init__(self, store: SessionStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def register(self, app: Any) -> None:
+        """Attach the download callback to ``app``."""
+        app.callback(
+            Output(ids.EVAL_DOWNLOAD, "data"),
+            Output(ids.EVAL_DOWNLOAD_STATUS, "children"),
+            Input(ids.DOWNLOAD_MODEL, "n_clicks"),
+            Input(ids.DOWNLOAD_CODE, "n_clicks"),
+            Input(ids.DOWNLOAD_REPORT, "n_clicks"),
+            Input(ids.EVAL_DOWNLOAD_DATA, "n_clicks"),
+            State(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.download)
+
+    def download(self, *args: Any) -> tuple[Any, str]:
+        """Send the file of the button that was clicked."""
+        *_, run_id, sid = args
+        kind = triggered_id()
+        if kind is None:
+            raise PreventUpdate
+        return self.file(kind, run_id, sid)
+
+    def file(self, kind: str, run_id: str | None, sid: str) -> tuple[Any, str]:
+        """The download for a button id and run."""
+        try:
+            run_id = _inputs.run_id(run_id) or services.latest_run(self.store, sid)
+            if run_id is None:
+                return no_update, "Train a model first."
+            run = f"run-{services.run_number(self.store, sid, run_id)}"
+            if kind == ids.DOWNLOAD_MODEL:
+                data = services.model_file(self.store, sid, run_id)
+                return dcc.send_bytes(data, f"model-{run}.skops"), ""
+            if kind == ids.DOWNLOAD_CODE:
+                code = services.code_file(self.store, sid, run_id)
+                return dcc.send_string(code, f"reproduce-{run}.py"), ""
+            if kind == ids.DOWNLOAD_REPORT:
+                page = services.report_file(self.store, sid, run_id)
+                return dcc.send_string(page, f"report-{run}.html"), ""
+            if kind == ids.EVAL_DOWNLOAD_DATA:
+                data = services.data_file(self.store, sid, run_id)
+                report = self.store.run(sid, run_id)
+                source = report["data"]["source"]
+                name = source.get("filename") or f"data-{run}.parquet"
+                return dcc.send_bytes(data, name), ""
+        except SessionExpired as exc:
+            return no_update, str(exc)
+        raise PreventUpdate
