@@ -662,3 +662,19 @@ def test_a_dataset_too_big_to_make_within_the_job_budget_is_refused(
         "this server allows 100 MB per job. Use fewer rows or features."
     ) in _text(status)
     assert "Still using Iris flowers" in _text(status)
+
+
+def test_a_run_shows_its_baseline_and_says_when_it_does_not_beat_it(
+    data, train, store, sid
+):
+    _bundled(data, "circles", 500, None, None, 0, sid)
+    _, _, features = train.choose_target("target", sid)
+    status, rows, selected, _ = _train(train, sid, features=features, folds=3)
+    summary, table, _ = train.show_run(selected, False, sid)
+    text = _text(table)
+    assert "Baseline: always the most frequent class" in text
+    report = store.run(sid, selected)
+    accuracy = next(m for m in report["metrics"] if m["name"] == "accuracy")
+    assert f"{accuracy['baseline']:.4g}" in text
+    assert accuracy["holdout"] <= accuracy["baseline"]
+    assert "does not beat the baseline" in _text(summary)

@@ -4,6 +4,7 @@ This is the pure layer of the app (SPEC section 4): pandas and scikit-learn only
 no dash or plotly. The work is split into private modules, re-exported here.
 """
 
+from app.ml.baseline import possible_leaks, verdict
 from app.ml.budget import (
     DataShape,
     TrainingEstimate,
@@ -28,6 +29,7 @@ from app.ml.explain import (
     partial_dependence_2d,
     partial_dependence_curves,
     permutation_importances,
+    row_contributions,
 )
 from app.ml.loading import DataLoadError, LoadedTable, clean_frame, read_table
 from app.ml.metrics import (
@@ -54,6 +56,7 @@ from app.ml.models import (
 from app.ml.predict import (
     PredictionError,
     input_row,
+    input_row_with_notes,
     input_spec,
     model_from_skops,
     model_to_skops,
@@ -89,6 +92,8 @@ from app.ml.training import (
 )
 
 __all__ = [
+    "possible_leaks",
+    "verdict",
     "DataShape",
     "TrainingEstimate",
     "data_shape",
@@ -120,6 +125,7 @@ __all__ = [
     "calibration",
     "decision_boundary",
     "input_row",
+    "input_row_with_notes",
     "input_spec",
     "make_training_script",
     "model_from_skops",
@@ -131,6 +137,7 @@ __all__ = [
     "permutation_importances",
     "predict_batch",
     "predict_one",
+    "row_contributions",
     "split_data",
     "to_safe_csv",
     "classification_metrics",

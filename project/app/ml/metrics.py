@@ -168,23 +168,32 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
 
 
 def metric_rows(
-    holdout: dict[str, float], folds: list[dict[str, float]]
+    holdout: dict[str, float],
+    folds: list[dict[str, float]],
+    baseline: dict[str, float] | None = None,
+    baseline_folds: list[dict[str, float]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per metric: its label, hold-out value and mean ± std over the folds."""
+    """Per metric: its label, hold-out value and mean ± std over the folds, and
+    the same for the baseline when given."""
     rows = []
     for name, value in holdout.items():
-        fold_values = np.array([f[name] for f in folds], dtype=float)
-        finite = fold_values[np.isfinite(fold_values)]
-        rows.append(
-            {
-                "name": name,
-                "label": METRIC_LABELS[name],
-                "holdout": _num(value),
-                "cv_mean": _num(finite.mean()) if finite.size else None,
-                "cv_std": _num(finite.std()) if finite.size else None,
-            }
-        )
+        row = {"name": name, "label": METRIC_LABELS[name], "holdout": _num(value)}
+        row["cv_mean"], row["cv_std"] = _mean_std([f[name] for f in folds])
+        if baseline is not None:
+            row["baseline"] = _num(baseline[name])
+            row["baseline_cv_mean"], _ = _mean_std(
+                [f[name] for f in baseline_folds or []]
+            )
+        rows.append(row)
     return rows
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    array = np.array(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    if not finite.size:
+        return None, None
+    return _num(finite.mean()), _num(finite.std())
 
 
 def _num(value: float) -> float | None:

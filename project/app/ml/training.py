@@ -9,6 +9,13 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from app.ml.baseline import (
+    BASELINE_LABEL,
+    baseline_scores,
+    leak_note,
+    possible_leaks,
+    verdict,
+)
 from app.ml.budget import data_shape, estimate_training, memory_refusal
 from app.ml.explain import calibration
 from app.ml.metrics import evaluate, label_codes, metric_rows
@@ -344,6 +351,9 @@ def _train(
     _fit(pipeline, x_train, y_train)
     fit_seconds = time.perf_counter() - fit_started
     holdout = evaluate(pipeline, x_test, y_test, labels=labels)
+    base_holdout, base_scores = baseline_scores(
+        x_train, y_train, x_test, y_test, folds, task=config.task, labels=labels
+    )
     if progress:
         progress(total, total, "Final model fitted")
     if is_clf:
@@ -355,6 +365,17 @@ def _train(
                 "Some hold-out classes are not in the training part: the model "
                 "cannot predict them, and they count as misclassified."
             )
+    for note in (
+        verdict(config.task, holdout, base_holdout),
+        leak_note(
+            config.task,
+            possible_leaks(
+                x_train, y_train, task=config.task, random_state=config.random_state
+            ),
+        ),
+    ):
+        if note:
+            notes.append(note)
     if config.task == REGRESSION and np.any(y_test.to_numpy(dtype=float) == 0):
         notes.append("MAPE is not meaningful here: the target has zeros.")
     report = {
@@ -368,7 +389,8 @@ def _train(
         "cv_folds": len(folds),
         "fit_seconds": round(fit_seconds, 4),
         "total_seconds": round(time.perf_counter() - started, 4),
-        "metrics": metric_rows(holdout, scores),
+        "metrics": metric_rows(holdout, scores, base_holdout, base_scores),
+        "baseline": BASELINE_LABEL[config.task],
         "notes": notes,
         "inputs": input_spec(x_train, numeric, categorical),
     }

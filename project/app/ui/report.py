@@ -67,7 +67,8 @@ def make_report_html(
     metrics = "".join(
         f"<tr><td><code>{e(m['name'])}</code> {e(METRIC_LABELS.get(m['name'], ''))}"
         f"</td><td class='num'>{_num(m['holdout'])}</td>"
-        f"<td class='num'>{_cv(m['cv_mean'], m['cv_std'])}</td></tr>"
+        f"<td class='num'>{_cv(m['cv_mean'], m['cv_std'])}</td>"
+        f"<td class='num'>{_num(m.get('baseline'))}</td></tr>"
         for m in report["metrics"]
     )
     import plotly.io as pio
@@ -97,7 +98,8 @@ def make_report_html(
             _notes(dataset.get("notes", [])),
             f"<h2>Model and validation</h2><table>{model_rows}</table>",
             "<h2>Metrics</h2><table><tr><th>Metric</th><th>Hold-out</th>"
-            f"<th>CV mean ± std</th></tr>{metrics}</table>",
+            f"<th>CV mean ± std</th><th>Baseline</th></tr>{metrics}</table>",
+            _baseline(report.get("baseline")),
             _notes(report.get("notes", [])),
             f"<h2>Figures</h2>{figure_divs}",
             "</body></html>",
@@ -134,3 +136,9 @@ def _cv(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "—"
     return f"{mean:.4g} ± {std:.2g}" if std is not None else f"{mean:.4g}"
+
+
+def _baseline(label: str | None) -> str:
+    if not label:
+        return ""
+    return f"<p class='muted'>Baseline: {html.escape(label)}, same split and folds.</p>"

@@ -274,14 +274,22 @@ def runs_columns() -> list[dict[str, Any]]:
     ]
 
 
-def metrics_table(rows: Sequence[dict[str, Any]]) -> html.Table:
-    """The metrics table: name, hold-out value and CV mean ± std, one row each."""
+def metrics_table(
+    rows: Sequence[dict[str, Any]], baseline: str | None = None
+) -> html.Table:
+    """The metrics table: name, hold-out value, CV mean ± std and the baseline's
+    hold-out value (described by ``baseline``), one row each."""
     header = html.Thead(
         html.Tr(
             [
                 html.Th("Metric"),
                 html.Th("Hold-out", className="num"),
                 html.Th("CV mean ± std", className="num"),
+                html.Th(
+                    "Baseline",
+                    className="num",
+                    title=f"Baseline: {baseline}" if baseline else None,
+                ),
             ]
         )
     )
@@ -300,14 +308,19 @@ def metrics_table(rows: Sequence[dict[str, Any]]) -> html.Table:
                     ),
                     html.Td(_fmt(row["holdout"]), className="num"),
                     html.Td(_fmt_cv(row["cv_mean"], row["cv_std"]), className="num"),
+                    html.Td(_fmt(row.get("baseline")), className="num baseline"),
                 ],
                 **{"data-metric": row["name"]},
             )
             for row in rows
         ]
     )
+    caption = html.Caption(
+        f"Baseline: {baseline}, under the same split and folds." if baseline else ""
+    )
     return html.Table(
-        [header, body], className="table table-sm table-hover metrics-table bg-white"
+        [caption, header, body],
+        className="table table-sm table-hover metrics-table bg-white caption-top",
     )
 
 
@@ -643,7 +656,7 @@ class TrainCallbacks:
         except SessionExpired as exc:
             return alert(str(exc), "warning"), no_update, no_update
         summary = run_summary(report, run_id, report.get("dataset", ""))
-        table = metrics_table(report["metrics"])
+        table = metrics_table(report["metrics"], report.get("baseline"))
         figs = figures.make_run_figures(report, normalize=bool(normalize))
         return summary, table, figure_grid(figs)
 
