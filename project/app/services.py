@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import logging
 import re
 import secrets
 from typing import Any, Callable, Mapping
+
+import pandas as pd
 
 from app.config import Settings
 from app.ml import (
@@ -24,7 +27,7 @@ from app.ml import (
     clean_frame,
     decision_boundary,
     default_target,
-    input_row,
+    input_row_with_notes,
     load_bundled,
     make_training_script,
     model_importances,
@@ -36,6 +39,7 @@ from app.ml import (
     predict_one,
     profile_frame,
     read_table,
+    row_contributions,
     size,
     split_data,
     to_safe_csv,
@@ -523,10 +527,48 @@ def explanation(
 def whatif(
     store: SessionStore, sid: str, run_id: str, values: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The run's report and its prediction for one row of what-if values."""
+    """The run's report and its prediction for one row of what-if values; the
+    prediction's ``notes`` say, per feature, what was unusual about its value."""
     report = store.run(sid, run_id)
-    row = input_row(report["inputs"], values)
-    return report, predict_one(store.model(sid, run_id), row, task=report["task"])
+    pipeline = store.model(sid, run_id)
+    row, notes = input_row_with_notes(report["inputs"], values, pipeline=pipeline)
+    result = predict_one(pipeline, row, task=report["task"])
+    result["notes"] = notes
+    return report, result
+
+
+CONTRIBUTION_BACKGROUND = 32  # training rows the contributions are measured from
+
+
+def whatif_contributions(
+    store: SessionStore, sid: str, run_id: str, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Each feature's contribution to the what-if prediction (see
+    :func:`app.ml.row_contributions`), against a sample of the training rows."""
+    report = store.run(sid, run_id)
+    pipeline = store.model(sid, run_id)
+    row, _ = input_row_with_notes(report["inputs"], values, pipeline=pipeline)
+    return row_contributions(
+        pipeline,
+        _background(store, sid, run_id),
+        row,
+        task=report["task"],
+        seed=int(report["config"]["random_state"]),
+    )
+
+
+def _background(store: SessionStore, sid: str, run_id: str) -> pd.DataFrame:
+    """A fixed sample of the run's training rows, kept with the run once drawn."""
+    kept = store.explanation(sid, run_id, "background")
+    if isinstance(kept, bytes):
+        return pd.read_parquet(io.BytesIO(kept))
+    report, data = run_data(store, sid, run_id)
+    rows = min(CONTRIBUTION_BACKGROUND, len(data.x_train))
+    sample = data.x_train.sample(
+        n=rows, random_state=int(report["config"]["random_state"])
+    )
+    store.keep_explanation(sid, run_id, "background", frame_to_bytes(sample))
+    return sample
 
 
 def run_prediction_job(
@@ -559,6 +601,7 @@ def predict_file(
         table.frame,
         numeric=report["numeric_features"],
         categorical=report["categorical_features"],
+        boolean=report.get("boolean_features"),
         task=report["task"],
         target=report["config"]["target"],
     )

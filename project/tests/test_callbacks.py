@@ -171,7 +171,7 @@ def test_distribution_and_scatter_figures(data, sid):
     dist = data.distribution("sepal_length_cm", "v", sid)
     assert dist.data[0].type == "bar"
     scatter = data.scatter("sepal_length_cm", "petal_length_cm", "target", sid)
-    assert {t.type for t in scatter.data} == {"scattergl"}
+    assert {t.type for t in scatter.data} == {"scatter"}
     assert len(scatter.data) == 3
 
 
@@ -436,7 +436,7 @@ def test_whatif_inputs_and_live_prediction(store, settings, trained):
     one = _run(store, trained, 1)
     summary, inputs = predict.inputs(one, trained)
     assert "Predicting with run 1" in _text(summary)
-    controls = [col.children.children[1] for col in inputs.children]
+    controls = [col.children[0].children[1] for col in inputs.children]
     names = [c.id["name"] for c in controls]
     assert set(names) == {
         "sepal_length_cm",
@@ -444,16 +444,57 @@ def test_whatif_inputs_and_live_prediction(store, settings, trained):
         "petal_length_cm",
         "petal_width_cm",
     }
+    # No browser range check: a value past it would reach the server as nothing.
+    assert all(getattr(c, "max", None) is None for c in controls)
     values = [c.value for c in controls]
     ids_ = [c.id for c in controls]
     small = [1.0 if "petal" in n else v for n, v in zip(names, values)]
     result = predict.whatif(small, ids_, one, trained)
     assert "setosa" in _text(result)
+    assert predict.notes(small, ids_, one, trained) == [""] * 4
     large = [
         7.0 if n == "petal_length_cm" else 2.4 if n == "petal_width_cm" else v
         for n, v in zip(names, values)
     ]
     assert "virginica" in _text(predict.whatif(large, ids_, one, trained))
+
+
+def test_whatif_takes_a_value_outside_the_training_range_and_says_so(
+    store, settings, trained
+):
+    predict = PredictCallbacks(store, settings)
+    one = _run(store, trained, 1)
+    _, inputs = predict.inputs(one, trained)
+    controls = [col.children[0].children[1] for col in inputs.children]
+    names = [c.id["name"] for c in controls]
+    values = [
+        30.0 if n == "petal_length_cm" else c.value for n, c in zip(names, controls)
+    ]
+    result = predict.whatif(values, [c.id for c in controls], one, trained)
+    notes = predict.notes(values, [c.id for c in controls], one, trained)
+    note = notes[names.index("petal_length_cm")]
+    assert "30" in note and "outside the training range" in note
+    assert sum(bool(n) for n in notes) == 1
+    # The prediction used 30, not a substitute: far past virginica's lengths.
+    assert "virginica" in _text(result)
+
+
+def test_whatif_contributions_add_up_to_the_prediction(store, settings, trained):
+    predict = PredictCallbacks(store, settings)
+    one = _run(store, trained, 1)
+    _, inputs = predict.inputs(one, trained)
+    controls = [col.children[0].children[1] for col in inputs.children]
+    figure = predict.contributions(
+        [c.value for c in controls], [c.id for c in controls], one, trained
+    )
+    trace = figure.data[0]
+    assert trace.type == "waterfall"
+    assert {"petal_length_cm", "petal_width_cm"} <= set(trace.y)
+    assert "What moved the probability of class" in figure.layout.title.text
+    again = predict.contributions(
+        [c.value for c in controls], [c.id for c in controls], one, trained
+    )
+    assert list(again.data[0].x) == list(trace.x)  # the same background, kept
 
 
 def test_batch_prediction_returns_a_safe_csv(store, settings, trained, iris):

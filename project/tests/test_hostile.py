@@ -928,8 +928,13 @@ def _explore(store, settings, sid: str, meta: dict, upload: dict) -> None:
         return
     train.show_run(run_id, True, sid)
     try:
-        payload, count, _ = services.batch_predictions(
-            store, settings, sid, run_id, upload
+        payload, count, _ = services.predict_file(
+            store,
+            settings,
+            sid,
+            run_id,
+            services.decode_upload(upload["contents"]),
+            upload["filename"],
         )
     except (DataLoadError, PredictionError) as exc:
         assert _is_plain_sentence(str(exc)), str(exc)

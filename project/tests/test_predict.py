@@ -62,14 +62,134 @@ def test_predict_one_matches_the_pipeline(mixed_run):
 
 def test_predict_one_tolerates_empty_and_unknown_values(mixed_run):
     _, run = mixed_run
+    spec = {item["name"]: item for item in run.report["inputs"]}
     row = F.input_row(
         run.report["inputs"], {"age": None, "income": "abc", "city": "Paris"}
     )
-    assert np.isnan(row.loc[0, "age"]) and np.isnan(row.loc[0, "income"])
+    # Empty and non-numbers take the input's default (they used to become NaN,
+    # which the imputer turned into the median without a word).
+    assert row.loc[0, "age"] == spec["age"]["default"]
+    assert row.loc[0, "income"] == spec["income"]["default"]
+    assert row.loc[0, "city"] == "Paris"
     assert F.predict_one(run.pipeline, row, task="classification")["prediction"] in {
         "no",
         "yes",
     }
+
+
+def test_what_if_numbers_are_taken_as_typed_with_notes(mixed_run):
+    _, run = mixed_run
+    spec = {item["name"]: item for item in run.report["inputs"]}
+    low, high = spec["age"]["min"], spec["age"]["max"]
+    row, notes = F.input_row_with_notes(
+        run.report["inputs"],
+        {"age": high + 40.5, "income": "61234.5", "city": "Bern"},
+    )
+    assert row.loc[0, "age"] == high + 40.5
+    assert row.loc[0, "income"] == 61234.5
+    assert row.loc[0, "city"] == "Bern"
+    assert set(notes) == {"age"}
+    assert f"age = {high + 40.5:g} is outside the training range" in notes["age"]
+    assert f"({low:g} to {high:g})" in notes["age"]
+    assert "not a whole number" in notes["age"]
+    below, notes = F.input_row_with_notes(
+        run.report["inputs"], {"age": -3, "income": 0, "city": "Basel"}
+    )
+    assert below.loc[0, "age"] == -3 and below.loc[0, "income"] == 0
+    assert "outside the training range" in notes["age"]
+    assert "outside the training range" in notes["income"]
+    assert "whole number" not in notes["age"]
+    inside, notes = F.input_row_with_notes(
+        run.report["inputs"], {"age": 30, "income": 50_000.123, "city": "Basel"}
+    )
+    assert notes == {} and inside.loc[0, "income"] == 50_000.123
+
+
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        (None, "is empty"),
+        ("", "is empty"),
+        ("  ", "is empty"),
+        ("abc", "is not a number"),
+        ([1], "is not a number"),
+        (float("nan"), "is not a finite number"),
+        (float("inf"), "is not a finite number"),
+        ("-inf", "is not a finite number"),
+    ],
+)
+def test_what_if_empty_or_not_a_number_takes_the_default_and_says_so(
+    mixed_run, raw, says
+):
+    _, run = mixed_run
+    spec = {item["name"]: item for item in run.report["inputs"]}
+    row, notes = F.input_row_with_notes(
+        run.report["inputs"], {"age": 30, "income": raw, "city": "Basel"}
+    )
+    assert row.loc[0, "income"] == spec["income"]["default"]
+    assert list(notes) == ["income"]
+    assert says in notes["income"] and "default" in notes["income"]
+    assert f"{spec['income']['default']:g}" in notes["income"]
+
+
+def test_what_if_missing_inputs_take_the_default_and_say_so(mixed_run):
+    _, run = mixed_run
+    spec = {item["name"]: item for item in run.report["inputs"]}
+    row, notes = F.input_row_with_notes(run.report["inputs"], {"city": ""})
+    assert row.loc[0, "age"] == spec["age"]["default"]
+    assert row.loc[0, "city"] == spec["city"]["default"]
+    assert set(notes) == {"age", "income", "city"}
+    assert all("is empty" in n and "default" in n for n in notes.values())
+    pd.testing.assert_frame_equal(F.input_row(run.report["inputs"], {}), row)
+
+
+def test_what_if_unknown_category_is_taken_as_typed_when_the_model_can(mixed_run):
+    _, run = mixed_run
+    values = {"age": 30, "income": 50_000, "city": "Paris"}
+    for pipeline in (None, run.pipeline):
+        row, notes = F.input_row_with_notes(
+            run.report["inputs"], values, pipeline=pipeline
+        )
+        assert row.loc[0, "city"] == "Paris" and row["city"].dtype == object
+        assert list(notes) == ["city"] and "'Paris'" in notes["city"]
+        assert "as typed" in notes["city"]
+        assert F.predict_one(pipeline or run.pipeline, row, task="classification")
+
+
+def test_what_if_unknown_category_gives_way_when_the_model_cannot(mixed_run):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame, run = mixed_run
+    strict = Pipeline(
+        [
+            (
+                "preprocess",
+                ColumnTransformer(
+                    [
+                        ("numeric", "passthrough", ["age", "income"]),
+                        ("categorical", OneHotEncoder(), ["city"]),
+                    ]
+                ),
+            ),
+            ("model", LogisticRegression(max_iter=500)),
+        ]
+    ).fit(frame[["age", "income", "city"]], frame["bought"])
+    values = {"age": 30, "income": 50_000, "city": "Paris"}
+    row, notes = F.input_row_with_notes(run.report["inputs"], values, pipeline=strict)
+    default = {i["name"]: i for i in run.report["inputs"]}["city"]["default"]
+    assert row.loc[0, "city"] == default
+    assert "cannot take a new value" in notes["city"] and default in notes["city"]
+    strict.predict(row)  # the default is a value the strict encoder knows
+
+
+def test_input_row_is_the_row_of_input_row_with_notes(mixed_run):
+    _, run = mixed_run
+    values = {"age": 200, "income": "x", "city": "Paris"}
+    row, _ = F.input_row_with_notes(run.report["inputs"], values)
+    pd.testing.assert_frame_equal(F.input_row(run.report["inputs"], values), row)
 
 
 def test_batch_prediction_adds_predictions_and_probabilities(mixed_run):

@@ -196,6 +196,8 @@ def case_frame(case: Case) -> pd.DataFrame:
     if case.data == "file:rare":  # a class that only one hold-out row has
         frame = messy_frame("shop")
         held_out = split_data(frame, case_config(case, frame)).x_test.index[0]
+        # churn was read as true/false: a third class needs it as text again
+        frame["churn"] = frame["churn"].map({True: "yes", False: "no"}).astype(object)
         frame.loc[held_out, "churn"] = "maybe"  # unstratified: the split stays
         return frame
     if case.data.startswith("file:"):
@@ -305,10 +307,9 @@ def test_cases_cover_what_they_claim(outcomes):
     reports = {k: o.report for k, o in outcomes.items()}
     mape = next(m for m in reports["file-regression"]["metrics"] if m["name"] == "mape")
     assert mape["holdout"] is None  # the target has zeros
-    assert reports["file-classification"]["categorical_features"] == [
-        "city",
-        "member",
-    ]
+    assert reports["file-classification"]["categorical_features"] == ["city"]
+    assert reports["file-classification"]["boolean_features"] == ["member"]
+    assert reports["file-classification"]["classes"] == ["False", "True"]  # yes/no
     assert "when" not in reports["file-classification"]["numeric_features"]
     assert any("Dropped" in note for note in reports["file-regression"]["notes"])
     assert len(reports["breast_cancer-knn"]["classes"]) == 2

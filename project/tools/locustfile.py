@@ -411,9 +411,11 @@ class Visitor(HttpUser):
             chosen = self.rng.choice(inputs)
             if chosen.get("options"):
                 chosen["value"] = self.rng.choice(chosen["options"])["value"]
-            else:
-                low, high = float(chosen["min"]), float(chosen["max"])
-                chosen["value"] = round(self.rng.uniform(low, high), 3)
+            elif isinstance(chosen.get("value"), bool):  # a yes/no switch
+                chosen["value"] = not chosen["value"]
+            else:  # a number: around its default (the box has no range)
+                start = float(chosen.get("value") or 1.0)
+                chosen["value"] = round(start * self.rng.uniform(0.5, 1.5), 3)
             out = page.call(
                 "cb: what-if",
                 [f"{ids.WHATIF_PREDICTION}.children"],

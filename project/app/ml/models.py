@@ -291,17 +291,21 @@ def build_pipeline(
     task: str,
     params: Mapping[str, Any] | None = None,
     random_state: int = 0,
+    boolean: Sequence[str] = (),
 ) -> Any:
-    """Preprocessing (impute, scale, one-hot) followed by the model, as a Pipeline.
+    """Preprocessing (impute, scale, one-hot, 0/1) followed by the model, as a
+    Pipeline.
 
     Numeric columns are median-imputed (and standardised for models that need it);
     categorical columns are imputed with their most frequent value and one-hot
-    encoded, unknown categories ignored and rare ones grouped.
+    encoded, unknown categories ignored and rare ones grouped. Boolean columns
+    become one 0/1 column each (False 0, True 1, whatever the training data
+    holds), a missing or unknown value imputed with the most frequent one.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
     spec = MODEL_SPECS[model_key]
     numeric_steps: list[tuple[str, Any]] = [
@@ -320,6 +324,20 @@ def build_pipeline(
             ),
         ),
     ]
+    # The encoder comes first: the imputer refuses numpy bools. A gap (and any
+    # value that is not a boolean) is coded -1, then imputed.
+    boolean_steps = [
+        (
+            "encode",
+            OrdinalEncoder(
+                categories=[[False, True] for _ in boolean],
+                handle_unknown="use_encoded_value",
+                unknown_value=-1,
+                encoded_missing_value=-1,
+            ),
+        ),
+        ("impute", SimpleImputer(missing_values=-1, strategy="most_frequent")),
+    ]
     transformers = []
     if numeric:
         transformers.append(("numeric", Pipeline(numeric_steps), list(numeric)))
@@ -327,6 +345,8 @@ def build_pipeline(
         transformers.append(
             ("categorical", Pipeline(categorical_steps), list(categorical))
         )
+    if boolean:
+        transformers.append(("boolean", Pipeline(boolean_steps), list(boolean)))
     if not transformers:
         raise ValueError("Choose at least one feature.")
     preprocess = ColumnTransformer(transformers, remainder="drop")

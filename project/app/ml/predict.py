@@ -11,10 +11,13 @@ import numpy as np
 import pandas as pd
 
 from app.ml.models import CLASSIFICATION
-from app.ml.profiling import NUMERIC, column_kind
+from app.ml.profiling import BOOLEAN, NUMERIC, column_kind
 
 MAX_OPTIONS = 50
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
+# Answers read as booleans (compared trimmed and lower-cased), as cleaning does.
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
 
 
 class PredictionError(ValueError):
@@ -22,12 +25,18 @@ class PredictionError(ValueError):
 
 
 def input_spec(
-    x_train: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]
+    x_train: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    boolean: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """One what-if input per feature, with a sensible range, step and default.
 
     Numbers default to the median and range over the training data; categories
     offer their most frequent values and default to the most frequent one.
+    Booleans are ``{"name", "kind": "bool", "default", "options"}``: the default
+    is the more frequent of True and False in training, ``options`` the two as
+    text (``["True", "False"]``) for a control that needs a list.
     """
     spec: list[dict[str, Any]] = []
     for name in numeric:
@@ -59,6 +68,16 @@ def input_spec(
                 "default": options[0] if options else "",
             }
         )
+    for name in boolean:
+        answers = x_train[name].dropna().astype(bool)
+        spec.append(
+            {
+                "name": str(name),
+                "kind": "bool",
+                "default": bool(answers.sum() * 2 > len(answers)),
+                "options": ["True", "False"],
+            }
+        )
     return spec
 
 
@@ -80,23 +99,194 @@ def _round_to(value: float, span: float) -> float:
 def input_row(
     spec: Sequence[Mapping[str, Any]], values: Mapping[str, Any]
 ) -> pd.DataFrame:
-    """A one-row frame from what-if values; missing or bad numbers become NaN."""
+    """A one-row frame from what-if values (see :func:`input_row_with_notes`,
+    which also says what was done with each value)."""
+    return input_row_with_notes(spec, values)[0]
+
+
+def input_row_with_notes(
+    spec: Sequence[Mapping[str, Any]],
+    values: Mapping[str, Any],
+    *,
+    pipeline: Any = None,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A one-row frame from what-if values, and a note per feature worth one.
+
+    Any finite number is taken as typed, also outside the training range or
+    between the input's steps, with a note saying so. An empty value (``None``,
+    ``""`` or no key) takes the spec's default, and one that cannot be a number
+    (text, NaN, infinity) takes it too; both with a note. A category that is not
+    among the options is taken as typed when the model can take a value it never
+    saw (the app's one-hot encoder can: ``handle_unknown="infrequent_if_exist"``),
+    with a note; given the fitted ``pipeline``, its encoder is checked, and a value
+    it would refuse gives way to the default, with a note.
+
+    Returns
+    -------
+    (frame, notes)
+        The row, one column per spec item in spec order; and plain-words notes
+        keyed by feature name, only for the features that have one.
+    """
+    encoders = _category_encoders(pipeline)
     row: dict[str, Any] = {}
+    notes: dict[str, str] = {}
     for item in spec:
-        raw = values.get(item["name"], item["default"])
+        name = str(item["name"])
+        raw = values.get(name)
         if item["kind"] == "number":
-            try:
-                number = float(raw)
-            except (TypeError, ValueError):
-                number = float("nan")
-            row[item["name"]] = [number if math.isfinite(number) else float("nan")]
+            value, note = _number_input(item, raw)
+        elif item["kind"] == "bool":
+            value, note = _bool_input(item, raw)
         else:
-            row[item["name"]] = [None if raw is None else str(raw)]
+            value, note = _category_input(item, raw, encoders.get(name))
+        row[name] = [value]
+        if note:
+            notes[name] = note
     frame = pd.DataFrame(row)
     for item in spec:
-        if item["kind"] == "category":
+        if item["kind"] == "bool":
+            frame[item["name"]] = frame[item["name"]].astype(bool)
+        elif item["kind"] != "number":
             frame[item["name"]] = frame[item["name"]].astype(object)
-    return frame
+    return frame, notes
+
+
+def _is_empty(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.6g}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _number_input(item: Mapping[str, Any], raw: Any) -> tuple[float, str | None]:
+    name, default = item["name"], item["default"]
+    if _is_empty(raw):
+        return float(default), (
+            f"{name} is empty, so the default, {_show(default)} (the median in "
+            "training), is used."
+        )
+    try:
+        number = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or not math.isfinite(number):
+        shown = _show(raw) if number is None else str(raw)
+        what = "a number" if number is None else "a finite number"
+        return float(default), (
+            f"{name} = {shown} is not {what}, so the default, {_show(default)}, "
+            "is used instead."
+        )
+    notes = []
+    low, high = item.get("min"), item.get("max")
+    if low is not None and high is not None and not low <= number <= high:
+        notes.append(
+            f"{name} = {_show(number)} is outside the training range "
+            f"({_show(low)} to {_show(high)}); the model saw no data there."
+        )
+    step = item.get("step")
+    whole = isinstance(step, int) and not isinstance(step, bool) and step == 1
+    if whole and not number.is_integer():
+        what = "It is" if notes else f"{name} = {_show(number)} is"
+        notes.append(
+            f"{what} not a whole number, though every training value was; it is "
+            "used as typed."
+        )
+    return number, " ".join(notes) or None
+
+
+def _bool_input(item: Mapping[str, Any], raw: Any) -> tuple[bool, str | None]:
+    name, default = item["name"], bool(item["default"])
+    if _is_empty(raw):
+        return default, (
+            f"{name} is empty, so the default, {default} (the more frequent in "
+            "training), is used."
+        )
+    answer = as_bool(raw)
+    if answer is None:
+        return default, (
+            f"{name} = {_show(raw)} is neither true nor false, so the default, "
+            f"{default}, is used instead."
+        )
+    return answer, None
+
+
+def as_bool(value: Any) -> bool | None:
+    """True or False from a boolean, 1/0 or yes/no-like text; None otherwise."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return {1: True, 0: False}.get(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    return None
+
+
+def _category_input(
+    item: Mapping[str, Any], raw: Any, encoder: tuple[list[Any], str, bool] | None
+) -> tuple[Any, str | None]:
+    name, default = item["name"], item["default"]
+    if _is_empty(raw):
+        return default, (
+            f"{name} is empty, so the default, {_show(default)} (the most frequent "
+            "value in training), is used."
+        )
+    for option in item.get("options", []):
+        if raw == option or str(raw) == str(option):
+            return option, None
+    if encoder is None:
+        return str(raw), (
+            f"{name} = {_show(str(raw))} is not among the values offered; it is used "
+            "as typed, and a value the model never saw counts as none of the ones "
+            "it knows (or as one of its rare ones)."
+        )
+    known, handle_unknown, has_rare = encoder
+    for category in known:
+        if str(raw) == str(category):
+            return category, None
+    if handle_unknown == "error":
+        return default, (
+            f"{name} = {_show(str(raw))} was not seen in training and this model "
+            f"cannot take a new value, so the default, {_show(default)}, is used."
+        )
+    treated = "like its rare values" if has_rare else "as none of the values it knows"
+    return str(raw), (
+        f"{name} = {_show(str(raw))} was not seen in training; it is used as typed, "
+        f"and the model counts it {treated}."
+    )
+
+
+def _category_encoders(pipeline: Any) -> dict[str, tuple[list[Any], str, bool]]:
+    """``{column: (known categories, handle_unknown, has rare group)}`` of the
+    fitted encoders in a pipeline's column transformer (none without one)."""
+    found: dict[str, tuple[list[Any], str, bool]] = {}
+    try:
+        transformers = pipeline[0].transformers_
+    except (AttributeError, TypeError, IndexError, KeyError):
+        return found
+    for _, transformer, columns in transformers:
+        for _, step in getattr(transformer, "steps", [("", transformer)]):
+            categories = getattr(step, "categories_", None)
+            handle_unknown = getattr(step, "handle_unknown", None)
+            if categories is None or handle_unknown is None:
+                continue
+            try:
+                rare = list(step.infrequent_categories_)
+            except AttributeError:
+                rare = [None] * len(categories)
+            for i, column in enumerate(columns):
+                found[str(column)] = (
+                    list(categories[i]),
+                    str(handle_unknown),
+                    rare[i] is not None,
+                )
+    return found
 
 
 def predict_one(pipeline: Any, row: pd.DataFrame, *, task: str) -> dict[str, Any]:
@@ -129,18 +319,24 @@ def predict_batch(
     categorical: Sequence[str],
     task: str,
     target: str | None = None,
+    boolean: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Predictions (and probabilities) for every row of an uploaded frame.
 
     Returns the input rows with ``prediction`` (and ``probability_<class>``)
-    columns added, and notes about extra or converted columns.
+    columns added, and notes about extra or converted columns. ``boolean``
+    names the boolean features; by default, those the pipeline has. Their
+    values may be booleans, 1/0 or yes/no-like text; others are missing.
 
     Raises
     ------
     PredictionError
         When columns the model needs are missing, or there are no rows.
     """
+    if boolean is None:
+        boolean = pipeline_columns(pipeline, "boolean")
     needed = list(numeric) + list(categorical)
+    needed += [c for c in boolean if c not in needed]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         shown = ", ".join(repr(c) for c in missing[:10])
@@ -167,6 +363,17 @@ def predict_batch(
     for name in categorical:
         x[name] = x[name].astype(object).where(x[name].notna(), None)
         x[name] = x[name].map(lambda v: v if v is None else str(v))
+    for name in boolean:
+        if column_kind(x[name]) == BOOLEAN:
+            continue
+        present = x[name].notna().to_numpy()
+        answers = pd.array([as_bool(v) for v in x[name]], dtype="boolean")
+        bad = int((present & answers.isna()).sum())
+        x[name] = pd.Series(answers, index=x.index)
+        if bad:
+            notes.append(
+                f"{bad} value(s) of {name!r} are not yes/no; treated as missing."
+            )
     out = frame.copy()
     out["prediction"] = pipeline.predict(x)
     if task == CLASSIFICATION and hasattr(pipeline, "predict_proba"):
@@ -174,6 +381,19 @@ def predict_batch(
         for i, label in enumerate(pipeline.classes_):
             out[f"probability_{label}"] = proba[:, i]
     return out, notes
+
+
+def pipeline_columns(pipeline: Any, transformer: str) -> list[str]:
+    """The columns one transformer (``"boolean"``, ...) of a pipeline's
+    preprocessing takes; none when it has no such transformer."""
+    try:
+        steps = pipeline[0].transformers
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return []
+    for name, _, columns in steps:
+        if name == transformer and isinstance(columns, (list, tuple)):
+            return [str(c) for c in columns]
+    return []
 
 
 def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:

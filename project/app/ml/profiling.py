@@ -9,14 +9,21 @@ import pandas as pd
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
+BOOLEAN = "boolean"
 DATETIME = "datetime"
 MAX_CLASSES = 50
+MAX_CODES = 10  # whole numbers with more distinct values are quantities
+MIN_CODE_ROWS = 10  # rows each code needs, unless the codes run 0..k or 1..k
 
 
 def column_kind(series: pd.Series) -> str:
-    """Classify a column as ``numeric``, ``categorical`` or ``datetime``."""
+    """Classify a column as ``numeric``, ``categorical``, ``boolean`` or ``datetime``.
+
+    Booleans (numpy ``bool`` or pandas' nullable ``boolean``) are not numbers:
+    code that only asks ``kind == NUMERIC`` treats them as categories.
+    """
     if pd.api.types.is_bool_dtype(series):
-        return CATEGORICAL
+        return BOOLEAN
     if pd.api.types.is_datetime64_any_dtype(series):
         return DATETIME
     if pd.api.types.is_numeric_dtype(series):
@@ -27,20 +34,39 @@ def column_kind(series: pd.Series) -> str:
 def detect_task(series: pd.Series) -> str:
     """Guess ``classification`` or ``regression`` from the values of a target.
 
-    Text, booleans and integers with few distinct values are classes; other
-    numbers are a quantity to regress.
+    Text and booleans are classes. Numbers are classes only when they look like
+    codes rather than amounts:
+
+    - at most two distinct values (0/1, 1/2, -1/1, 0.0/1.0); or
+    - whole numbers with at most ``MAX_CODES`` (10) distinct values, no more
+      than the square root of the number of values, that either run without a
+      gap from 0 or 1 (species 0/1/2, a 1-5 rating, the digits 0-9) or each
+      appear at least ``MIN_CODE_ROWS`` (10) times (grades 3-8 of red wines).
+
+    Other numbers are a quantity to regress: fractions, and whole numbers with
+    many values (highway mileage: 27 values in 234 rows; an hour of day: 24;
+    counts; zip codes) or with rare values away from 0/1 (wine grades 3-9 where
+    grade 9 has five wines: too few for a class to reach every fold of a
+    cross-validation, while as a number its order is kept).
     """
     values = series.dropna()
     kind = column_kind(values)
     if kind != NUMERIC:
         return "classification"
-    if len(values) == 0:
+    numbers = values.to_numpy(dtype=float)
+    numbers = numbers[np.isfinite(numbers)]
+    if numbers.size == 0:
         return "regression"
-    distinct = values.nunique()
-    integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
-    if integral and distinct <= min(MAX_CLASSES, max(2, len(values) // 5)):
+    distinct, counts = np.unique(numbers, return_counts=True)
+    if distinct.size <= 2:
         return "classification"
-    if distinct <= 2:
+    if distinct.size > MAX_CODES or distinct.size**2 > numbers.size:
+        return "regression"
+    if not np.all(np.mod(distinct, 1) == 0):
+        return "regression"
+    low, high = distinct[0], distinct[-1]
+    from_zero_or_one = low in (0, 1) and high - low + 1 == distinct.size
+    if from_zero_or_one or counts.min() >= MIN_CODE_ROWS:
         return "classification"
     return "regression"
 

@@ -41,6 +41,7 @@ _NAMED_CLASSES = ("iris", "wine", "breast_cancer")
 # Comments over the parts of build_pipeline that hold these estimators.
 _NOTES = {
     "OneHotEncoder": "Unknown categories are ignored; rare ones are grouped.",
+    "OrdinalEncoder": "False/True become 0/1; a gap takes the more frequent value.",
     "CalibratedClassifierCV": "Probabilities by Platt scaling on internal folds, "
     "as in the app.",
 }
@@ -74,7 +75,8 @@ def make_training_script(
     ----------
     report : mapping
         ``TrainedRun.report`` of :func:`app.ml.training.train_model`: its ``config``,
-        ``numeric_features`` and ``categorical_features`` are used.
+        ``numeric_features``, ``categorical_features`` and ``boolean_features``
+        (none when absent) are used.
     source : mapping
         Where the data comes from: ``{"kind": "bundled", "key": ..., "params":
         {...}}`` (``params`` are keyword arguments of ``load_bundled``) or
@@ -102,6 +104,7 @@ def make_training_script(
     pipeline = build_pipeline(
         numeric=run.numeric,
         categorical=run.categorical,
+        boolean=run.boolean,
         model_key=run.model_key,
         task=run.task,
         params=run.params,
@@ -118,7 +121,7 @@ def make_training_script(
         is_clf=run.task == CLASSIFICATION,
         has_proba=run.task == CLASSIFICATION and hasattr(pipeline, "predict_proba"),
         estimator_name=Code(type(model).__name__),
-        n_features=len(run.numeric) + len(run.categorical),
+        n_features=len(run.numeric) + len(run.categorical) + len(run.boolean),
         test_percent=Code(f"{run.test_size * 100:.4g}"),
         stratify=run.stratify,
         cv_folds=run.cv_folds,
@@ -130,6 +133,7 @@ def make_training_script(
         target=run.target,
         numeric=run.numeric,
         categorical=run.categorical,
+        boolean=run.boolean,
         unused=len(run.unused),
         parts=parts,
         pipeline=final,
@@ -228,6 +232,7 @@ class _Run:
     params: Mapping[str, Any]
     numeric: list[str]
     categorical: list[str]
+    boolean: list[str]
     unused: list[str]  # chosen features the app left out: date columns
     test_size: float
     stratify: bool
@@ -263,9 +268,10 @@ def _run_from(report: Mapping[str, Any]) -> _Run:
         raise ValueError(f"{MODEL_SPECS[model_key].label} cannot do {task}.")
     numeric = [str(name) for name in report["numeric_features"]]
     categorical = [str(name) for name in report["categorical_features"]]
-    if not numeric and not categorical:
+    boolean = [str(name) for name in report.get("boolean_features") or ()]
+    if not numeric and not categorical and not boolean:
         raise ValueError("The run has no usable feature columns.")
-    used = {config["target"], *numeric, *categorical}
+    used = {config["target"], *numeric, *categorical, *boolean}
     folds = int(config["cv_folds"])
     return _Run(
         target=str(config["target"]),
@@ -274,6 +280,7 @@ def _run_from(report: Mapping[str, Any]) -> _Run:
         params=dict(config.get("params") or {}),
         numeric=numeric,
         categorical=categorical,
+        boolean=boolean,
         unused=[str(f) for f in config.get("features", ()) if f not in used],
         test_size=float(config["test_size"]),
         stratify=task == CLASSIFICATION and bool(config["stratify"]),
@@ -386,6 +393,7 @@ def _pipeline_parts(
     columns = {
         tuple(run.numeric): _Name("NUMERIC_FEATURES"),
         tuple(run.categorical): _Name("CATEGORICAL_FEATURES"),
+        tuple(run.boolean): _Name("BOOLEAN_FEATURES"),
     }
     (preprocess_name, preprocess), (model_name, model) = pipeline.steps
     parts: list[tuple[Code, Any, list[Code]]] = []

@@ -27,7 +27,7 @@ from app.ml.models import (
     build_pipeline,
 )
 from app.ml.predict import input_spec
-from app.ml.profiling import DATETIME, MAX_CLASSES, NUMERIC, column_kind
+from app.ml.profiling import BOOLEAN, DATETIME, MAX_CLASSES, NUMERIC, column_kind
 
 MAX_CURVE_POINTS = 300
 MAX_PREDICTION_POINTS = 5_000
@@ -78,7 +78,11 @@ class TrainedRun:
 def split_features(
     frame: pd.DataFrame, features: Sequence[str]
 ) -> tuple[list[str], list[str], list[str]]:
-    """Sort features into numeric, categorical and unusable (dates) columns."""
+    """Sort features into numeric, categorical and unusable (dates) columns.
+
+    Boolean columns are listed with the categorical ones here; :func:`split_data`
+    sets them apart, as the pipeline gives each one 0/1 column.
+    """
     numeric, categorical, unusable = [], [], []
     for name in features:
         kind = column_kind(frame[name])
@@ -149,6 +153,8 @@ def prepare_target(
     if dropped:
         notes.append(f"Dropped {dropped:,} rows whose target is missing.")
     y = y[usable]
+    if column_kind(y) == BOOLEAN:
+        y = y.astype(bool)  # nullable, its gaps dropped: classes False and True
     x = frame.loc[usable, features]
     if config.task == CLASSIFICATION:
         counts = y.value_counts()
@@ -271,6 +277,7 @@ class Split:
     numeric: list[str]
     categorical: list[str]
     notes: list[str]
+    boolean: list[str] = field(default_factory=list)
 
 
 def split_data(frame: pd.DataFrame, config: TrainConfig) -> Split:
@@ -283,9 +290,11 @@ def split_data(frame: pd.DataFrame, config: TrainConfig) -> Split:
 
     x, y, notes = prepare_target(frame, config)
     numeric, categorical, unusable = split_features(x, list(x.columns))
+    boolean = [c for c in categorical if column_kind(x[c]) == BOOLEAN]
+    categorical = [c for c in categorical if c not in boolean]
     if unusable:
         notes.append(f"Date columns are not used as features: {', '.join(unusable)}.")
-    if not numeric and not categorical:
+    if not numeric and not categorical and not boolean:
         raise TrainingError("None of the chosen features can be used by a model.")
     if not 0.05 <= config.test_size <= 0.5:
         raise TrainingError("The hold-out size must be between 5% and 50%.")
@@ -296,7 +305,7 @@ def split_data(frame: pd.DataFrame, config: TrainConfig) -> Split:
         notes.append("Some class has a single row, so the split is not stratified.")
     try:
         x_train, x_test, y_train, y_test = train_test_split(
-            x[numeric + categorical],
+            x[numeric + categorical + boolean],
             y,
             test_size=config.test_size,
             stratify=stratify,
@@ -304,7 +313,7 @@ def split_data(frame: pd.DataFrame, config: TrainConfig) -> Split:
         )
     except ValueError as exc:
         raise TrainingError(f"Cannot split the data: {_plain(exc)}") from None
-    return Split(x_train, x_test, y_train, y_test, numeric, categorical, notes)
+    return Split(x_train, x_test, y_train, y_test, numeric, categorical, notes, boolean)
 
 
 def _train(
@@ -314,6 +323,7 @@ def _train(
 
     data = split_data(frame, config)
     numeric, categorical, notes = data.numeric, data.categorical, data.notes
+    boolean = data.boolean
     x_train, x_test, y_train, y_test = (
         data.x_train,
         data.x_test,
@@ -324,6 +334,7 @@ def _train(
         pipeline = build_pipeline(
             numeric=numeric,
             categorical=categorical,
+            boolean=boolean,
             model_key=config.model,
             task=config.task,
             params=config.params,
@@ -384,6 +395,7 @@ def _train(
         "task": config.task,
         "numeric_features": numeric,
         "categorical_features": categorical,
+        "boolean_features": boolean,
         "n_train": int(len(x_train)),
         "n_test": int(len(x_test)),
         "cv_folds": len(folds),
@@ -392,7 +404,7 @@ def _train(
         "metrics": metric_rows(holdout, scores, base_holdout, base_scores),
         "baseline": BASELINE_LABEL[config.task],
         "notes": notes,
-        "inputs": input_spec(x_train, numeric, categorical),
+        "inputs": input_spec(x_train, numeric, categorical, boolean),
     }
     report.update(_curves(pipeline, x_test, y_test, config, labels))
     return TrainedRun(pipeline=pipeline, report=report)

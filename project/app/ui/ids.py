@@ -95,6 +95,8 @@ EXPLAIN_CLASSIFICATION = "explain-classification"
 PREDICT_SUMMARY = "predict-summary"
 PREDICT_INPUTS = "predict-inputs"
 PREDICT_INPUT = "predict-input"  # dict id type: {"type": PREDICT_INPUT, "name": ...}
+PREDICT_NOTE = "predict-note"  # dict id type: what is unusual about an input
+WHATIF_CONTRIBUTIONS = "whatif-contributions"
 PREDICT_UPLOAD = "predict-upload"
 PREDICT_STATUS = "predict-status"
 PREDICT_DOWNLOAD = "predict-download"
@@ -111,3 +113,8 @@ def param_id(name: str) -> dict[str, str]:
 def input_id(name: str) -> dict[str, str]:
     """The dict id of the what-if input of feature ``name``."""
     return {"type": PREDICT_INPUT, "name": name}
+
+
+def note_id(name: str) -> dict[str, str]:
+    """The id of the note beside the what-if input of feature ``name``."""
+    return {"type": PREDICT_NOTE, "name": name}

@@ -35,7 +35,11 @@ def make_report_html(
     config = report["config"]
     e = html.escape
     title = f"Run {run_id}: {report['model_label']} on {dataset.get('name', '')}"
-    features = report["numeric_features"] + report["categorical_features"]
+    features = (
+        report["numeric_features"]
+        + report["categorical_features"]
+        + report.get("boolean_features", [])
+    )
     data_rows = _rows(
         [
             ("Dataset", e(str(dataset.get("name", "")))),
@@ -61,7 +65,11 @@ def make_report_html(
                 "Cross-validation",
                 f"{report['cv_folds']} folds on {report['n_train']:,} training rows",
             ),
-            ("Fit time", f"{report['fit_seconds']:.3g} s"),
+            (
+                "Training time",
+                f"{report.get('total_seconds', report['fit_seconds']):.3g} s "
+                f"(the final fit {report['fit_seconds']:.3g} s)",
+            ),
         ]
     )
     metrics = "".join(

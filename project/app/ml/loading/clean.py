@@ -1,8 +1,9 @@
 """Cleaning a parsed table: types, missing values, column roles, and the notes.
 
-Text columns become numbers or dates when their values agree; NA markers become
-missing; empty rows and columns are dropped; ID-like, constant and date columns
-are reported. Each change is described in a short note for the visitor.
+Text columns become numbers, dates or booleans (yes/no answers) when their
+values agree; NA markers become missing; empty rows and columns are dropped;
+ID-like (and nearly unique text), constant and date columns are reported. Each
+change is described in a short note for the visitor.
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ _DATE_FORMATS = (
 _DETECT_SAMPLE = 500
 _MIN_ID_ROWS = 20
 _UNIQUE_HEAD = 10_000  # values checked for repeats before a whole text column
+# Text with at least this share of distinct values (percent of the values
+# present, at least _MIN_ID_ROWS of them) is identifier-like: titles, names.
+_NEARLY_UNIQUE_PERCENT = 90
+
+# Answers read as booleans: a text column whose values, trimmed and lower-cased,
+# are exactly two words, one of each set.
+_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
+_ANSWER_LENGTH = max(len(w) for w in _TRUE_WORDS | _FALSE_WORDS)
 
 _DATE_SHARE = 0.95
 
@@ -101,7 +111,8 @@ def clean_frame(
     notes : list of str
         Short sentences saying what was done (none when nothing was).
     roles : dict
-        Column names under ``"id"``, ``"constant"`` and ``"date"``.
+        Column names under ``"id"`` (identifiers, and nearly unique text),
+        ``"constant"`` and ``"date"``.
     """
     return _clean(frame, decimal_comma=None)
 
@@ -199,9 +210,9 @@ def _clean(
         index=pd.RangeIndex(len(columns[0].values) if columns else 0),
         copy=False,
     )
-    roles = _roles(result)
+    roles, nearly = _roles(result)
     parsed = {c.name for c in columns if c.how and c.how.startswith("dates:")}
-    notes += _role_notes(roles, parsed)
+    notes += _role_notes(roles, parsed, nearly)
     return result, notes, roles
 
 
@@ -367,7 +378,8 @@ def _int_text_is_unusual(array: Any, numbers: np.ndarray, pc: Any) -> bool:
 
 
 def _detect_type(column: _Column, decimal_comma: bool | None) -> None:
-    """Turn a text column into numbers or dates when all (or most) values agree."""
+    """Turn a text column into numbers, dates or booleans when all (or most)
+    values agree."""
     values = column.values
     present = values.dropna()
     if present.empty:
@@ -389,6 +401,16 @@ def _detect_type(column: _Column, decimal_comma: bool | None) -> None:
             full[present.index] = numbers.astype(np.float64)
             column.values, column.text, column.how = full, False, how
             return
+    answers = _answers(present)
+    if answers is not None:
+        flags, spelling = answers
+        if values.isna().any():
+            full = pd.Series(pd.NA, index=values.index, dtype="boolean")
+            full[present.index] = flags
+        else:
+            full = pd.Series(flags, index=values.index, dtype=bool)
+        column.values, column.text, column.how = full, False, f"answers:{spelling}"
+        return
     date_format = _date_format(sample)
     if date_format is not None:
         dates = _to_dates(present, date_format)
@@ -438,6 +460,33 @@ def _to_numbers(
     if text.str.match(_LEADING_ZERO).any():
         return numbers, "leading zeros"
     return numbers, how
+
+
+def _answers(present: pd.Series) -> tuple[np.ndarray, str] | None:
+    """Yes/no-like text (none missing) as booleans, and how it is spelt
+    (``"Yes/No"``: the most frequent spelling of each answer), or None.
+
+    The values, lower-cased, must be exactly two words: one of true/t/yes/y/1
+    and one of false/f/no/n/0. The first values are checked first.
+    """
+    sample = present.iloc[:_DETECT_SAMPLE]
+    if not sample.str.len().le(_ANSWER_LENGTH).all():
+        return None
+    if not set(sample.str.lower().unique()) <= _TRUE_WORDS | _FALSE_WORDS:
+        return None
+    lower = present.str.lower()
+    words = set(lower.unique())
+    yes, no = words & _TRUE_WORDS, words & _FALSE_WORDS
+    if len(words) != 2 or len(yes) != 1 or len(no) != 1:
+        return None
+    flags = lower.eq(yes.pop()).to_numpy(dtype=bool)
+    return flags, f"{_spelling(present[flags])}/{_spelling(present[~flags])}"
+
+
+def _spelling(values: pd.Series) -> str:
+    """The most frequent of the values (the first seen among equals)."""
+    counts = values.value_counts(sort=False)
+    return str(counts.index[int(np.argmax(counts.to_numpy()))])
 
 
 def _unquote(values: pd.Series) -> tuple[pd.Series, bool]:
@@ -495,6 +544,13 @@ def _conversion_notes(columns: list[_Column]) -> list[str]:
     ]
     if cleaned:
         notes.append(f"Read text as numbers in {', '.join(cleaned)}.")
+    answers = [
+        f"'{c.name}' ({c.how.split(':', 1)[1]})"
+        for c in columns
+        if c.how and c.how.startswith("answers:")
+    ]
+    if answers:
+        notes.append(f"Read {', '.join(answers)} as true/false answers.")
     codes = [c.name for c in columns if c.how == "leading zeros"]
     if codes:
         verb = "has" if len(codes) == 1 else "have"
@@ -519,9 +575,13 @@ def _conversion_notes(columns: list[_Column]) -> list[str]:
     return notes
 
 
-def _roles(frame: pd.DataFrame) -> dict[str, tuple[str, ...]]:
-    """Which columns hold dates, a single value, or row identifiers."""
+def _roles(
+    frame: pd.DataFrame,
+) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[int, int]]]:
+    """Which columns hold dates, a single value, or row identifiers; and, of the
+    identifiers, the nearly unique text ones: ``{name: (distinct, present)}``."""
     dates, constants, ids = [], [], []
+    nearly: dict[str, tuple[int, int]] = {}
     rows = len(frame)
     for name in frame.columns:
         values = frame[name]
@@ -532,7 +592,13 @@ def _roles(frame: pd.DataFrame) -> dict[str, tuple[str, ...]]:
             constants.append(name)
         elif rows >= _MIN_ID_ROWS and _is_identifier(name, values):
             ids.append(name)
-    return {"id": tuple(ids), "constant": tuple(constants), "date": tuple(dates)}
+        elif rows >= _MIN_ID_ROWS:
+            counted = _nearly_unique(values)
+            if counted is not None:
+                ids.append(name)
+                nearly[name] = counted
+    roles = {"id": tuple(ids), "constant": tuple(constants), "date": tuple(dates)}
+    return roles, nearly
 
 
 def _is_constant(values: pd.Series) -> bool:
@@ -565,6 +631,52 @@ def _is_identifier(name: str, values: pd.Series) -> bool:
     return int(high) - int(low) + 1 == len(values) and bool(values.is_unique)
 
 
+def _nearly_unique(values: pd.Series) -> tuple[int, int] | None:
+    """(distinct, present) of text whose values present (at least _MIN_ID_ROWS)
+    are nearly all different, like names, titles or addresses; else None.
+
+    Numbers never are: their identifiers are the keys of :func:`_is_identifier`.
+    The first values are checked first: the share of distinct values only
+    shrinks as more values are seen, so when it is short among the first ones,
+    the whole column is taken to be short too (wrongly only when its repeats
+    all come first; it then stays a feature, as any text).
+    """
+    if not (_is_text(values) or values.dtype == object):
+        return None
+    present = int(values.notna().sum())
+    if present < _MIN_ID_ROWS:
+        return None
+    if len(values) > _UNIQUE_HEAD:
+        head = values.iloc[:_UNIQUE_HEAD]
+        if not _mostly_distinct(int(head.nunique()), int(head.notna().sum())):
+            return None
+    distinct = _count_distinct(values)
+    return (distinct, present) if _mostly_distinct(distinct, present) else None
+
+
+def _mostly_distinct(distinct: int, present: int) -> bool:
+    """Whether ``distinct`` is at least _NEARLY_UNIQUE_PERCENT of ``present``."""
+    return 100 * distinct >= _NEARLY_UNIQUE_PERCENT * present
+
+
+def _count_distinct(values: pd.Series) -> int:
+    """Distinct values of a text column, missing ones not counted.
+
+    Like :func:`_all_distinct`, text held by pyarrow is ranked in place rather
+    than hashed: its distinct values are the highest dense rank (less one for
+    the rank that all missing values share).
+    """
+    if len(values) <= _UNIQUE_HEAD or getattr(values.dtype, "storage", None) != (
+        "pyarrow"
+    ):
+        return int(values.nunique(dropna=True))
+    import pyarrow.compute as pc
+
+    array = values.array.__arrow_array__()
+    highest = pc.max(pc.rank(array, tiebreaker="dense")).as_py() or 0
+    return int(highest) - (1 if array.null_count else 0)
+
+
 def _all_distinct(values: pd.Series) -> bool:
     """Whether text values (none missing) are all different, without copying them.
 
@@ -584,8 +696,13 @@ def _all_distinct(values: pd.Series) -> bool:
     return bool(pc.max(ranks).as_py() == len(values))
 
 
-def _role_notes(roles: dict[str, tuple[str, ...]], parsed: set[str]) -> list[str]:
+def _role_notes(
+    roles: dict[str, tuple[str, ...]],
+    parsed: set[str],
+    nearly: dict[str, tuple[int, int]] | None = None,
+) -> list[str]:
     """Notes about columns that are not used as features by default."""
+    nearly = nearly or {}
     notes = []
     dates = [n for n in roles["date"] if n not in parsed]
     if dates:
@@ -607,6 +724,14 @@ def _role_notes(roles: dict[str, tuple[str, ...]], parsed: set[str]) -> list[str
                 "features by default."
             )
     for name in roles["id"]:
+        if name in nearly:
+            distinct, present = nearly[name]
+            notes.append(
+                f"'{name}' is nearly unique ({distinct:,} different values among "
+                f"{present:,}), like names or titles; not used as a feature by "
+                "default, because values that hardly repeat teach a model nothing."
+            )
+            continue
         notes.append(
             f"'{name}' looks like a row identifier (unique per row); not used as a "
             "feature by default, because it would leak row identity into the model."

@@ -472,7 +472,9 @@ class DataCallbacks:
         numeric = profile["numeric"] or columns
         x = numeric[0]
         y = numeric[1] if len(numeric) > 1 else numeric[0]
-        corr = figures.make_correlation_figure(profile["correlation"])
+        corr = figures.make_correlation_figure(
+            profile["correlation"], total_columns=len(profile["numeric"])
+        )
         return (
             options,
             target,

@@ -292,7 +292,9 @@ class ExplainCallbacks:
             x,
             numeric_options,
             y,
-            figures.make_calibration_figure(report.get("calibration", [])),
+            figures.make_calibration_figure(
+                report.get("calibration", []), classes=report.get("classes")
+            ),
             {} if is_clf and len(numeric) >= 2 else {"display": "none"},
         )
 

@@ -20,6 +20,7 @@ from app.ui.components import (
     alert,
     empty_state,
     field,
+    graph,
     message_with_notes,
     progress_box,
     running_message,
@@ -49,6 +50,13 @@ def predict_tab() -> html.Div:
                         [
                             html.H6("Prediction"),
                             html.Div(id=ids.WHATIF_PREDICTION, role="status"),
+                            html.H6(
+                                "Why: each feature's contribution", className="mt-3"
+                            ),
+                            graph(
+                                ids.WHATIF_CONTRIBUTIONS,
+                                "Change an input to see what moves the prediction",
+                            ),
                         ],
                         lg=5,
                     ),
@@ -81,22 +89,24 @@ def predict_tab() -> html.Div:
 
 
 def whatif_inputs(spec: Sequence[dict[str, Any]]) -> dbc.Row:
-    """One input per feature: numbers with their range and step, categories as
-    dropdowns; each starts at the median or the most frequent value."""
+    """One input per feature: numbers (any value; the training range as help),
+    categories as dropdowns, yes/no as a switch; each starts at the median or the
+    most frequent value, with a note under it when its value is unusual."""
     cols = []
     for item in spec:
         control_id = ids.input_id(item["name"])
         if item["kind"] == "number":
+            # No min/max/step: the browser would send nothing for a value past
+            # them, and the prediction would silently use another one.
             control: Any = dbc.Input(
-                id=control_id,
-                type="number",
-                value=item["default"],
-                min=item["min"],
-                max=item["max"],
-                step=item["step"],
-                debounce=False,
+                id=control_id, type="number", value=item["default"], debounce=False
             )
             help_text = f"{item['min']:.4g} to {item['max']:.4g} in training"
+        elif item["kind"] == "bool":
+            control = dbc.Switch(
+                id=control_id, value=bool(item["default"]), label="yes / no"
+            )
+            help_text = ""
         else:
             control = dcc.Dropdown(
                 id=control_id,
@@ -105,8 +115,15 @@ def whatif_inputs(spec: Sequence[dict[str, Any]]) -> dbc.Row:
                 clearable=False,
             )
             help_text = f"{len(item['options'])} most frequent values"
+        note = html.Div(
+            id=ids.note_id(item["name"]), className="small text-warning whatif-note"
+        )
         cols.append(
-            dbc.Col(field(item["name"], control, control_id, help_text), sm=6, xl=4)
+            dbc.Col(
+                [field(item["name"], control, control_id, help_text), note],
+                sm=6,
+                xl=4,
+            )
         )
     return dbc.Row(cols, className="g-2")
 
@@ -161,6 +178,22 @@ class PredictCallbacks:
             prevent_initial_call=True,
         )(self.whatif)
         app.callback(
+            Output({"type": ids.PREDICT_NOTE, "name": ALL}, "children"),
+            Input({"type": ids.PREDICT_INPUT, "name": ALL}, "value"),
+            State({"type": ids.PREDICT_INPUT, "name": ALL}, "id"),
+            State(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.notes)
+        app.callback(
+            Output(ids.WHATIF_CONTRIBUTIONS, "figure"),
+            Input({"type": ids.PREDICT_INPUT, "name": ALL}, "value"),
+            State({"type": ids.PREDICT_INPUT, "name": ALL}, "id"),
+            State(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.contributions)
+        app.callback(
             Output(ids.PREDICT_JOB, "data"),
             Output(ids.PREDICT_STATUS, "children"),
             Output(ids.PREDICT_UPLOAD, "contents"),
@@ -208,6 +241,40 @@ class PredictCallbacks:
         proba = result.get("probabilities")
         figure = figures.make_probability_figure(proba) if proba else None
         return whatif_result(report["task"], result, figure)
+
+    def notes(
+        self, values: list[Any], input_ids: list[dict], run_id: str | None, sid: str
+    ) -> list[str]:
+        """Beside each what-if input, what is unusual about its value (outside
+        the training range, not a number...), or nothing."""
+        run_id = _inputs.run_id(run_id)
+        chosen = _inputs.named_values(input_ids, values)
+        if not run_id or not chosen:
+            raise PreventUpdate
+        names = [i.get("name") if isinstance(i, dict) else None for i in input_ids]
+        try:
+            _, result = services.whatif(self.store, sid, run_id, chosen)
+        except (SessionExpired, ValueError, TypeError):
+            return [""] * len(names)
+        notes = result.get("notes") or {}
+        return [notes.get(name, "") for name in names]
+
+    def contributions(
+        self, values: list[Any], input_ids: list[dict], run_id: str | None, sid: str
+    ) -> Any:
+        """How much each feature moves the what-if prediction, and in which way."""
+        run_id = _inputs.run_id(run_id)
+        chosen = _inputs.named_values(input_ids, values)
+        if not run_id or not chosen:
+            raise PreventUpdate
+        try:
+            result = services.whatif_contributions(self.store, sid, run_id, chosen)
+        except SessionExpired as exc:
+            return figures.empty_figure(str(exc))
+        except (ValueError, TypeError) as exc:
+            log.info("what-if contributions refused: %s", exc)
+            return figures.empty_figure("These values cannot be explained.")
+        return figures.make_contributions_figure(result)
 
     def batch(
         self, contents: str | None, filename: str | None, run_id: str | None, sid: str
