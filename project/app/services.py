@@ -356,6 +356,20 @@ def current_dataset(store: SessionStore, sid: str) -> dict[str, Any] | None:
         return None
 
 
+def last_choices(store: SessionStore, sid: str, meta: Mapping[str, Any]) -> dict:
+    """The target and model of the session's newest run on the dataset ``meta``
+    (what a reloaded page shows again), or nothing."""
+    for run_id in reversed(store.run_ids(sid)):
+        try:
+            report = store.run(sid, run_id)
+        except SessionExpired:
+            continue
+        if report.get("data", {}).get("frame") == meta.get("frame"):
+            config = report["config"]
+            return {"target": config["target"], "model": config["model"]}
+    return {}
+
+
 def dataset_profile(store: SessionStore, sid: str) -> tuple[dict, dict]:
     """The current dataset's metadata and its profile (summary, correlation...)."""
     meta = store.dataset(sid)

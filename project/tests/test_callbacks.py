@@ -86,9 +86,53 @@ def _run(store, sid, number: int) -> str:
 def test_url_preselects_dataset_and_remembers_target_and_model(data):
     dataset, state = data.apply_url("?dataset=wine&model=random_forest&target=target")
     assert dataset == "wine"
-    assert state == {"model": "random_forest", "target": "target"}
+    assert state == {"model": "random_forest", "target": "target", "dataset": "wine"}
     assert data.apply_url("?dataset=../../etc")[0] == "iris"
-    assert data.apply_url(None) == ("iris", {})
+    assert data.apply_url(None) == ("iris", {"dataset": "iris"})
+
+
+def test_unknown_names_in_a_link_are_replaced_and_said(data, monkeypatch):
+    from app.ui.tabs import data as data_module
+
+    shown = []
+    monkeypatch.setattr(data_module, "set_props", lambda c, p: shown.append((c, p)))
+    dataset, state = data.apply_url("?dataset=nope&model=magic&target=t")
+    assert dataset == "iris" and "model" not in state
+    (component, props), *_ = shown
+    assert component == ids.APP_NOTICE and props["is_open"]
+    assert "no dataset nope and no model magic" in props["children"]
+    assert "showing Iris flowers instead" in props["children"]
+
+
+def test_a_reloaded_page_shows_what_the_session_holds(data, train, store, sid):
+    """After an upload and a run, opening the page again restores the upload, its
+    target and the run's model; the bundled dropdown is empty."""
+    _read_upload(data, _upload("shop.csv", MESSY_CSV), sid)
+    _, _, features, *_ = train.choose_target("price", sid)
+    _train(
+        train, sid, target="price", task="regression", features=features, model="ridge"
+    )
+    out = data.open_page("", sid)
+    source, state, *synth, version, status, notes = out
+    assert source is None
+    assert state["target"] == "price" and state["model"] == "ridge"
+    assert version == store.dataset(sid)["version"]
+    assert "shop" in _text(status) and "60 rows" in _text(status)
+    # A link that names other data still loads that data.
+    assert data.open_page("?dataset=wine", sid)[0] == "wine"
+
+
+def test_a_reloaded_page_does_not_load_a_bundled_dataset_again(data, sid, store):
+    _bundled(data, "moons", 2_000, 0.3, None, 4, sid)
+    version = store.dataset(sid)["version"]
+    source, state, rows, noise, features, seed, *_ = data.open_page("", sid)
+    assert (source, rows, noise, seed) == ("moons", 2_000, 0.3, 4)
+    # load_bundled then finds that exact dataset loaded: nothing is generated again.
+    again, status, _, job, _ = data.load_bundled(
+        source, rows, noise, features, seed, sid
+    )
+    assert again == version and isinstance(job, NoUpdate)
+    assert "2,000 rows" in _text(status)
 
 
 def test_loading_a_bundled_dataset_reports_rows_and_columns(data, sid):
@@ -183,13 +227,16 @@ def test_exploring_a_column_that_does_not_exist_does_nothing(data, sid):
 
 def test_choosing_a_target_detects_the_task_and_leaves_out_id_columns(data, train, sid):
     _read_upload(data, _upload("shop.csv", MESSY_CSV), sid)
-    task, options, chosen = train.choose_target("city", sid)
+    task, options, chosen, times, time_column = train.choose_target("city", sid)
     assert task == "classification"
-    assert "id" not in chosen and "when" not in chosen and "flag" not in chosen
+    assert "id" not in chosen and "flag" not in chosen
     assert "price" in chosen
+    # The one date column: the split follows it, and its parts are features.
+    assert times == [{"label": "when", "value": "when"}] and time_column == "when"
+    assert "when" in chosen
     labels = {o["value"]: o["label"] for o in options}
     assert "ID-like" in labels["id"]
-    task, _, _ = train.choose_target("price", sid)
+    task, *_ = train.choose_target("price", sid)
     assert task == "regression"
 
 
@@ -220,6 +267,7 @@ def _train(
     model="logistic_regression",
     folds=5,
     params=None,
+    time_column=None,
 ):
     params = params or {}
     return train.train(
@@ -236,12 +284,13 @@ def _train(
         True,
         0,
         folds,
+        time_column,
     )
 
 
 def test_training_adds_a_run_and_selects_it(data, train, store, sid):
     _load(data, sid)
-    _, _, features = train.choose_target("target", sid)
+    _, _, features, *_ = train.choose_target("target", sid)
     status, rows, selected, tab = _train(
         train, sid, features=features, params={"C": 0.5}
     )
@@ -267,7 +316,7 @@ def test_training_adds_a_run_and_selects_it(data, train, store, sid):
 
 def test_regression_run_shows_regression_metrics_and_plots(data, train, sid):
     _load(data, sid, "diabetes")
-    _, _, features = train.choose_target("target", sid)
+    _, _, features, *_ = train.choose_target("target", sid)
     _, rows, selected, _ = _train(
         train, sid, task="regression", features=features, model="ridge"
     )
@@ -292,7 +341,7 @@ def test_what_is_removed_for_space_is_said_and_too_much_is_refused(
     from app import services
 
     _load(data, sid)
-    _, _, features = train.choose_target("target", sid)
+    _, _, features, *_ = train.choose_target("target", sid)
     before = store.usage(sid)
     _train(train, sid, features=features, folds=0)
     run = store.usage(sid) - before
@@ -375,7 +424,7 @@ from app.ui.tabs import (  # noqa: E402
 def trained(data, train, sid):
     """A session with iris loaded and two runs trained (logistic regression, kNN)."""
     _load(data, sid)
-    _, _, features = train.choose_target("target", sid)
+    _, _, features, *_ = train.choose_target("target", sid)
     _train(train, sid, features=features, folds=3)
     _train(train, sid, features=features, model="knn", folds=3)
     return sid
@@ -594,7 +643,7 @@ def test_downloaded_code_and_data_reproduce_the_runs_metrics(
     import sys
 
     _read_upload(data, _upload("shop.csv", MESSY_CSV), sid)
-    _, _, features = train.choose_target("city", sid)
+    _, _, features, *_ = train.choose_target("city", sid)
     _train(
         train,
         sid,
@@ -709,7 +758,7 @@ def test_a_run_shows_its_baseline_and_says_when_it_does_not_beat_it(
     data, train, store, sid
 ):
     _bundled(data, "circles", 500, None, None, 0, sid)
-    _, _, features = train.choose_target("target", sid)
+    _, _, features, *_ = train.choose_target("target", sid)
     status, rows, selected, _ = _train(train, sid, features=features, folds=3)
     summary, table, _ = train.show_run(selected, False, sid)
     text = _text(table)
@@ -719,3 +768,81 @@ def test_a_run_shows_its_baseline_and_says_when_it_does_not_beat_it(
     assert f"{accuracy['baseline']:.4g}" in text
     assert accuracy["holdout"] <= accuracy["baseline"]
     assert "does not beat the baseline" in _text(summary)
+
+
+def _monthly_csv(months: int = 120) -> bytes:
+    """A monthly series as a CSV upload, its rows out of order: sales with a
+    trend, a yearly season and noise."""
+    import math
+
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    lines = []
+    for i in range(months):
+        year, month = 2010 + i // 12, i % 12 + 1
+        season = 6 * math.sin(2 * math.pi * month / 12)
+        lines.append(
+            f"{year}-{month:02d}-01,{100 + 0.8 * i + season + rng.normal(0, 1.5):.2f}"
+        )
+    order = rng.permutation(months)
+    return ("month,sales\n" + "".join(lines[i] + "\n" for i in order)).encode()
+
+
+def test_a_monthly_series_is_split_by_time_and_scored_honestly(
+    data, train, store, settings, sid
+):
+    """The date column is offered and preselected to split by time; the hold-out
+    is then the latest months, and the R² is the honest one: lower than a random
+    split's, which lets the model interpolate between months it saw."""
+    from app import services
+
+    _, status, _, _ = _read_upload(data, _upload("sales.csv", _monthly_csv()), sid)
+    assert "120 rows" in _text(status)
+    task, _, features, times, time_column = train.choose_target("sales", sid)
+    assert task == "regression"
+    assert times == [{"label": "month", "value": "month"}] and time_column == "month"
+    assert features == ["month"]  # as its year, month, day and day of week
+
+    def trained(time_column):
+        status, _, run_id, _ = _train(
+            train,
+            sid,
+            target="sales",
+            task="regression",
+            features=features,
+            model="ridge",
+            time_column=time_column,
+        )
+        assert isinstance(run_id, str), _text(status)
+        r2 = next(m for m in store.run(sid, run_id)["metrics"] if m["name"] == "r2")
+        return run_id, r2
+
+    by_time, r2_by_time = trained(time_column)
+    _, split = services.run_data(store, sid, by_time)
+    months = store.dataset_frame(sid)[1]["month"].sort_values()
+    assert list(split.x_test["month"]) == list(months.iloc[-30:])  # the latest 30
+    assert split.x_train["month"].max() < split.x_test["month"].min()
+    summary, _, _ = train.show_run(by_time, False, sid)
+    assert "split by time on month: hold-out = the latest 30 rows" in _text(summary)
+    export = ExportCallbacks(store, settings)
+    page, _ = export.file(ids.DOWNLOAD_REPORT, by_time, sid)
+    assert "split by time on month: hold-out = the latest 30 rows" in page["content"]
+
+    at_random, r2_at_random = trained(None)
+    assert "random split" in _text(train.show_run(at_random, False, sid)[0])
+    assert r2_at_random["holdout"] > 0.9  # flattering
+    assert r2_by_time["holdout"] < r2_at_random["holdout"] - 0.1  # honest
+    assert r2_by_time["cv_mean"] < r2_at_random["cv_mean"]
+
+    # What-if: the month is ISO text, by default the median training month.
+    predict = PredictCallbacks(store, settings)
+    _, inputs = predict.inputs(by_time, sid)
+    (control,) = [col.children[0].children[1] for col in inputs.children]
+    assert control.id["name"] == "month" and control.value == "2013-09-01"
+    later = predict.whatif(["2019-06-01"], [control.id], by_time, sid)
+    assert float(_text(later)) > float(
+        _text(predict.whatif([""], [control.id], by_time, sid))
+    )
+    (note,) = predict.notes(["2019-06-01"], [control.id], by_time, sid)
+    assert "after every training date" in note

@@ -154,7 +154,17 @@ def test_default_target_and_features_skip_identifier_columns():
     columns = ["row_id", "a", "b", "k", "when", "label"]
     assert F.default_target(columns, roles) == "label"
     assert F.default_target(columns + ["target"], roles) == "target"
-    assert F.default_features(columns, "label", roles) == ["a", "b"]
+    # The one date column is the time axis: a feature, and the split follows it.
+    assert F.default_features(columns, "label", roles) == ["a", "b", "when"]
+    assert F.default_time_column(columns, "label", roles) == "when"
+    # Two date columns: offered, neither chosen, and the split is random.
+    roles["date"] = ["when", "a"]
+    assert F.default_features(columns, "label", roles) == ["b"]
+    assert F.default_time_column(columns, "label", roles) is None
+    # A constant date is no time axis.
+    roles = {"id": [], "constant": ["when"], "date": ["when"]}
+    assert F.default_time_column(columns, "label", roles) is None
+    assert "when" not in F.default_features(columns, "label", roles)
 
 
 # -- model specs and pipeline --------------------------------------------------------
@@ -525,9 +535,32 @@ def test_slow_run_warning():
     assert "scales badly" in F.slow_run_warning(10_000, "svm", 5)
 
 
-def test_dates_are_not_used_as_features(iris):
+def test_dates_are_features_as_their_parts(iris):
     frame = iris.assign(when=pd.date_range("2024-01-01", periods=len(iris)))
     config = _config(frame, features=features_of(frame), model="naive_bayes")
     report = F.train_model(frame, config).report
-    assert any("Date columns" in note for note in report["notes"])
+    assert report["date_features"] == ["when"] and report["dates_with_hours"] == []
     assert "when" not in report["numeric_features"] + report["categorical_features"]
+    # A random split with a date feature says that it flatters the model.
+    assert any("the split is random" in note for note in report["notes"])
+    assert {"name": "when", "kind": "date"}.items() <= report["inputs"][-1].items()
+
+
+def test_training_messages_name_classes_in_plain_words():
+    """A class is named as the visitor knows it, never as np.int64(36)."""
+    frame = pd.DataFrame(
+        {"x": np.arange(40.0), "target": np.array([1, 2] * 19 + [36, 1], np.int64)}
+    )
+    config = F.TrainConfig(
+        target="target",
+        features=("x",),
+        task="classification",
+        model="logistic_regression",
+        cv_folds=5,
+        stratify=False,
+    )
+    with pytest.raises(F.TrainingError) as caught:
+        F.train_model(frame, config)
+    message = str(caught.value)
+    assert "class 36 has" in message
+    assert "np." not in message and "int64" not in message

@@ -97,15 +97,16 @@ class World:
             for model in ("logistic_regression", "knn")
         ]
         self.data.load_bundled("diabetes", None, None, None, 0, self.regression)
-        _, _, features = self.train.choose_target("target", self.regression)
+        _, _, features, *_ = self.train.choose_target("target", self.regression)
         self._train(self.regression, "regression", "ridge", features)
         self.data.load_bundled("iris", None, None, None, 0, self.scratch)
         self._train(self.scratch, "classification", "naive_bayes", IRIS_COLUMNS[:4])
 
     def _train(self, sid: str, task: str, model: str, features: list[str]) -> str:
         status, _, run_id, _ = self.train.train(
-            _quiet, 1, sid, "target", task, features, model, [], [], 0.25, True, 0, 2
-        )
+            _quiet, 1, sid, "target", task, features, model, [], [], 0.25, True, 0, 2,
+            None,  # split by time on: none (at random)
+        )  # fmt: skip
         assert isinstance(run_id, str), status
         return run_id
 
@@ -274,6 +275,7 @@ def test_train_takes_anything(world, data) -> None:
         (True, False, None),  # stratify
         (0, 7, -1, 2**40, None),  # seed
         (0, 2, 3, 25, "5", None),  # folds
+        (None, "", "petal_width_cm", "nope", 3, ["when"]),  # split by time on
     )
     _calls(world.train.train, _quiet, *args)
 

@@ -67,6 +67,8 @@ class Client:
     def find(self, input_id: str, value: Any = None) -> dict:
         """The callback whose first input is ``input_id`` (values filled in)."""
         for dep in self.deps:
+            if dep.get("clientside_function"):  # runs in the browser only
+                continue
             if dep["inputs"] and dep["inputs"][0]["id"] == input_id:
                 return dict(dep, first_value=value)
         raise AssertionError(f"no callback with input {input_id}")

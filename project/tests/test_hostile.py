@@ -917,11 +917,11 @@ def _explore(store, settings, sid: str, meta: dict, upload: dict) -> None:
     assert figure.layout is not None
     if not small:
         return
-    task, options, features = train.choose_target(target, sid)
+    task, options, features, _, time_column = train.choose_target(target, sid)
     features = features or [o["value"] for o in options][:3]
     status, rows, run_id, _ = train.train(
         lambda progress: None, 1, sid, target, task, features,
-        "decision_tree", [], [], 0.25, True, 0, 0,
+        "decision_tree", [], [], 0.25, True, 0, 0, time_column,
     )  # fmt: skip
     if not isinstance(run_id, str):  # refused: a sentence, not a crash
         assert "danger" in repr(status)
@@ -1036,7 +1036,7 @@ def test_training_on_an_infinite_target_is_a_message_not_a_crash(
     services.load_upload(store, settings, sid, _upload("inf.csv", content, "x"))
     status, rows, run_id, tab = TrainCallbacks(store, settings).train(
         lambda progress: None, 1, sid, "y", "classification", ["x"],
-        "decision_tree", [], [], 0.25, False, 0, 2,
+        "decision_tree", [], [], 0.25, False, 0, 2, None,
     )  # fmt: skip
     assert "could not be trained on this data" in repr(status)
     assert not isinstance(run_id, str)

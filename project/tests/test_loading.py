@@ -400,7 +400,10 @@ CASES = [
                 "v": [1, 2, 3],
             }
         ),
-        notes=("Parsed 'when' as dates (not used as a model feature by default).",),
+        notes=(
+            "Parsed 'when' as dates (by default a model feature, as its year, "
+            "month, day and day of week, and the split follows it in time).",
+        ),
         dates=("when",),
     ),
     Case(
@@ -511,7 +514,7 @@ CASES = [
         _xlsx(TYPED, index=False),
         "book.xlsx",
         TYPED,
-        notes=("'when' holds dates (not used as a model feature by default).",),
+        notes=("'when' holds dates (by default a model feature",),
         dates=("when",),
         check_dtype=False,  # Excel stores datetimes at its own resolution
     ),
@@ -890,7 +893,8 @@ def test_clean_frame_keeps_typed_columns_and_reports_roles() -> None:
     )
     assert notes == [
         "Treated 20 'n/a'/'NA' cells as missing.",
-        "'when' holds dates (not used as a model feature by default).",
+        "'when' holds dates (by default a model feature, as its year, month, day "
+        "and day of week, and the split follows it in time).",
         "'const' has a single value; not used as a feature by default.",
         "'row_id' looks like a row identifier (unique per row); not used as a "
         "feature by default, because it would leak row identity into the model.",

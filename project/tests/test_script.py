@@ -68,6 +68,7 @@ class Case:
     data_params: dict[str, Any] = field(default_factory=dict)
     stratify: bool = True
     test_size: float = 0.25
+    time_column: str | None = None  # split by time on it; None: at random
 
 
 MOONS = {"n_samples": 300, "noise": 0.25, "random_state": 3}
@@ -140,6 +141,32 @@ CASES = [
         3,
         {"n_estimators": 10},
     ),
+    Case(
+        "file-monthly-split-by-time",
+        "file:monthly",
+        "ridge",
+        "regression",
+        4,
+        {"alpha": 0.5},
+        time_column="month",
+    ),
+    Case(
+        "file-monthly-split-by-time-classes",
+        "file:monthly_up",
+        "logistic_regression",
+        "classification",
+        3,
+        time_column="month",  # stratify=True is ignored: the split follows time
+    ),
+    Case(
+        "file-monthly-dates-at-random",
+        "file:monthly",
+        "random_forest",
+        "regression",
+        3,
+        {"n_estimators": 10},
+        test_size=0.2,
+    ),
 ]
 
 
@@ -183,7 +210,40 @@ def messy_frame(name: str) -> pd.DataFrame:
     return frame
 
 
+def monthly_frame(name: str) -> pd.DataFrame:
+    """An uploaded-looking monthly series, its rows out of order: a month, an
+    opening time (dates with hours), a region, a promotion flag and sales with a
+    trend and a season; some months and sales missing. ``monthly_up``: whether
+    sales were above their trend, as yes/no."""
+    rng = np.random.default_rng(5)
+    n = 150
+    month = pd.date_range("2012-01-01", periods=n, freq="MS")
+    opened = month + pd.to_timedelta(rng.integers(0, 24 * 20, n), "h")
+    promo = rng.random(n) > 0.7
+    season = 12 * np.sin(2 * np.pi * month.month.to_numpy() / 12)
+    noise = rng.normal(0, 4, n)
+    sales = 200 + 1.5 * np.arange(n) + season + 8 * promo + noise
+    raw = pd.DataFrame(
+        {
+            "month": pd.Series(month.strftime("%Y-%m-%d")).where(rng.random(n) > 0.03),
+            "opened": opened.strftime("%Y-%m-%d %H:%M"),
+            "region": rng.choice(["north", "south", "east"], n),
+            "promo": promo,
+        }
+    )
+    if name == "monthly":
+        raw["sales"] = pd.Series(sales.round(2)).where(rng.random(n) > 0.05)
+    else:
+        raw["up"] = np.where(season + 8 * promo + noise > 0, "yes", "no")
+    raw = raw.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    frame, _, roles = clean_frame(raw)
+    assert set(roles["date"]) == {"month", "opened"}
+    return frame
+
+
 FILE_TARGETS = {
+    "monthly": "sales",
+    "monthly_up": "up",
     "shop": "churn",
     "rare": "churn",
     "prices": "price",
@@ -200,6 +260,8 @@ def case_frame(case: Case) -> pd.DataFrame:
         frame["churn"] = frame["churn"].map({True: "yes", False: "no"}).astype(object)
         frame.loc[held_out, "churn"] = "maybe"  # unstratified: the split stays
         return frame
+    if case.data.startswith("file:monthly"):
+        return monthly_frame(case.data.split(":", 1)[1])
     if case.data.startswith("file:"):
         return messy_frame(case.data.split(":", 1)[1])
     if case.data in SHIPPED:
@@ -219,6 +281,7 @@ def case_config(case: Case, frame: pd.DataFrame) -> TrainConfig:
         stratify=case.stratify,
         cv_folds=case.cv_folds,
         random_state=7,
+        time_column=case.time_column,
     )
 
 
@@ -316,6 +379,26 @@ def test_cases_cover_what_they_claim(outcomes):
     assert len(reports["digits-naive_bayes"]["classes"]) == 10
     script = outcomes["regression-float32-linear"].script.read_text("utf-8")
     assert "x = x.astype(np.float32)" in script
+    by_time = reports["file-monthly-split-by-time"]
+    assert by_time["config"]["time_column"] == "month"
+    assert by_time["date_features"] == ["month", "opened"]
+    assert by_time["dates_with_hours"] == ["opened"]
+    assert by_time["boolean_features"] == ["promo"]
+    assert any("whose month is missing" in note for note in by_time["notes"])
+    script = outcomes["file-monthly-split-by-time"].script.read_text("utf-8")
+    assert "TimeSeriesSplit(n_splits=CV_FOLDS)" in script
+    assert "train_test_split" not in script and "KFold" not in script
+    assert "TIME_COLUMN = 'month'" in script
+    classes = reports["file-monthly-split-by-time-classes"]
+    assert classes["classes"] == ["False", "True"]  # yes/no, read as answers
+    assert any("not stratified" in note for note in classes["notes"])
+    script = outcomes["file-monthly-split-by-time-classes"].script.read_text("utf-8")
+    assert "StratifiedKFold" not in script and "stratify" not in script
+    at_random = reports["file-monthly-dates-at-random"]
+    assert at_random["config"]["time_column"] is None
+    assert at_random["date_features"] == ["month", "opened"]
+    script = outcomes["file-monthly-dates-at-random"].script.read_text("utf-8")
+    assert "TIME_COLUMN" not in script and "DATE_FEATURES" in script
 
 
 @pytest.mark.slow

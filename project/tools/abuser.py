@@ -44,7 +44,15 @@ from locust import HttpUser, constant, task
 from app.ui import ids
 from tools import bombs
 from tools.loadpage import ABUSE, ABUSER_AGENT, TALLY, Http, Page, StepFailed, fire
-from tools.outputs import DESCRIBE, LOAD, LOADED, TRAIN, TRAINED, UPLOAD
+from tools.outputs import (
+    CHOOSE_TARGET,
+    DESCRIBE,
+    LOAD,
+    LOADED,
+    TRAIN,
+    TRAINED,
+    UPLOAD,
+)
 
 PAUSE = 1.0  # seconds between two sends
 #: How long the abuser follows one job (it then sends the next; the job goes on).
@@ -186,15 +194,7 @@ class Abuser(HttpUser):
             DESCRIBE,
             [f"{ids.DATA_VERSION}.data"],
         )
-        page.call(
-            "choose target",
-            [
-                f"{ids.TRAIN_TASK}.value",
-                f"{ids.TRAIN_FEATURES}.options",
-                f"{ids.TRAIN_FEATURES}.value",
-            ],
-            [f"{ids.TARGET_COLUMN}.value"],
-        )
+        page.call("choose target", CHOOSE_TARGET, [f"{ids.TARGET_COLUMN}.value"])
         page.call(
             "choose task",
             [f"{ids.MODEL_NAME}.options", f"{ids.MODEL_NAME}.value"],

@@ -50,7 +50,15 @@ from app.ui import ids
 from tools.abuser import Abuser  # noqa: F401 - a user class locust may be asked for
 from tools.dashclient import prop_id, text
 from tools.loadpage import TALLY, VISITOR_AGENT, Http, Page, StepFailed, fire
-from tools.outputs import DESCRIBE, LOAD, LOADED, TRAIN, TRAINED, UPLOAD
+from tools.outputs import (
+    CHOOSE_TARGET,
+    DESCRIBE,
+    LOAD,
+    LOADED,
+    TRAIN,
+    TRAINED,
+    UPLOAD,
+)
 
 BUNDLED = ("wine", "breast_cancer")
 WHATIF_CHANGES = 3
@@ -248,15 +256,7 @@ class Visitor(HttpUser):
         )
         if not out:
             self.lose("the data just loaded could not be described (no data)")
-        page.call(
-            "cb: choose target",
-            [
-                f"{ids.TRAIN_TASK}.value",
-                f"{ids.TRAIN_FEATURES}.options",
-                f"{ids.TRAIN_FEATURES}.value",
-            ],
-            [f"{ids.TARGET_COLUMN}.value"],
-        )
+        page.call("cb: choose target", CHOOSE_TARGET, [f"{ids.TARGET_COLUMN}.value"])
         model = page.props(ids.MODEL_NAME).get("value")
         page.call(
             "cb: choose task",

@@ -49,6 +49,15 @@ DESCRIBE = [
     f"{ids.DATA_SCATTER_Y}.value",
     f"{ids.DATA_CORR_GRAPH}.figure",
 ]
+#: Choosing a target: its task, the features offered and chosen, and the date
+#: columns a split by time may follow (one preselected when it is the only one).
+CHOOSE_TARGET = [
+    f"{ids.TRAIN_TASK}.value",
+    f"{ids.TRAIN_FEATURES}.options",
+    f"{ids.TRAIN_FEATURES}.value",
+    f"{ids.TRAIN_TIME_COLUMN}.options",
+    f"{ids.TRAIN_TIME_COLUMN}.value",
+]
 #: Training (a background job).
 TRAIN = [
     f"{ids.TRAIN_STATUS}.children",

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from app.ml.models import CLASSIFICATION, MAX_CATEGORIES, MODEL_SPECS
+from app.ml.models import CLASSIFICATION, DATE_PARTS, MAX_CATEGORIES, MODEL_SPECS
 from app.ml.profiling import DATETIME, NUMERIC, column_kind
 
 _MB = 1024 * 1024
@@ -27,6 +27,8 @@ CLASSIFICATION_LEAF_SHARE = 0.1
 SVM_CACHE_BYTES = 200 * _MB
 #: Bytes per text cell of a frame in memory (a Python string and its pointer).
 TEXT_CELL_BYTES = 60
+#: Number columns a date feature becomes, at most: its parts and the hour.
+DATE_COLUMNS = len(DATE_PARTS) + 1
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,9 @@ def data_shape(frame: pd.DataFrame, target: str, features: Sequence[str]) -> Dat
         kind = column_kind(frame[name])
         if kind == NUMERIC:
             numeric += 1
-        elif kind != DATETIME:
+        elif kind == DATETIME:
+            numeric += DATE_COLUMNS
+        else:
             levels.append(int(frame[name].nunique(dropna=True)))
     classes = 0
     if target in frame.columns and column_kind(frame[target]) != NUMERIC:
@@ -90,7 +94,9 @@ def shape_from_summary(
             continue
         if row["type"] == NUMERIC:
             numeric += 1
-        elif row["type"] != DATETIME:
+        elif row["type"] == DATETIME:
+            numeric += DATE_COLUMNS
+        else:
             levels.append(int(row["unique"]))
     target_row = by_name.get(target, {})
     classes = (

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from app.ml.models import CLASSIFICATION, build_pipeline
-from app.ml.profiling import NUMERIC, column_kind
+from app.ml.profiling import DATETIME, NUMERIC, column_kind
 
 EXPLAIN_ROWS = 2_000
 PDP_ROWS = 1_000
@@ -163,7 +163,8 @@ def partial_dependence_curves(
         outputs = ["prediction"]
     return {
         "feature": feature,
-        "categorical": categorical,
+        # dates vary in order, as numbers do: drawn as a line over time
+        "categorical": categorical and column_kind(x[feature]) != DATETIME,
         "grid": _axis(grid),
         "outputs": outputs,
         "average": average.tolist(),
@@ -255,6 +256,8 @@ def _grid(series: pd.Series, categorical: bool, grid_resolution: int) -> np.ndar
     """
     from scipy.stats.mstats import mquantiles
 
+    if column_kind(series) == DATETIME:
+        return _date_grid(series, grid_resolution)
     if categorical:
         values = list(pd.unique(series.dropna()))
         try:
@@ -278,6 +281,26 @@ def _grid(series: pd.Series, categorical: bool, grid_resolution: int) -> np.ndar
     if np.all(values == np.round(values)):
         grid = np.unique(np.round(grid))
     return grid
+
+
+def _date_grid(series: pd.Series, grid_resolution: int) -> np.ndarray:
+    """The dates a partial dependence varies a date column over: its own when
+    there are fewer than ``grid_resolution``, else evenly spaced ones between its
+    5th and 95th percentiles. Timestamps (objects): scikit-learn takes them as
+    the values of a categorical feature, which the pipeline turns into parts."""
+    present = series.dropna()
+    if present.empty:
+        raise ValueError(f"{series.name!r} has no values to vary.")
+    uniques = present.drop_duplicates().sort_values()
+    if len(uniques) < grid_resolution:
+        return np.asarray(list(uniques), dtype=object)
+    low, high = (present.quantile(p) for p in PDP_PERCENTILES)
+    if low == high:
+        low, high = uniques.iloc[0], uniques.iloc[-1]
+    grid = pd.date_range(low, high, periods=grid_resolution)
+    if (present == present.dt.normalize()).all():  # days only: whole days
+        grid = grid.normalize().drop_duplicates()
+    return np.asarray(list(grid), dtype=object)
 
 
 SHAPLEY_PERMUTATIONS = 64

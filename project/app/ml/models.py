@@ -6,6 +6,9 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+import pandas as pd
+
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
@@ -199,6 +202,54 @@ MODEL_SPECS: dict[str, ModelSpec] = {
 DEFAULT_MODEL = {CLASSIFICATION: "logistic_regression", REGRESSION: "ridge"}
 #: Columns one-hot encoding makes of one text feature, at most (rare values grouped).
 MAX_CATEGORIES = 30
+#: The numbers a date feature becomes, in this order: the year, the month (1-12),
+#: the day of the month (1-31) and the day of the week (Monday 0 to Sunday 6);
+#: then the hour (0-23) for a date column whose training values have times of day.
+DATE_PARTS = ("year", "month", "day", "day_of_week")
+HOUR = "hour"
+
+
+def date_parts(x: Any, timed: Sequence[str] = ()) -> np.ndarray:
+    """The date columns of ``x`` as numbers: :data:`DATE_PARTS` of each, and its
+    hour too when it is named in ``timed``. A missing date (or a value that is
+    not one) gives missing parts, which the pipeline imputes.
+
+    Module-level, so that a pipeline holding it (in a ``FunctionTransformer``)
+    can be written to a skops file and loaded again by name.
+    """
+    frame = x if isinstance(x, pd.DataFrame) else pd.DataFrame(x)
+    columns = []
+    for name in frame.columns:
+        when = _as_dates(frame[name]).dt
+        parts = DATE_PARTS + ((HOUR,) if name in timed else ())
+        for part in parts:
+            values = getattr(when, part)
+            columns.append(values.to_numpy(dtype="float64", na_value=np.nan))
+    if not columns:
+        return np.empty((len(frame), 0))
+    return np.column_stack(columns)
+
+
+def date_part_names(transformer: Any, input_features: Any) -> list[str]:
+    """The names of the columns :func:`date_parts` makes (``when_year``, ...),
+    for ``FunctionTransformer(feature_names_out=...)``."""
+    timed = (getattr(transformer, "kw_args", None) or {}).get("timed", ())
+    return [
+        f"{name}_{part}"
+        for name in input_features
+        for part in DATE_PARTS + ((HOUR,) if name in timed else ())
+    ]
+
+
+def _as_dates(values: pd.Series) -> pd.Series:
+    """A column as datetimes: as it is when it holds them, else parsed (what is
+    not a date becomes missing; mixed time zones are compared in UTC)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    try:
+        return pd.to_datetime(values, errors="coerce")
+    except (TypeError, ValueError):
+        return pd.to_datetime(values, errors="coerce", utc=True)
 
 
 def models_for_task(task: str) -> list[str]:
@@ -292,20 +343,29 @@ def build_pipeline(
     params: Mapping[str, Any] | None = None,
     random_state: int = 0,
     boolean: Sequence[str] = (),
+    dates: Sequence[str] = (),
+    timed: Sequence[str] = (),
 ) -> Any:
-    """Preprocessing (impute, scale, one-hot, 0/1) followed by the model, as a
-    Pipeline.
+    """Preprocessing (impute, scale, one-hot, 0/1, date parts) followed by the
+    model, as a Pipeline.
 
     Numeric columns are median-imputed (and standardised for models that need it);
     categorical columns are imputed with their most frequent value and one-hot
     encoded, unknown categories ignored and rare ones grouped. Boolean columns
     become one 0/1 column each (False 0, True 1, whatever the training data
     holds), a missing or unknown value imputed with the most frequent one.
+    Date columns become their :data:`DATE_PARTS` (and the hour, for those named
+    in ``timed``) by :func:`date_parts`, then are treated as numbers.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+    from sklearn.preprocessing import (
+        FunctionTransformer,
+        OneHotEncoder,
+        OrdinalEncoder,
+        StandardScaler,
+    )
 
     spec = MODEL_SPECS[model_key]
     numeric_steps: list[tuple[str, Any]] = [
@@ -347,6 +407,22 @@ def build_pipeline(
         )
     if boolean:
         transformers.append(("boolean", Pipeline(boolean_steps), list(boolean)))
+    if dates:
+        with_hours = [c for c in dates if c in timed]
+        date_steps: list[tuple[str, Any]] = [
+            (
+                "parts",
+                FunctionTransformer(
+                    date_parts,
+                    kw_args={"timed": with_hours} if with_hours else None,
+                    feature_names_out=date_part_names,
+                ),
+            ),
+            ("impute", SimpleImputer(strategy="median")),
+        ]
+        if spec.scale:
+            date_steps.append(("scale", StandardScaler()))
+        transformers.append(("dates", Pipeline(date_steps), list(dates)))
     if not transformers:
         raise ValueError("Choose at least one feature.")
     preprocess = ColumnTransformer(transformers, remainder="drop")

@@ -5,19 +5,30 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from app.ml.models import CLASSIFICATION
-from app.ml.profiling import BOOLEAN, NUMERIC, column_kind
+from app.ml.profiling import BOOLEAN, DATETIME, NUMERIC, column_kind
 
 MAX_OPTIONS = 50
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
 # Answers read as booleans (compared trimmed and lower-cased), as cleaning does.
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
+# What a pipeline of this app may hold beyond scikit-learn and numpy types: the
+# function that turns dates into numbers, and the one that names its columns.
+TRUSTED_FUNCTIONS = frozenset(
+    {"app.ml.models.date_parts", "app.ml.models.date_part_names"}
+)
+# A date as what-if text: ISO 8601, the day in full, then maybe a time and zone.
+ISO_DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)?"
+    r"(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+)
 
 
 class PredictionError(ValueError):
@@ -29,6 +40,7 @@ def input_spec(
     numeric: Sequence[str],
     categorical: Sequence[str],
     boolean: Sequence[str] = (),
+    dates: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """One what-if input per feature, with a sensible range, step and default.
 
@@ -36,7 +48,10 @@ def input_spec(
     offer their most frequent values and default to the most frequent one.
     Booleans are ``{"name", "kind": "bool", "default", "options"}``: the default
     is the more frequent of True and False in training, ``options`` the two as
-    text (``["True", "False"]``) for a control that needs a list.
+    text (``["True", "False"]``) for a control that needs a list. Dates are
+    ``{"name", "kind": "date", "default", "min", "max"}``, all ISO text
+    (``2024-03-01``, with the time when some training value has one): the
+    default is the median date in training.
     """
     spec: list[dict[str, Any]] = []
     for name in numeric:
@@ -78,7 +93,27 @@ def input_spec(
                 "options": ["True", "False"],
             }
         )
+    for name in dates:
+        when = x_train[name].dropna()
+        if when.empty:
+            when = pd.Series([pd.Timestamp("1970-01-01")])
+        timed = bool((when != when.dt.normalize()).any())
+        spec.append(
+            {
+                "name": str(name),
+                "kind": "date",
+                "default": _iso(when.quantile(0.5, interpolation="lower"), timed),
+                "min": _iso(when.min(), timed),
+                "max": _iso(when.max(), timed),
+            }
+        )
     return spec
+
+
+def _iso(value: Any, timed: bool) -> str:
+    """A date as ISO text: ``2024-03-01``, or ``2024-03-01T12:30:00`` with a time."""
+    stamp = pd.Timestamp(value)
+    return stamp.isoformat() if timed else stamp.date().isoformat()
 
 
 def _nice_step(span: float) -> float:
@@ -137,6 +172,8 @@ def input_row_with_notes(
             value, note = _number_input(item, raw)
         elif item["kind"] == "bool":
             value, note = _bool_input(item, raw)
+        elif item["kind"] == "date":
+            value, note = _date_input(item, raw)
         else:
             value, note = _category_input(item, raw, encoders.get(name))
         row[name] = [value]
@@ -146,6 +183,8 @@ def input_row_with_notes(
     for item in spec:
         if item["kind"] == "bool":
             frame[item["name"]] = frame[item["name"]].astype(bool)
+        elif item["kind"] == "date":
+            frame[item["name"]] = pd.to_datetime(frame[item["name"]], utc=False)
         elif item["kind"] != "number":
             frame[item["name"]] = frame[item["name"]].astype(object)
     return frame, notes
@@ -211,6 +250,47 @@ def _bool_input(item: Mapping[str, Any], raw: Any) -> tuple[bool, str | None]:
             f"{default}, is used instead."
         )
     return answer, None
+
+
+def _date_input(item: Mapping[str, Any], raw: Any) -> tuple[pd.Timestamp, str | None]:
+    name, default = item["name"], str(item["default"])
+    if _is_empty(raw):
+        return as_date(default), (
+            f"{name} is empty, so the default, {default} (the median date in "
+            "training), is used."
+        )
+    when = as_date(raw)
+    if when is None:
+        return as_date(default), (
+            f"{name} = {_show(raw)} is not a date (write it as 2024-03-01, or "
+            f"2024-03-01T12:30), so the default, {default}, is used instead."
+        )
+    low, high = as_date(item.get("min")), as_date(item.get("max"))
+    if low is not None and high is not None and not low <= when <= high:
+        where = "after" if when > high else "before"
+        return when, (
+            f"{name} = {_show(str(raw))} is {where} every training date "
+            f"({item['min']} to {item['max']}); the model saw no data there."
+        )
+    return when, None
+
+
+def as_date(value: Any) -> pd.Timestamp | None:
+    """A timestamp without time zone (its wall-clock time kept) from ISO text
+    such as ``2024-03-01`` or ``2024-03-01T12:30`` (or from a timestamp); None
+    for anything else."""
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        stamp = pd.Timestamp(value)
+    elif isinstance(value, str) and ISO_DATE.fullmatch(value.strip()):
+        try:
+            stamp = pd.to_datetime(value.strip(), format="ISO8601")
+        except (TypeError, ValueError, OverflowError):
+            return None
+    else:
+        return None
+    if stamp is pd.NaT or pd.isna(stamp):
+        return None
+    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 def as_bool(value: Any) -> bool | None:
@@ -320,6 +400,7 @@ def predict_batch(
     task: str,
     target: str | None = None,
     boolean: Sequence[str] | None = None,
+    dates: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Predictions (and probabilities) for every row of an uploaded frame.
 
@@ -327,6 +408,8 @@ def predict_batch(
     columns added, and notes about extra or converted columns. ``boolean``
     names the boolean features; by default, those the pipeline has. Their
     values may be booleans, 1/0 or yes/no-like text; others are missing.
+    ``dates`` names the date features (by default, the pipeline's): dates, or
+    text pandas reads as dates; others are missing.
 
     Raises
     ------
@@ -335,8 +418,10 @@ def predict_batch(
     """
     if boolean is None:
         boolean = pipeline_columns(pipeline, "boolean")
+    if dates is None:
+        dates = pipeline_columns(pipeline, "dates")
     needed = list(numeric) + list(categorical)
-    needed += [c for c in boolean if c not in needed]
+    needed += [c for c in [*boolean, *dates] if c not in needed]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         shown = ", ".join(repr(c) for c in missing[:10])
@@ -374,6 +459,16 @@ def predict_batch(
             notes.append(
                 f"{bad} value(s) of {name!r} are not yes/no; treated as missing."
             )
+    for name in dates:
+        if column_kind(x[name]) == DATETIME:
+            continue
+        present = x[name].notna().to_numpy()
+        x[name] = _parse_dates(x[name])
+        bad = int((present & x[name].isna().to_numpy()).sum())
+        if bad:
+            notes.append(
+                f"{bad} value(s) of {name!r} are not dates; treated as missing."
+            )
     out = frame.copy()
     out["prediction"] = pipeline.predict(x)
     if task == CLASSIFICATION and hasattr(pipeline, "predict_proba"):
@@ -381,6 +476,16 @@ def predict_batch(
         for i, label in enumerate(pipeline.classes_):
             out[f"probability_{label}"] = proba[:, i]
     return out, notes
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
+    """Text (or numbers) read as dates, each on its own; what is not one is NaT,
+    and times in several zones are compared in UTC."""
+    text = values.astype("string")
+    try:
+        return pd.to_datetime(text, errors="coerce", format="mixed")
+    except (TypeError, ValueError, OverflowError):
+        return pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
 
 
 def pipeline_columns(pipeline: Any, transformer: str) -> list[str]:
@@ -430,11 +535,16 @@ def model_to_skops(pipeline: Any) -> bytes:
 
 def model_from_skops(data: bytes) -> Any:
     """Load a pipeline written by :func:`model_to_skops`, trusting only the types
-    that this app's own pipelines contain (scikit-learn and numpy)."""
+    that this app's own pipelines contain (scikit-learn and numpy, and the
+    :data:`TRUSTED_FUNCTIONS` that turn dates into numbers)."""
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(data=data)
-    unsafe = [t for t in untrusted if not t.startswith(("sklearn.", "numpy."))]
+    unsafe = [
+        t
+        for t in untrusted
+        if not t.startswith(("sklearn.", "numpy.")) and t not in TRUSTED_FUNCTIONS
+    ]
     if unsafe:
         raise PredictionError(f"The model file holds unexpected types: {unsafe}")
     return sio.loads(data, trusted=untrusted)

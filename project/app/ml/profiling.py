@@ -261,9 +261,30 @@ def default_target(columns: Sequence[str], roles: dict[str, Sequence[str]]) -> s
     return (list(usable) or list(columns))[-1]
 
 
+def default_time_column(
+    columns: Sequence[str], target: str, roles: dict[str, Sequence[str]]
+) -> str | None:
+    """The column a split by time follows by default: the date column, when the
+    data has exactly one besides the target (and it is not constant); else None
+    (a random split)."""
+    other = {c for role, cols in roles.items() if role != "date" for c in cols}
+    dates = [
+        c for c in roles.get("date", ()) if c in columns and c not in other | {target}
+    ]
+    return dates[0] if len(dates) == 1 else None
+
+
 def default_features(
     columns: Sequence[str], target: str, roles: dict[str, Sequence[str]]
 ) -> list[str]:
-    """All columns but the target and those that are ID-like, constant or dates."""
+    """All columns but the target and those that are ID-like, constant or dates,
+    except the one date column that a split by time follows by default
+    (:func:`default_time_column`): its parts are then scored on later rows than
+    the model trained on. Other dates (a sign-up or a closing date) may give the
+    target away, or, in a random split, only flatter the model; they are offered,
+    not chosen."""
+    time_column = default_time_column(columns, target, roles)
     skipped = {c for cols in roles.values() for c in cols}
-    return [c for c in columns if c != target and c not in skipped]
+    return [
+        c for c in columns if c != target and (c == time_column or c not in skipped)
+    ]

@@ -30,7 +30,14 @@ from typing import Any, Mapping
 import jinja2
 
 from app.ml.datasets import DATASETS, MAX_SYNTHETIC_FEATURES, MAX_SYNTHETIC_ROWS, TARGET
-from app.ml.models import CLASSIFICATION, MODEL_SPECS, REGRESSION, build_pipeline
+from app.ml.models import (
+    CLASSIFICATION,
+    DATE_PARTS,
+    MODEL_SPECS,
+    REGRESSION,
+    build_pipeline,
+    date_parts,
+)
 
 __all__ = ["make_training_script"]
 
@@ -42,6 +49,7 @@ _NAMED_CLASSES = ("iris", "wine", "breast_cancer")
 _NOTES = {
     "OneHotEncoder": "Unknown categories are ignored; rare ones are grouped.",
     "OrdinalEncoder": "False/True become 0/1; a gap takes the more frequent value.",
+    "FunctionTransformer": "Dates become numbers: date_parts (above).",
     "CalibratedClassifierCV": "Probabilities by Platt scaling on internal folds, "
     "as in the app.",
 }
@@ -75,8 +83,8 @@ def make_training_script(
     ----------
     report : mapping
         ``TrainedRun.report`` of :func:`app.ml.training.train_model`: its ``config``,
-        ``numeric_features``, ``categorical_features`` and ``boolean_features``
-        (none when absent) are used.
+        ``numeric_features``, ``categorical_features``, ``boolean_features``,
+        ``date_features`` and ``dates_with_hours`` (none when absent) are used.
     source : mapping
         Where the data comes from: ``{"kind": "bundled", "key": ..., "params":
         {...}}`` (``params`` are keyword arguments of ``load_bundled``) or
@@ -88,8 +96,9 @@ def make_training_script(
     Returns
     -------
     str
-        The script. It rebuilds the data, split, folds and pipeline, retrains and
-        prints the app's metrics (a table, or JSON with ``--json``).
+        The script. It rebuilds the data, split (at random, or by time when the
+        config has a ``time_column``), folds and pipeline, retrains and prints
+        the app's metrics (a table, or JSON with ``--json``).
 
     Raises
     ------
@@ -105,6 +114,8 @@ def make_training_script(
         numeric=run.numeric,
         categorical=run.categorical,
         boolean=run.boolean,
+        dates=run.dates,
+        timed=run.timed,
         model_key=run.model_key,
         task=run.task,
         params=run.params,
@@ -121,7 +132,10 @@ def make_training_script(
         is_clf=run.task == CLASSIFICATION,
         has_proba=run.task == CLASSIFICATION and hasattr(pipeline, "predict_proba"),
         estimator_name=Code(type(model).__name__),
-        n_features=len(run.numeric) + len(run.categorical) + len(run.boolean),
+        n_features=len(run.numeric)
+        + len(run.categorical)
+        + len(run.boolean)
+        + len(run.dates),
         test_percent=Code(f"{run.test_size * 100:.4g}"),
         stratify=run.stratify,
         cv_folds=run.cv_folds,
@@ -134,6 +148,10 @@ def make_training_script(
         numeric=run.numeric,
         categorical=run.categorical,
         boolean=run.boolean,
+        dates=run.dates,
+        timed=run.timed,
+        date_parts=list(DATE_PARTS),
+        time_column=run.time_column,
         unused=len(run.unused),
         parts=parts,
         pipeline=final,
@@ -233,11 +251,14 @@ class _Run:
     numeric: list[str]
     categorical: list[str]
     boolean: list[str]
-    unused: list[str]  # chosen features the app left out: date columns
+    dates: list[str]
+    timed: list[str]  # the dates whose parts include the hour
+    unused: list[str]  # chosen features a run left out: dates, before they counted
     test_size: float
     stratify: bool
     cv_folds: int
     seed: int | None
+    time_column: str | None = None  # the split follows it; None: at random
 
 
 @dataclass(frozen=True)
@@ -269,10 +290,15 @@ def _run_from(report: Mapping[str, Any]) -> _Run:
     numeric = [str(name) for name in report["numeric_features"]]
     categorical = [str(name) for name in report["categorical_features"]]
     boolean = [str(name) for name in report.get("boolean_features") or ()]
-    if not numeric and not categorical and not boolean:
+    dates = [str(name) for name in report.get("date_features") or ()]
+    timed = [str(name) for name in report.get("dates_with_hours") or ()]
+    if not numeric and not categorical and not boolean and not dates:
         raise ValueError("The run has no usable feature columns.")
-    used = {config["target"], *numeric, *categorical, *boolean}
+    used = {config["target"], *numeric, *categorical, *boolean, *dates}
     folds = int(config["cv_folds"])
+    time_column = config.get("time_column")
+    if time_column is not None and not isinstance(time_column, str):
+        raise ValueError(f"The time column must be a name, not {time_column!r}.")
     return _Run(
         target=str(config["target"]),
         task=task,
@@ -281,11 +307,16 @@ def _run_from(report: Mapping[str, Any]) -> _Run:
         numeric=numeric,
         categorical=categorical,
         boolean=boolean,
+        dates=dates,
+        timed=[name for name in timed if name in dates],
         unused=[str(f) for f in config.get("features", ()) if f not in used],
         test_size=float(config["test_size"]),
-        stratify=task == CLASSIFICATION and bool(config["stratify"]),
+        stratify=task == CLASSIFICATION
+        and bool(config["stratify"])
+        and not time_column,
         cv_folds=0 if folds in (0, 1) else folds,  # 0 and 1 both mean "off"
         seed=_plain_seed(config["random_state"]),
+        time_column=time_column or None,
     )
 
 
@@ -394,11 +425,13 @@ def _pipeline_parts(
         tuple(run.numeric): _Name("NUMERIC_FEATURES"),
         tuple(run.categorical): _Name("CATEGORICAL_FEATURES"),
         tuple(run.boolean): _Name("BOOLEAN_FEATURES"),
+        tuple(run.dates): _Name("DATE_FEATURES"),
     }
     (preprocess_name, preprocess), (model_name, model) = pipeline.steps
     parts: list[tuple[Code, Any, list[Code]]] = []
     references = []
     for name, transformer, used in preprocess.transformers:
+        transformer = _script_functions(transformer)
         parts.append((Code(name), transformer, _notes(transformer)))
         references.append((name, _Name(name), columns[tuple(used)]))
     parts.append(
@@ -407,6 +440,28 @@ def _pipeline_parts(
     parts.append((Code(model_name), model, _notes(model)))
     steps = [(name, _Name(name)) for name, _ in pipeline.steps]
     return parts, _with(pipeline, steps=steps)
+
+
+def _script_functions(transformer: Any) -> Any:
+    """A column transformer's pipeline with the app's date function (and its
+    column names) replaced by the script's own, written out by name; the list of
+    dates with hours is the script's DATES_WITH_HOURS."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    steps = getattr(transformer, "steps", None)
+    if not steps:
+        return transformer
+    changed = []
+    for name, step in steps:
+        if isinstance(step, FunctionTransformer) and step.func is date_parts:
+            step = _with(
+                step,
+                func=_Name("date_parts"),
+                feature_names_out=_Name("date_part_names"),
+                kw_args={"timed": _Name("DATES_WITH_HOURS")} if step.kw_args else None,
+            )
+        changed.append((name, step))
+    return _with(transformer, steps=changed)
 
 
 def _with(estimator: Any, **params: Any) -> Any:
@@ -434,11 +489,14 @@ def _imports(pipeline: Any, run: _Run, data: _Data) -> list[tuple[Code, Code]]:
     names: dict[str, set[str]] = {"sklearn": {"metrics"}}
     for part in _estimators(pipeline):
         names.setdefault(_public_module(type(part)), set()).add(type(part).__name__)
-    names.setdefault("sklearn.model_selection", set()).add("train_test_split")
+    if not run.time_column:
+        names.setdefault("sklearn.model_selection", set()).add("train_test_split")
     if run.cv_folds:
         names.setdefault("sklearn.base", set()).add("clone")
         splitter = "StratifiedKFold" if run.task == CLASSIFICATION else "KFold"
-        names["sklearn.model_selection"].add(splitter)
+        if run.time_column:
+            splitter = "TimeSeriesSplit"
+        names.setdefault("sklearn.model_selection", set()).add(splitter)
     if data.function:
         names.setdefault("sklearn.datasets", set()).add(data.function)
     return [

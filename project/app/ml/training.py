@@ -42,7 +42,13 @@ class TrainingError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a run, apart from the data."""
+    """Everything that defines a run, apart from the data.
+
+    ``time_column``, when set, names a date column the split follows: the
+    hold-out is the latest ``test_size`` of the rows by it, and cross-validation
+    uses time-ordered folds (``stratify`` does not apply then). None, the
+    default (and what runs stored before it existed read as), splits at random.
+    """
 
     target: str
     features: tuple[str, ...]
@@ -53,6 +59,7 @@ class TrainConfig:
     stratify: bool = True
     cv_folds: int = 5
     random_state: int = 0
+    time_column: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, for storing and for exports."""
@@ -78,21 +85,21 @@ class TrainedRun:
 def split_features(
     frame: pd.DataFrame, features: Sequence[str]
 ) -> tuple[list[str], list[str], list[str]]:
-    """Sort features into numeric, categorical and unusable (dates) columns.
+    """Sort features into numeric, categorical and date columns.
 
     Boolean columns are listed with the categorical ones here; :func:`split_data`
     sets them apart, as the pipeline gives each one 0/1 column.
     """
-    numeric, categorical, unusable = [], [], []
+    numeric, categorical, dates = [], [], []
     for name in features:
         kind = column_kind(frame[name])
         if kind == NUMERIC:
             numeric.append(name)
         elif kind == DATETIME:
-            unusable.append(name)
+            dates.append(name)
         else:
             categorical.append(name)
-    return numeric, categorical, unusable
+    return numeric, categorical, dates
 
 
 def slow_run_warning(n_rows: int, model_key: str, cv_folds: int) -> str | None:
@@ -161,7 +168,7 @@ def prepare_target(
         if len(counts) < 2:
             raise TrainingError(
                 f"The target {config.target!r} has a single class "
-                f"({counts.index[0]!r}); classification needs at least two."
+                f"({_label(counts.index[0])}); classification needs at least two."
             )
         if len(counts) > MAX_CLASSES:
             raise TrainingError(
@@ -278,42 +285,135 @@ class Split:
     categorical: list[str]
     notes: list[str]
     boolean: list[str] = field(default_factory=list)
+    dates: list[str] = field(default_factory=list)
+    timed: list[str] = field(default_factory=list)  # dates whose parts have hours
 
 
 def split_data(frame: pd.DataFrame, config: TrainConfig) -> Split:
     """Check the configuration, sort the features and split off the hold-out.
 
-    Deterministic for a given frame and configuration, so that explanations can
-    re-create a run's hold-out set without storing it.
+    At random (stratified by class when asked), or, with ``config.time_column``,
+    by time: see :func:`split_by_time`. Deterministic for a given frame and
+    configuration, so that explanations can re-create a run's hold-out set
+    without storing it.
     """
     from sklearn.model_selection import train_test_split
 
+    if config.time_column and not frame.index.is_unique:
+        frame = frame.reset_index(drop=True)  # the time of each row, by label
     x, y, notes = prepare_target(frame, config)
-    numeric, categorical, unusable = split_features(x, list(x.columns))
+    numeric, categorical, dates = split_features(x, list(x.columns))
     boolean = [c for c in categorical if column_kind(x[c]) == BOOLEAN]
     categorical = [c for c in categorical if c not in boolean]
-    if unusable:
-        notes.append(f"Date columns are not used as features: {', '.join(unusable)}.")
-    if not numeric and not categorical and not boolean:
+    if not numeric and not categorical and not boolean and not dates:
         raise TrainingError("None of the chosen features can be used by a model.")
     if not 0.05 <= config.test_size <= 0.5:
         raise TrainingError("The hold-out size must be between 5% and 50%.")
+    columns = numeric + categorical + boolean + dates
     is_clf = config.task == CLASSIFICATION
-    stratify = y if (is_clf and config.stratify) else None
-    if stratify is not None and int(y.value_counts().min()) < 2:
-        stratify = None
-        notes.append("Some class has a single row, so the split is not stratified.")
-    try:
-        x_train, x_test, y_train, y_test = train_test_split(
-            x[numeric + categorical + boolean],
-            y,
-            test_size=config.test_size,
-            stratify=stratify,
-            random_state=config.random_state,
+    if config.time_column:
+        x_train, x_test, y_train, y_test = split_by_time(
+            frame, x[columns], y, config, notes
         )
-    except ValueError as exc:
-        raise TrainingError(f"Cannot split the data: {_plain(exc)}") from None
-    return Split(x_train, x_test, y_train, y_test, numeric, categorical, notes, boolean)
+    else:
+        stratify = y if (is_clf and config.stratify) else None
+        if stratify is not None and int(y.value_counts().min()) < 2:
+            stratify = None
+            notes.append("Some class has a single row, so the split is not stratified.")
+        try:
+            x_train, x_test, y_train, y_test = train_test_split(
+                x[columns],
+                y,
+                test_size=config.test_size,
+                stratify=stratify,
+                random_state=config.random_state,
+            )
+        except ValueError as exc:
+            raise TrainingError(f"Cannot split the data: {_plain(exc)}") from None
+        if dates:
+            verb = "is a feature" if len(dates) == 1 else "are features"
+            notes.append(
+                f"{_names(dates)} {verb} but the split is random: the hold-out "
+                "rows lie between times the model trained on, which flatters it "
+                "if it is to predict later ones. A split by time scores it on the "
+                "latest rows instead."
+            )
+    timed = [c for c in dates if _has_times(x_train[c])]
+    return Split(
+        x_train,
+        x_test,
+        y_train,
+        y_test,
+        numeric,
+        categorical,
+        notes,
+        boolean,
+        dates,
+        timed,
+    )
+
+
+def split_by_time(
+    frame: pd.DataFrame,
+    x: pd.DataFrame,
+    y: pd.Series,
+    config: TrainConfig,
+    notes: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """The hold-out is the latest ``config.test_size`` of the rows by
+    ``config.time_column``: ``ceil(test_size × rows)`` of them, as a random split
+    holds out, taken from the end once the rows are sorted by time (a stable
+    sort: rows at the same time keep their order). Rows without a time are left
+    out, with a note. Both parts come back in time order, which the
+    time-ordered cross-validation folds of the training part rely on.
+    """
+    column = str(config.time_column)
+    if column not in frame.columns:
+        raise TrainingError(f"The time column {column!r} is not in the data.")
+    times = frame.loc[x.index, column]
+    if column_kind(times) != DATETIME:
+        raise TrainingError(
+            f"{column!r} does not hold dates, so the split cannot follow it. "
+            "Choose a date column, or none for a random split."
+        )
+    known = times.notna().to_numpy()
+    if not known.all():
+        missing = int((~known).sum())
+        notes.append(
+            f"Dropped {missing:,} rows whose {column} is missing: a split by time "
+            "cannot place them."
+        )
+        x, y, times = x[known], y[known], times[known]
+    order = times.reset_index(drop=True).sort_values(kind="stable").index.to_numpy()
+    n_test = int(np.ceil(config.test_size * len(order)))
+    if len(order) < 2 or n_test >= len(order):
+        raise TrainingError(
+            f"Too few rows with a {column} to split by time ({len(order)})."
+        )
+    train, test = order[:-n_test], order[-n_test:]
+    if config.stratify and config.task == CLASSIFICATION:
+        notes.append("The split follows time, so it is not stratified by class.")
+    return x.iloc[train], x.iloc[test], y.iloc[train], y.iloc[test]
+
+
+def split_description(report: Mapping[str, Any]) -> str:
+    """How a run's hold-out was chosen, in words: "split by time on when:
+    hold-out = the latest 30 rows", or "random split"."""
+    column = report["config"].get("time_column")
+    if column:
+        rows = int(report["n_test"])
+        return f"split by time on {column}: hold-out = the latest {rows:,} rows"
+    return "random split"
+
+
+def _names(columns: Sequence[str]) -> str:
+    return ", ".join(repr(str(c)) for c in columns)
+
+
+def _has_times(values: pd.Series) -> bool:
+    """Whether some value of a date column has a time of day (not midnight)."""
+    present = values.dropna()
+    return bool((present != present.dt.normalize()).any())
 
 
 def _train(
@@ -323,7 +423,7 @@ def _train(
 
     data = split_data(frame, config)
     numeric, categorical, notes = data.numeric, data.categorical, data.notes
-    boolean = data.boolean
+    boolean, dates = data.boolean, data.dates
     x_train, x_test, y_train, y_test = (
         data.x_train,
         data.x_test,
@@ -335,6 +435,8 @@ def _train(
             numeric=numeric,
             categorical=categorical,
             boolean=boolean,
+            dates=dates,
+            timed=data.timed,
             model_key=config.model,
             task=config.task,
             params=config.params,
@@ -396,6 +498,8 @@ def _train(
         "numeric_features": numeric,
         "categorical_features": categorical,
         "boolean_features": boolean,
+        "date_features": dates,
+        "dates_with_hours": data.timed,
         "n_train": int(len(x_train)),
         "n_test": int(len(x_test)),
         "cv_folds": len(folds),
@@ -404,7 +508,7 @@ def _train(
         "metrics": metric_rows(holdout, scores, base_holdout, base_scores),
         "baseline": BASELINE_LABEL[config.task],
         "notes": notes,
-        "inputs": input_spec(x_train, numeric, categorical, boolean),
+        "inputs": input_spec(x_train, numeric, categorical, boolean, dates),
     }
     report.update(_curves(pipeline, x_test, y_test, config, labels))
     return TrainedRun(pipeline=pipeline, report=report)
@@ -440,6 +544,8 @@ def _cv_splits(
         return []
     if not 2 <= k <= 20:
         raise TrainingError("Cross-validation folds must be 0 (off) or 2 to 20.")
+    if config.time_column:
+        return _time_folds(y_train, k, is_clf)
     if len(y_train) < k:
         raise TrainingError(
             f"Too few rows for {k}-fold cross-validation: the training part has "
@@ -450,7 +556,7 @@ def _cv_splits(
         if int(counts.min()) < k:
             raise TrainingError(
                 f"{k}-fold cross-validation needs at least {k} rows of every class "
-                f"in the training part; class {counts.idxmin()!r} has "
+                f"in the training part; class {_label(counts.idxmin())} has "
                 f"{int(counts.min())}. Use fewer folds, or 0 to skip it."
             )
         splitter: Any = StratifiedKFold(
@@ -459,6 +565,28 @@ def _cv_splits(
     else:
         splitter = KFold(n_splits=k, shuffle=True, random_state=config.random_state)
     return list(splitter.split(np.zeros(len(y_train)), y_train))
+
+
+def _time_folds(
+    y_train: pd.Series, k: int, is_clf: bool
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """scikit-learn's ``TimeSeriesSplit`` of the training part (in time order):
+    ``k`` folds, each validating on the rows just after the ones it trains on."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    if len(y_train) <= k:
+        raise TrainingError(
+            f"Too few rows for {k} time-ordered folds: the training part has "
+            f"{len(y_train)}. Use fewer folds, or 0 to skip cross-validation."
+        )
+    folds = list(TimeSeriesSplit(n_splits=k).split(np.zeros(len(y_train))))
+    if is_clf and y_train.iloc[folds[0][0]].nunique() < 2:
+        raise TrainingError(
+            f"The first of {k} time-ordered folds trains on a single class: the "
+            "earliest rows all have the same target. Use fewer folds, 0 to skip "
+            "cross-validation, or a random split."
+        )
+    return folds
 
 
 def _curves(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable, Sequence
 
 import dash_ag_grid as dag
@@ -14,7 +15,14 @@ GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": "hov
 
 
 def step(number: int, title: str) -> dbc.CardHeader:
-    return dbc.CardHeader([html.Span(str(number), className="step-number"), title])
+    """A card's header: its step number and title, as a level-2 heading (styled as
+    the header text, so that headings go h1, h2, ... without a jump)."""
+    return dbc.CardHeader(
+        html.H2(
+            [html.Span(str(number), className="step-number"), title],
+            className="h6 mb-0 fw-semibold lh-base",
+        )
+    )
 
 
 def field(label: str, control: Any, control_id: Any, help_text: str = "") -> html.Div:
@@ -25,7 +33,38 @@ def field(label: str, control: Any, control_id: Any, help_text: str = "") -> htm
 
 
 def _for(control_id: Any) -> str:
+    """The ``for`` of a control's label: its id as the page writes it. A
+    pattern-matching (dict) id is written as dash-renderer's stringifyId does:
+    keys sorted, keys and values as compact JSON, non-ASCII kept as is."""
+    if isinstance(control_id, dict):
+        parts = (f"{_json(k)}:{_json(v)}" for k, v in sorted(control_id.items()))
+        return "{" + ",".join(parts) + "}"
     return control_id if isinstance(control_id, str) else ""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def upload_zone(upload_id: str, title: str, detail: str) -> html.Label:
+    """A zone to drop a file on, or click to choose one.
+
+    dcc.Upload's file input takes no label or aria attribute, so a label around the
+    zone names it (by the zone's text) and opens the file dialog on a click; the
+    zone's own click handling is off, else a click would open the dialog twice.
+    """
+    return html.Label(
+        dcc.Upload(
+            id=upload_id,
+            children=html.Span(
+                [html.Strong(title), " ", html.Span(detail, className="d-block small")]
+            ),
+            className="upload-zone",
+            multiple=False,
+            disable_click=True,
+        ),
+        className="d-block",
+    )
 
 
 HIDDEN = {"display": "none"}

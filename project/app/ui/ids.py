@@ -22,6 +22,7 @@ APP_URL = "app-url"
 APP_SESSION = "app-session"
 APP_URL_STATE = "app-url-state"
 APP_NOTICE = "app-notice"
+APP_ADDRESS = "app-address"  # the query the address bar shows
 
 # data section
 DATA_SYNTH = "data-synth"
@@ -54,6 +55,7 @@ TRAIN_TEST_SIZE = "train-test-size"
 TRAIN_STRATIFY = "train-stratify"
 TRAIN_SEED = "train-seed"
 TRAIN_CV_FOLDS = "train-cv-folds"
+TRAIN_TIME_COLUMN = "train-time-column"  # the date column a split follows
 TRAIN_WARNING = "train-warning"
 TRAIN_STATUS = "train-status"
 TRAIN_CANCEL = "train-cancel"

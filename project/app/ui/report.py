@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-from app.ml import METRIC_LABELS
+from app.ml import METRIC_LABELS, split_description
 
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2rem auto;
@@ -39,7 +39,10 @@ def make_report_html(
         report["numeric_features"]
         + report["categorical_features"]
         + report.get("boolean_features", [])
+        + report.get("date_features", [])
     )
+    by_time = bool(config.get("time_column"))
+    stratified = config["stratify"] and not by_time
     data_rows = _rows(
         [
             ("Dataset", e(str(dataset.get("name", "")))),
@@ -58,12 +61,14 @@ def make_report_html(
             (
                 "Hold-out",
                 f"{config['test_size']:.0%} ({report['n_test']:,} rows), stratified: "
-                f"{'yes' if config['stratify'] else 'no'}, "
+                f"{'yes' if stratified else 'no'}, "
                 f"seed {config['random_state']}",
             ),
+            ("Split", e(split_description(report))),
             (
                 "Cross-validation",
-                f"{report['cv_folds']} folds on {report['n_train']:,} training rows",
+                f"{report['cv_folds']} {'time-ordered ' * by_time}"
+                f"folds on {report['n_train']:,} training rows",
             ),
             (
                 "Training time",

@@ -25,6 +25,7 @@ def serve_layout(settings: Settings, session_id: str | None = None) -> html.Div:
                 storage_type="session",
             ),
             dcc.Store(id=ids.APP_URL_STATE, data=None),
+            dcc.Store(id=ids.APP_ADDRESS, data=None),
             dcc.Store(id=ids.DATA_VERSION, data=None),
             dcc.Store(id=ids.DATA_UPLOAD_BUFFER, data=None),
             dcc.Store(id=ids.DATA_UPLOAD_LIMIT, data=settings.max_upload_bytes),
@@ -35,34 +36,39 @@ def serve_layout(settings: Settings, session_id: str | None = None) -> html.Div:
             dcc.Download(id=ids.EVAL_DOWNLOAD),
             dcc.Download(id=ids.PREDICT_DOWNLOAD),
             navbar(),
-            notice(),
-            dbc.Container(
-                dbc.Row(
-                    [
-                        dbc.Col(
-                            [data_card(settings), target_card(), model_card()],
-                            md=5,
-                            lg=4,
-                            xl=3,
-                            className="d-flex flex-column gap-3",
+            # The main landmark: everything a visitor works with, below the banner.
+            html.Main(
+                [
+                    notice(),
+                    dbc.Container(
+                        dbc.Row(
+                            [
+                                dbc.Col(
+                                    [data_card(settings), target_card(), model_card()],
+                                    md=5,
+                                    lg=4,
+                                    xl=3,
+                                    className="d-flex flex-column gap-3",
+                                ),
+                                dbc.Col(main_tabs(), md=7, lg=8, xl=9),
+                            ],
+                            className="g-3",
                         ),
-                        dbc.Col(main_tabs(), md=7, lg=8, xl=9),
-                    ],
-                    className="g-3",
-                ),
-                fluid=True,
-                className="py-3",
+                        fluid=True,
+                        className="py-3",
+                    ),
+                ]
             ),
         ]
     )
 
 
-def navbar() -> html.Nav:
-    """The top bar with the product name."""
-    return html.Nav(
+def navbar() -> html.Header:
+    """The top bar (the page's banner) with the product name as its one h1."""
+    return html.Header(
         dbc.Container(
             [
-                html.Span("Dashboard", className="navbar-brand mb-0 h1 text-white"),
+                html.H1("Dashboard", className="navbar-brand mb-0 h1 text-white"),
                 html.Span(
                     "Explore data, train and compare scikit-learn models",
                     className="tagline d-none d-md-inline",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _ui import run_row
+from _ui import run_row, tab
 from dash.testing.browser import Browser
 from selenium.webdriver.common.by import By
 
@@ -197,3 +197,35 @@ def test_two_visitors_never_see_each_others_data(
     dash_duo.wait_for_contains_text(f"#{ids.DATA_STATUS}", "150 rows", TIMEOUT)
     _click(dash_duo, f"#{ids.MAIN_TABS} .nav-link:not(.active)")
     dash_duo.wait_for_contains_text(f"#{ids.RUNS_TABLE}", "zq-private-upload", TIMEOUT)
+
+
+def test_a_reload_shows_the_uploaded_data_target_and_model(
+    dash_duo, dash_app, tmp_path
+):
+    """After an upload and a run, a reload (the address bar's link) shows the
+    upload, its target and the run's model; nothing says Iris."""
+    path = tmp_path / "customers.csv"
+    path.write_text(MESSY_CSV, encoding="utf-8")
+    dash_duo.start_server(dash_app)
+    dash_duo.wait_for_contains_text(f"#{ids.DATA_STATUS}", "150 rows", TIMEOUT)
+    _upload(dash_duo, path)
+    dash_duo.wait_for_contains_text(
+        f"#{ids.DATA_STATUS}", "customers.csv: 121 rows", TIMEOUT
+    )
+    dash_duo.wait_for_contains_text(f"#{ids.TARGET_COLUMN}", "plan", TIMEOUT)
+    dash_duo.select_dcc_dropdown(f"#{ids.MODEL_NAME}", "Random forest")
+    _train(dash_duo)
+    # The address bar follows the choices: no dataset (an upload), target, model.
+    query = dash_duo.driver.execute_script("return window.location.search")
+    assert "dataset=" not in query and "model=random_forest" in query
+    assert "target=plan" in query
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_contains_text(
+        f"#{ids.DATA_STATUS}", "customers.csv: 121 rows", TIMEOUT
+    )
+    dash_duo.wait_for_contains_text(f"#{ids.TARGET_COLUMN}", "plan", TIMEOUT)
+    dash_duo.wait_for_contains_text(f"#{ids.MODEL_NAME}", "Random forest", TIMEOUT)
+    assert "Iris" not in dash_duo.find_element(f"#{ids.DATA_SOURCE}").text
+    tab(dash_duo, "Results")
+    dash_duo.wait_for_contains_text(f"#{ids.RUNS_TABLE}", "customers.csv", TIMEOUT)
+    _no_errors(dash_duo)

@@ -142,6 +142,15 @@ def test_explain_tab_shows_importances_and_partial_dependence(dash_duo, dash_app
     _start_with_iris(dash_duo, dash_app)
     _train(dash_duo, 1)
     _tab(dash_duo, "Explain")
+    # While the progress bar explains the run, the summary never says there is
+    # no model to explain.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        summary = dash_duo.find_element(f"#{ids.EXPLAIN_SUMMARY}").text
+        assert "Train a model" not in summary, summary
+        if "Explaining run 1" in summary:
+            break
+        time.sleep(0.05)
     dash_duo.wait_for_contains_text(
         f"#{ids.EXPLAIN_SUMMARY}", "Explaining run 1", TIMEOUT
     )

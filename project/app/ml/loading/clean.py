@@ -561,8 +561,12 @@ def _conversion_notes(columns: list[_Column]) -> list[str]:
     parsed = [c for c in columns if c.how and c.how.startswith("dates:")]
     if parsed:
         names = _quote([c.name for c in parsed])
-        feature = "a model feature" if len(parsed) == 1 else "model features"
-        notes.append(f"Parsed {names} as dates (not used as {feature} by default).")
+        in_use = sum(
+            pd.api.types.is_datetime64_any_dtype(c.values)
+            and c.values.nunique(dropna=True) > 1
+            for c in columns
+        )
+        notes.append(f"Parsed {names} as dates ({_date_use(in_use)}).")
         for column in parsed:
             bad = int(column.how.split(":")[1])  # type: ignore[union-attr]
             if bad:
@@ -696,6 +700,18 @@ def _all_distinct(values: pd.Series) -> bool:
     return bool(pc.max(ranks).as_py() == len(values))
 
 
+def _date_use(in_use: int) -> str:
+    """What the app does with dates by default, given how many date columns vary:
+    the one such column is a feature (as its parts) and the split follows it."""
+    if in_use == 1:
+        return (
+            "by default a model feature, as its year, month, day and day of week, "
+            "and the split follows it in time"
+        )
+    why = f"with {in_use} date columns, " if in_use > 1 else ""
+    return f"offered as model features and to split by time; {why}not chosen by default"
+
+
 def _role_notes(
     roles: dict[str, tuple[str, ...]],
     parsed: set[str],
@@ -707,10 +723,8 @@ def _role_notes(
     dates = [n for n in roles["date"] if n not in parsed]
     if dates:
         verb = "holds" if len(dates) == 1 else "hold"
-        feature = "a model feature" if len(dates) == 1 else "model features"
-        notes.append(
-            f"{_quote(dates)} {verb} dates (not used as {feature} by default)."
-        )
+        in_use = len([n for n in roles["date"] if n not in roles["constant"]])
+        notes.append(f"{_quote(dates)} {verb} dates ({_date_use(in_use)}).")
     constants = list(roles["constant"])
     if constants:
         if len(constants) == 1:

@@ -7,14 +7,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dcc, html, no_update
-from dash.exceptions import PreventUpdate
+from dash import Input, Output, State, dcc, html, no_update, set_props
+from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 from app import services
 from app.config import Settings
 from app.ml import (
     DATASETS,
     MAX_SYNTHETIC_ROWS,
+    MODEL_SPECS,
     DataLoadError,
     column_distribution,
     dataset_options,
@@ -22,7 +23,15 @@ from app.ml import (
 from app.server import jobs
 from app.server.store import SessionExpired, SessionStore
 from app.ui import figures, ids
-from app.ui.components import field, graph, grid, notes_list, progress_box, step
+from app.ui.components import (
+    field,
+    graph,
+    grid,
+    notes_list,
+    progress_box,
+    step,
+    upload_zone,
+)
 from app.ui.tabs import _inputs
 from app.ui.tabs._background import with_progress
 
@@ -30,6 +39,9 @@ log = logging.getLogger(__name__)
 
 
 # Layout
+
+# What an empty dropdown says (without it, it would have no accessible name).
+NO_DATA = "Load data first"
 
 
 def data_card(settings: Settings) -> dbc.Card:
@@ -55,20 +67,11 @@ def data_card(settings: Settings) -> dbc.Card:
                         synthetic_controls(), id=ids.DATA_SYNTH, is_open=False
                     ),
                     html.Div("or", className="text-center text-muted small my-1"),
-                    dcc.Upload(
-                        id=ids.DATA_UPLOAD,
-                        children=html.Div(
-                            [
-                                html.Strong("Upload a file"),
-                                html.Div(
-                                    f"Drop or click · CSV, TSV, Excel, Parquet · "
-                                    f"up to {limit_mb} MB",
-                                    className="small",
-                                ),
-                            ]
-                        ),
-                        className="upload-zone",
-                        multiple=False,
+                    upload_zone(
+                        ids.DATA_UPLOAD,
+                        "Upload a file",
+                        f"Drop or click · CSV, TSV, Excel, Parquet · "
+                        f"up to {limit_mb} MB",
                     ),
                     dcc.Loading(
                         html.Div(
@@ -180,9 +183,9 @@ def data_tab() -> html.Div:
     """Preview grid, column summary, distribution, correlations and scatter."""
     return html.Div(
         [
-            html.H6("Preview (first 100 rows)", className="mt-3"),
+            html.H2("Preview (first 100 rows)", className="h6 mt-3"),
             grid(ids.DATA_PREVIEW, 300),
-            html.H6("Columns", className="mt-3"),
+            html.H2("Columns", className="h6 mt-3"),
             grid(ids.DATA_SUMMARY, 300),
             dbc.Row(
                 [
@@ -190,7 +193,11 @@ def data_tab() -> html.Div:
                         [
                             field(
                                 "Distribution of",
-                                dcc.Dropdown(id=ids.DATA_DIST_COLUMN, clearable=False),
+                                dcc.Dropdown(
+                                    id=ids.DATA_DIST_COLUMN,
+                                    clearable=False,
+                                    placeholder=NO_DATA,
+                                ),
                                 ids.DATA_DIST_COLUMN,
                             ),
                             graph(ids.DATA_DIST_GRAPH, "Load data to see it here"),
@@ -209,7 +216,11 @@ def data_tab() -> html.Div:
                     dbc.Col(
                         field(
                             "Scatter: x",
-                            dcc.Dropdown(id=ids.DATA_SCATTER_X, clearable=False),
+                            dcc.Dropdown(
+                                id=ids.DATA_SCATTER_X,
+                                clearable=False,
+                                placeholder=NO_DATA,
+                            ),
                             ids.DATA_SCATTER_X,
                         ),
                         md=6,
@@ -217,7 +228,11 @@ def data_tab() -> html.Div:
                     dbc.Col(
                         field(
                             "y",
-                            dcc.Dropdown(id=ids.DATA_SCATTER_Y, clearable=False),
+                            dcc.Dropdown(
+                                id=ids.DATA_SCATTER_Y,
+                                clearable=False,
+                                placeholder=NO_DATA,
+                            ),
                             ids.DATA_SCATTER_Y,
                         ),
                         md=6,
@@ -258,6 +273,23 @@ def summary_columns() -> list[dict[str, Any]]:
 
 
 DEFAULT_DATASET = "iris"
+
+# The address bar follows the dataset, target and model, without a reload or a
+# new history entry, so that a reload or a copied link opens the same choices.
+ADDRESS_BAR = """
+function(dataset, target, model) {
+    var query = new URLSearchParams(window.location.search);
+    var pairs = {"dataset": dataset, "target": target, "model": model};
+    Object.keys(pairs).forEach(function(key) {
+        if (pairs[key]) { query.set(key, pairs[key]); } else { query.delete(key); }
+    });
+    var text = query.toString();
+    window.history.replaceState(
+        window.history.state, "", window.location.pathname + (text ? "?" + text : "")
+    );
+    return text;
+}
+"""
 MAX_QUERY_VALUE = 200
 
 # The upload guard runs in the browser: a file over the limit is refused there,
@@ -287,8 +319,25 @@ class DataCallbacks:
         app.callback(
             Output(ids.DATA_SOURCE, "value"),
             Output(ids.APP_URL_STATE, "data"),
+            Output(ids.DATA_SYNTH_ROWS, "value"),
+            Output(ids.DATA_SYNTH_NOISE, "value"),
+            Output(ids.DATA_SYNTH_FEATURES, "value"),
+            Output(ids.DATA_SYNTH_SEED, "value"),
+            Output(ids.DATA_VERSION, "data", allow_duplicate=True),
+            Output(ids.DATA_STATUS, "children", allow_duplicate=True),
+            Output(ids.DATA_NOTES, "children", allow_duplicate=True),
             Input(ids.APP_URL, "search"),
-        )(self.apply_url)
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call="initial_duplicate",
+        )(self.open_page)
+        app.clientside_callback(
+            ADDRESS_BAR,
+            Output(ids.APP_ADDRESS, "data"),
+            Input(ids.DATA_SOURCE, "value"),
+            Input(ids.TARGET_COLUMN, "value"),
+            Input(ids.MODEL_NAME, "value"),
+            prevent_initial_call=True,
+        )
         app.clientside_callback(
             UPLOAD_GUARD,
             Output(ids.DATA_UPLOAD_BUFFER, "data"),
@@ -367,7 +416,8 @@ class DataCallbacks:
 
     # -- choosing data -------------------------------------------------------------
     def apply_url(self, search: str | None) -> tuple[str, dict[str, str]]:
-        """Preselect the dataset from the URL; keep the target and model for later."""
+        """The dataset a link names (or the default) and its target and model;
+        a name this app does not know is replaced, and the notice says so."""
         query = parse_qs((_inputs.text(search) or "").lstrip("?"))
         picked = {
             key: values[0][:MAX_QUERY_VALUE]
@@ -375,9 +425,48 @@ class DataCallbacks:
             if key in ("dataset", "target", "model") and values
         }
         dataset = picked.pop("dataset", DEFAULT_DATASET)
+        unknown = []
         if dataset not in DATASETS:
+            unknown.append(f"no dataset {dataset!s:.40}")
             dataset = DEFAULT_DATASET
-        return dataset, picked
+        if "model" in picked and picked["model"] not in MODEL_SPECS:
+            unknown.append(f"no model {picked.pop('model')!s:.40}")
+        if unknown:
+            _notice(
+                f"This link names {' and '.join(unknown)} here; showing "
+                f"{DATASETS[dataset].label.split(' (')[0]} instead."
+            )
+        return dataset, dict(picked, dataset=dataset)
+
+    def open_page(self, search: str | None, sid: str) -> tuple[Any, ...]:
+        """What a page shows when it opens: the data, target and model the session
+        already holds (after a reload or Back), unless its link names other data;
+        else what the link names, or the default dataset."""
+        dataset, picked = self.apply_url(search)
+        named = "dataset=" in (_inputs.text(search) or "")
+        current = services.current_dataset(self.store, _inputs.text(sid) or "")
+        keep = (no_update,) * 4
+        if current is None:
+            return (dataset, picked, *keep, no_update, no_update, no_update)
+        source = current.get("source") or {}
+        bundled = source.get("kind") == "bundled"
+        if named and not (bundled and source.get("key") == dataset):
+            return (dataset, picked, *keep, no_update, no_update, no_update)
+        restored = {
+            **services.last_choices(self.store, sid, current),
+            **{k: v for k, v in picked.items() if k != "dataset"},
+            "dataset": source.get("key") if bundled else current["version"],
+        }
+        if bundled:  # load_bundled finds it already loaded: nothing is read again
+            params = source.get("params") or {}
+            synth = (
+                params.get("n_samples", 1000),
+                params.get("noise"),
+                params.get("n_features"),
+                params.get("random_state", 0),
+            )
+            return (source["key"], restored, *synth, no_update, no_update, no_update)
+        return (None, restored, *keep, *self._loaded(current))
 
     def load_bundled(
         self,
@@ -403,6 +492,13 @@ class DataCallbacks:
                 "n_features": _number(n_features, "Features", int),
                 "random_state": _number(seed, "Seed", int) or 0,
             }
+            current = services.current_dataset(self.store, sid)
+            if current and current.get("source") == {
+                "kind": "bundled",
+                "key": source,
+                "params": params if synthetic else {},
+            }:
+                return self._loaded(current) + (no_update, synthetic)
             job = services.dataset_job(self.store, sid, source, params)
             if job is not None:
                 waiting = status_message("Generating the dataset…")
@@ -440,6 +536,8 @@ class DataCallbacks:
             log.warning("loading data ran out of its budget: %r", exc)
             return self._refused(sid, jobs.Budget.of(self.settings).message(exc))
         set_progress((100, "Loaded"))
+        if job.get("kind") == "upload":  # the bundled choice no longer applies
+            _set(ids.DATA_SOURCE, {"value": None})
         return self._loaded(meta)
 
     def _loaded(self, meta: dict[str, Any]) -> tuple[Any, ...]:
@@ -466,8 +564,16 @@ class DataCallbacks:
         except SessionExpired:
             raise PreventUpdate from None
         columns = meta["columns"]
-        wanted = _inputs.mapping(url_state).get("target")
+        url_state = _inputs.mapping(url_state)
+        wanted = url_state.get("target")
         target = wanted if wanted in columns else meta["default_target"]
+        source = meta.get("source") or {}
+        named_here = url_state.get("dataset") in (source.get("key"), meta["version"])
+        if wanted and wanted not in columns and named_here:
+            _notice(
+                f"This link names a target {str(wanted)[:40]} that {meta['name']} "
+                f"does not have; showing {target} instead."
+            )
         options = [{"label": c, "value": c} for c in columns]
         numeric = profile["numeric"] or columns
         x = numeric[0]
@@ -538,3 +644,17 @@ def _number(value: Any, label: str, kind: type) -> Any:
         return kind(value)
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{label} must be a number.") from None
+
+
+def _notice(text: str) -> None:
+    """Show ``text`` in the page's notice (from within a callback)."""
+    log.info("notice: %s", text)
+    _set(ids.APP_NOTICE, jobs.notice_props(text))
+
+
+def _set(component: str, props: dict[str, Any]) -> None:
+    """Dash's ``set_props``, a no-op outside a callback (a direct call in tests)."""
+    try:
+        set_props(component, props)
+    except MissingCallbackContextException:
+        pass

@@ -29,6 +29,8 @@ def explain_tab() -> html.Div:
     """Importances, partial dependence and ICE, decision boundary and calibration."""
 
     def dropdown(control_id: str, **kw: Any) -> dcc.Dropdown:
+        # An empty dropdown shows its placeholder (else it would have no name).
+        kw.setdefault("placeholder", "Train a model first")
         return dcc.Dropdown(id=control_id, options=[], **kw)
 
     return html.Div(
@@ -48,7 +50,7 @@ def explain_tab() -> html.Div:
                 ],
                 className="g-3",
             ),
-            html.H6("Partial dependence and ICE", className="mt-3"),
+            html.H2("Partial dependence and ICE", className="h6 mt-3"),
             dbc.Row(
                 [
                     dbc.Col(
@@ -70,7 +72,11 @@ def explain_tab() -> html.Div:
                     dbc.Col(
                         field(
                             "Class",
-                            dropdown(ids.EXPLAIN_OUTPUT, clearable=False),
+                            dropdown(
+                                ids.EXPLAIN_OUTPUT,
+                                clearable=False,
+                                placeholder="no classes",
+                            ),
                             ids.EXPLAIN_OUTPUT,
                         ),
                         md=4,
@@ -87,7 +93,7 @@ def explain_tab() -> html.Div:
             ),
             html.Div(
                 [
-                    html.H6("Decision boundary and calibration", className="mt-3"),
+                    html.H2("Decision boundary and calibration", className="h6 mt-3"),
                     dbc.Row(
                         [
                             dbc.Col(
@@ -148,14 +154,21 @@ EXPLAIN_TAB = "tab-explain"
 
 # Runs in the browser: ask for the shown run's explanations only while the Explain
 # tab is open, and once per run (no background job for a tab change elsewhere).
+#: What the Explain tab says while its first figures are computed (not "Train a
+#: model": a run is there, and the progress bar is explaining it).
+EXPLAINING = "Explaining the shown run: importances first, then the other figures…"
 EXPLAIN_GATE = """
 function(run, tab, asked) {
+    var no = window.dash_clientside.no_update;
     if (tab !== "%s" || !run || run === asked) {
-        return window.dash_clientside.no_update;
+        return [no, no];
     }
-    return run;
+    return [run, "%s"];
 }
-""" % EXPLAIN_TAB
+""" % (
+    EXPLAIN_TAB,
+    EXPLAINING,
+)
 
 
 class ExplainCallbacks:
@@ -170,6 +183,7 @@ class ExplainCallbacks:
         app.clientside_callback(
             EXPLAIN_GATE,
             Output(ids.EXPLAIN_REQUEST, "data"),
+            Output(ids.EXPLAIN_SUMMARY, "children", allow_duplicate=True),
             Input(ids.EVAL_RUN, "data"),
             Input(ids.MAIN_TABS, "active_tab"),
             State(ids.EXPLAIN_REQUEST, "data"),

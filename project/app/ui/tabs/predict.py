@@ -24,6 +24,7 @@ from app.ui.components import (
     message_with_notes,
     progress_box,
     running_message,
+    upload_zone,
 )
 from app.ui.tabs import _inputs
 from app.ui.tabs._background import with_progress
@@ -48,10 +49,11 @@ def predict_tab() -> html.Div:
                     dbc.Col(html.Div(id=ids.PREDICT_INPUTS), lg=7),
                     dbc.Col(
                         [
-                            html.H6("Prediction"),
+                            html.H2("Prediction", className="h6"),
                             html.Div(id=ids.WHATIF_PREDICTION, role="status"),
-                            html.H6(
-                                "Why: each feature's contribution", className="mt-3"
+                            html.H2(
+                                "Why: each feature's contribution",
+                                className="h6 mt-3",
                             ),
                             graph(
                                 ids.WHATIF_CONTRIBUTIONS,
@@ -63,20 +65,11 @@ def predict_tab() -> html.Div:
                 ],
                 className="g-3",
             ),
-            html.H6("Predict a file of new rows", className="mt-4"),
-            dcc.Upload(
-                id=ids.PREDICT_UPLOAD,
-                children=html.Div(
-                    [
-                        html.Strong("Upload rows to predict"),
-                        html.Div(
-                            "Same columns as the training data · you get a CSV back",
-                            className="small",
-                        ),
-                    ]
-                ),
-                className="upload-zone",
-                multiple=False,
+            html.H2("Predict a file of new rows", className="h6 mt-4"),
+            upload_zone(
+                ids.PREDICT_UPLOAD,
+                "Upload rows to predict",
+                "Same columns as the training data · you get a CSV back",
             ),
             dcc.Loading(
                 html.Div(id=ids.PREDICT_STATUS, className="mt-2", role="status"),
@@ -90,8 +83,9 @@ def predict_tab() -> html.Div:
 
 def whatif_inputs(spec: Sequence[dict[str, Any]]) -> dbc.Row:
     """One input per feature: numbers (any value; the training range as help),
-    categories as dropdowns, yes/no as a switch; each starts at the median or the
-    most frequent value, with a note under it when its value is unusual."""
+    categories as dropdowns, yes/no as a switch, dates as ISO text; each starts
+    at the median or the most frequent value, with a note under it when its
+    value is unusual."""
     cols = []
     for item in spec:
         control_id = ids.input_id(item["name"])
@@ -102,6 +96,11 @@ def whatif_inputs(spec: Sequence[dict[str, Any]]) -> dbc.Row:
                 id=control_id, type="number", value=item["default"], debounce=False
             )
             help_text = f"{item['min']:.4g} to {item['max']:.4g} in training"
+        elif item["kind"] == "date":
+            control = dbc.Input(
+                id=control_id, type="text", value=item["default"], debounce=True
+            )
+            help_text = f"a date, {item['min']} to {item['max']} in training"
         elif item["kind"] == "bool":
             control = dbc.Switch(
                 id=control_id, value=bool(item["default"]), label="yes / no"

@@ -22,9 +22,11 @@ from app.ml import (
     TrainConfig,
     TrainingError,
     default_features,
+    default_time_column,
     detect_task,
     models_for_task,
     slow_run_warning,
+    split_description,
 )
 from app.server import jobs
 from app.server.store import SessionExpired, SessionStore
@@ -59,7 +61,12 @@ def model_card() -> dbc.Card:
                 [
                     field(
                         "Model",
-                        dcc.Dropdown(id=ids.MODEL_NAME, options=[], clearable=False),
+                        dcc.Dropdown(
+                            id=ids.MODEL_NAME,
+                            options=[],
+                            clearable=False,
+                            placeholder="Load data first",
+                        ),
                         ids.MODEL_NAME,
                     ),
                     html.Div(id=ids.TRAIN_PARAMS),
@@ -75,6 +82,20 @@ def model_card() -> dbc.Card:
                             marks={v / 10: f"{v * 10}%" for v in range(1, 6)},
                         ),
                         ids.TRAIN_TEST_SIZE,
+                    ),
+                    field(
+                        "Split by time",
+                        dcc.Dropdown(
+                            id=ids.TRAIN_TIME_COLUMN,
+                            options=[],
+                            value=None,
+                            placeholder="None: a random split",
+                        ),
+                        ids.TRAIN_TIME_COLUMN,
+                        "A date column: the hold-out is then the latest rows, and "
+                        "each CV fold is scored on rows later than it trained on, "
+                        "as a model that predicts the future will be. Empty: a "
+                        "random split, which flatters a model of data over time.",
                     ),
                     dbc.Row(
                         [
@@ -179,10 +200,10 @@ def results_tab() -> html.Div:
         [
             html.Div(
                 [
-                    html.H6(
+                    html.H2(
                         "Runs in this session · click a row to show it, tick rows to "
                         "compare them",
-                        className="mb-0",
+                        className="h6 mb-0",
                     ),
                     dbc.Button(
                         "Remove ticked",
@@ -250,7 +271,7 @@ def comparison(rows: Sequence[dict[str, Any]], figures: Sequence[Any]) -> html.D
     )
     return html.Div(
         [
-            html.H6("Comparison of the ticked runs (hold-out)"),
+            html.H2("Comparison of the ticked runs (hold-out)", className="h6"),
             html.Table(
                 [header, body], className="table table-sm metrics-table bg-white"
             ),
@@ -357,7 +378,7 @@ def run_summary(report: dict[str, Any], run_id: str, dataset: str) -> html.Div:
         f"Run {number} · {report['model_label']} on {dataset} · target "
         f"{config['target']} ({report['task']}) · {report['n_train']:,} training rows, "
         f"{report['n_test']:,} hold-out rows, {report['cv_folds']} CV folds · "
-        f"{_timing(report)}"
+        f"{split_description(report)} · {_timing(report)}"
     )
     notes = report.get("notes") or []
     return html.Div(
@@ -390,6 +411,8 @@ class TrainCallbacks:
             Output(ids.TRAIN_TASK, "value"),
             Output(ids.TRAIN_FEATURES, "options"),
             Output(ids.TRAIN_FEATURES, "value"),
+            Output(ids.TRAIN_TIME_COLUMN, "options"),
+            Output(ids.TRAIN_TIME_COLUMN, "value"),
             Input(ids.TARGET_COLUMN, "value"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
@@ -430,6 +453,7 @@ class TrainCallbacks:
             State(ids.TRAIN_STRATIFY, "value"),
             State(ids.TRAIN_SEED, "value"),
             State(ids.TRAIN_CV_FOLDS, "value"),
+            State(ids.TRAIN_TIME_COLUMN, "value"),
             prevent_initial_call=True,
             **with_progress(
                 ids.TRAIN_PROGRESS,
@@ -483,7 +507,8 @@ class TrainCallbacks:
         )(self.remove)
 
     def choose_target(self, target: str | None, sid: str) -> tuple[Any, ...]:
-        """Detect the task of a target and offer the other columns as features."""
+        """Detect the task of a target and offer the other columns as features;
+        offer the date columns to split by time, the only one chosen."""
         target = _inputs.text(target)
         if not target:
             raise PreventUpdate
@@ -501,7 +526,10 @@ class TrainCallbacks:
             if c != target
         ]
         chosen = default_features(meta["columns"], target, roles)
-        return detect_task(frame[target]), options, chosen
+        dates = [c for c in roles.get("date", ()) if c != target]
+        time_options = [{"label": c, "value": c} for c in dates]
+        time_column = default_time_column(meta["columns"], target, roles)
+        return detect_task(frame[target]), options, chosen, time_options, time_column
 
     def choose_task(
         self, task: str | None, url_state: dict | None, current: str | None
@@ -556,8 +584,10 @@ class TrainCallbacks:
         stratify: bool | None,
         seed: Any,
         folds: Any,
+        time_column: Any = None,
     ) -> tuple[Any, ...]:
-        """Train the chosen model on the session's data and add it to the runs.
+        """Train the chosen model on the session's data and add it to the runs;
+        split by time on ``time_column`` when it names one, else at random.
 
         Runs as a background job; ``set_progress((percent, label))`` after each fit.
         """
@@ -578,6 +608,7 @@ class TrainCallbacks:
                 stratify=bool(stratify),
                 cv_folds=_int(folds, "CV folds"),
                 random_state=_int(seed, "Seed"),
+                time_column=_inputs.text(time_column) or None,
             )
             if not config.target:
                 raise TrainingError("Choose a target column first.")
