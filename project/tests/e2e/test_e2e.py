@@ -192,9 +192,11 @@ def test_two_visitors_never_see_each_others_data(
         By.CSS_SELECTOR, f"#{ids.RUNS_TABLE} .ag-center-cols-container .ag-row"
     )
     assert rows == []
-    # The first visitor, after a reload, still has their own run.
+    # The first visitor, after a reload, still has their own data and run.
     dash_duo.driver.refresh()
-    dash_duo.wait_for_contains_text(f"#{ids.DATA_STATUS}", "150 rows", TIMEOUT)
+    dash_duo.wait_for_contains_text(
+        f"#{ids.DATA_STATUS}", "zq-private-upload.csv: 121 rows", TIMEOUT
+    )
     _click(dash_duo, f"#{ids.MAIN_TABS} .nav-link:not(.active)")
     dash_duo.wait_for_contains_text(f"#{ids.RUNS_TABLE}", "zq-private-upload", TIMEOUT)
 
