@@ -846,3 +846,21 @@ def test_a_monthly_series_is_split_by_time_and_scored_honestly(
     )
     (note,) = predict.notes(["2019-06-01"], [control.id], by_time, sid)
     assert "after every training date" in note
+
+
+def test_a_regression_run_turns_off_what_only_classes_need(
+    data, train, store, settings, sid
+):
+    _load(data, sid, "diabetes")
+    _, _, features, *_ = train.choose_target("target", sid)
+    _, _, run_id, _ = _train(
+        train, sid, task="regression", features=features, model="ridge", folds=3
+    )
+    explain = ExplainCallbacks(store, settings)
+    out = explain.overview(_quiet, run_id, sid)
+    assert out[6] == [] and out[7] is None  # no class to choose
+    assert out[8:12] == ([], None, [], None)  # no decision boundary to draw
+    assert out[13] == {"display": "none"}
+    export = ExportCallbacks(store, settings)
+    page, _ = export.file(ids.DOWNLOAD_REPORT, run_id, sid)
+    assert "stratified: no" in page["content"]

@@ -513,3 +513,26 @@ def test_row_contributions_timing(capsys):
             "\nrow_contributions, 20 features x 2,000 rows:",
             ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in seconds.items()),
         )
+
+
+def test_the_encoders_internal_names_never_reach_the_page():
+    """Rare categories grouped by the one-hot encoder are "(other values)"."""
+    rng = np.random.default_rng(0)
+    n = 400
+    titles = [f"t{i}" for i in range(60)]
+    frame = pd.DataFrame(
+        {
+            "title": rng.choice(titles, n),
+            "x": rng.normal(size=n),
+        }
+    )
+    y = pd.Series(rng.choice(["a", "b"], n))
+    pipeline = F.build_pipeline(
+        numeric=["x"],
+        categorical=["title"],
+        model_key="logistic_regression",
+        task="classification",
+    ).fit(frame, y)
+    names = F.model_importances(pipeline)["names"]
+    assert "title (other values)" in names
+    assert not any("infrequent" in name or "sklearn" in name for name in names)

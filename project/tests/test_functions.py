@@ -198,10 +198,20 @@ def test_every_model_builds_with_its_defaults_and_seed(model, task):
         assert type(estimator).__name__ == "CalibratedClassifierCV"
         estimator = estimator.estimator
     params = estimator.get_params()
+    own = type(estimator)().get_params()  # scikit-learn's defaults for the class
     for name, value in F.default_params(model).items():
-        assert params[name] == value
+        assert params[name] == (own[name] if value == F.SKLEARN_DEFAULT else value)
     if "random_state" in params:
         assert params["random_state"] == 3
+
+
+def test_the_random_forest_keeps_scikit_learns_features_per_split_by_task():
+    """The regressor uses every feature per split, as scikit-learn does (not sqrt)."""
+    defaults = F.default_params("random_forest")
+    regressor = F.make_estimator("random_forest", "regression", defaults)
+    classifier = F.make_estimator("random_forest", "classification", defaults)
+    assert regressor.max_features == 1.0
+    assert classifier.max_features == "sqrt"
 
 
 def test_a_model_refuses_a_task_it_cannot_do():

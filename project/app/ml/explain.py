@@ -81,7 +81,7 @@ def model_importances(pipeline: Any) -> dict[str, Any] | None:
         names = [str(n) for n in pipeline[:-1].get_feature_names_out()]
     except (AttributeError, ValueError):
         return None
-    names = [n.split("__", 1)[-1] for n in names]
+    names = [_readable(n.split("__", 1)[-1]) for n in names]
     if hasattr(model, "feature_importances_"):
         values = np.asarray(model.feature_importances_, dtype=float)
         return {
@@ -112,6 +112,17 @@ def model_importances(pipeline: Any) -> dict[str, Any] | None:
         "values": coef.tolist(),
         "series": series,
     }
+
+
+#: The one-hot encoder names its column of rare categories so (after the feature).
+_INFREQUENT = "_infrequent_sklearn"
+
+
+def _readable(name: str) -> str:
+    """An encoded column's name as the page shows it (no encoder internals)."""
+    if name.endswith(_INFREQUENT):
+        return name[: -len(_INFREQUENT)] + " (other values)"
+    return name
 
 
 def partial_dependence_curves(

@@ -53,6 +53,9 @@ class ModelSpec:
         return tuple(task for task in TASKS if task in self.estimators)
 
 
+#: A choice that leaves the parameter to scikit-learn, whose default can differ
+#: by task (the random forest's ``max_features``).
+SKLEARN_DEFAULT = "default"
 _C = ParamSpec("C", "Regularisation C (higher = less)", "float", 1.0, 1e-4, 1e4, None)
 _MAX_DEPTH = ParamSpec(
     "max_depth", "Max depth", "int", None, 1, 100, 1, none_label="no limit"
@@ -165,8 +168,10 @@ MODEL_SPECS: dict[str, ModelSpec] = {
                     "max_features",
                     "Features per split",
                     "choice",
-                    "sqrt",
-                    options=("sqrt", "log2", 1.0),
+                    SKLEARN_DEFAULT,
+                    options=(SKLEARN_DEFAULT, "sqrt", "log2", 1.0),
+                    help="default: scikit-learn's own, the square root of the "
+                    "features for classes, all of them (1.0) for quantities",
                 ),
             ),
             scale=False,
@@ -323,7 +328,8 @@ def make_estimator(
     module_name, class_name = spec.estimators[task].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     kwargs = dict(spec.fixed.get(task, {}))
-    kwargs.update(validate_params(model_key, params or {}))
+    chosen = validate_params(model_key, params or {})
+    kwargs.update({k: v for k, v in chosen.items() if v != SKLEARN_DEFAULT})
     if "random_state" in cls._get_param_names():
         kwargs["random_state"] = random_state
     estimator = cls(**kwargs)

@@ -42,7 +42,9 @@ def make_report_html(
         + report.get("date_features", [])
     )
     by_time = bool(config.get("time_column"))
-    stratified = config["stratify"] and not by_time
+    stratified = (
+        config["stratify"] and not by_time and report["task"] == "classification"
+    )
     data_rows = _rows(
         [
             ("Dataset", e(str(dataset.get("name", "")))),

@@ -70,7 +70,9 @@ def explain_tab() -> html.Div:
                         md=4,
                     ),
                     dbc.Col(
-                        field(
+                        id=ids.EXPLAIN_OUTPUT_BOX,
+                        md=4,
+                        children=field(
                             "Class",
                             dropdown(
                                 ids.EXPLAIN_OUTPUT,
@@ -79,7 +81,6 @@ def explain_tab() -> html.Div:
                             ),
                             ids.EXPLAIN_OUTPUT,
                         ),
-                        md=4,
                     ),
                 ],
                 className="g-2",
@@ -188,6 +189,12 @@ class ExplainCallbacks:
             Input(ids.MAIN_TABS, "active_tab"),
             State(ids.EXPLAIN_REQUEST, "data"),
             prevent_initial_call=True,
+        )
+        app.clientside_callback(  # a regression run has no class to choose
+            "function(options) { return (options && options.length) ? {} : "
+            '{"display": "none"}; }',
+            Output(ids.EXPLAIN_OUTPUT_BOX, "style"),
+            Input(ids.EXPLAIN_OUTPUT, "options"),
         )
         app.callback(
             Output(ids.EXPLAIN_SUMMARY, "children"),
@@ -302,10 +309,10 @@ class ExplainCallbacks:
             numeric_options,
             output_options,
             0 if output_options else None,
-            numeric_options,
-            x,
-            numeric_options,
-            y,
+            numeric_options if is_clf else [],  # the boundary is for classes
+            x if is_clf else None,
+            numeric_options if is_clf else [],
+            y if is_clf else None,
             figures.make_calibration_figure(
                 report.get("calibration", []), classes=report.get("classes")
             ),

@@ -417,6 +417,11 @@ class TrainCallbacks:
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
         )(self.choose_target)
+        app.clientside_callback(  # stratifying by class needs classes
+            "function(task) { return task !== 'classification'; }",
+            Output(ids.TRAIN_STRATIFY, "disabled"),
+            Input(ids.TRAIN_TASK, "value"),
+        )
         app.callback(
             Output(ids.MODEL_NAME, "options"),
             Output(ids.MODEL_NAME, "value"),
