@@ -73,6 +73,32 @@ def test_permutation_importance_is_bounded_on_big_data(diabetes_split):
     assert ours["scoring"] == "r2"
 
 
+def test_permutation_importance_of_a_slow_model_takes_fewer_rows(diabetes_split):
+    """The sample shrinks so that a slow model's importances stay within time."""
+    import time
+
+    from sklearn.base import BaseEstimator, RegressorMixin
+
+    run, data = diabetes_split
+
+    class Slow(RegressorMixin, BaseEstimator):
+        def fit(self, x, y):
+            return self
+
+        def predict(self, x):
+            time.sleep(2e-5 * len(x))
+            return run.pipeline.predict(x)
+
+    x = pd.concat([data.x_test] * 20, ignore_index=True)
+    y = pd.concat([data.y_test] * 20, ignore_index=True)
+    started = time.perf_counter()
+    ours = F.permutation_importances(Slow(), x, y, task="regression", seconds=0.3)
+    assert ours["sampled"] and 200 <= ours["rows"] < 2_000
+    assert time.perf_counter() - started < 3.0
+    fast = F.permutation_importances(run.pipeline, x, y, task="regression")
+    assert fast["rows"] > ours["rows"]
+
+
 def test_model_importances_of_a_forest_and_coefficients_of_a_linear_model(
     iris_split, diabetes_split
 ):

@@ -3,6 +3,7 @@ decision boundaries and calibration. Big data is explained on a bounded sample."
 
 from __future__ import annotations
 
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -12,6 +13,8 @@ from app.ml.models import CLASSIFICATION, build_pipeline
 from app.ml.profiling import DATETIME, NUMERIC, column_kind
 
 EXPLAIN_ROWS = 2_000
+MIN_EXPLAIN_ROWS = 200
+EXPLAIN_SECONDS = 3.0  # what permutation importances may take (about)
 PDP_ROWS = 1_000
 ICE_LINES = 50
 BOUNDARY_ROWS = 5_000
@@ -38,14 +41,19 @@ def permutation_importances(
     n_repeats: int = 5,
     max_rows: int = EXPLAIN_ROWS,
     random_state: int = 0,
+    seconds: float | None = EXPLAIN_SECONDS,
 ) -> dict[str, Any]:
     """Drop in score when each feature is shuffled, on (a sample of) the hold-out.
 
     Scored with accuracy (classification) or R² (regression); features are the
-    columns as the visitor chose them, before any one-hot encoding.
+    columns as the visitor chose them, before any one-hot encoding. The sample
+    is at most ``max_rows`` rows, and fewer (not under ``MIN_EXPLAIN_ROWS``) for a
+    model whose predictions are slow, so that the whole takes about ``seconds``.
     """
     from sklearn.inspection import permutation_importance
 
+    if seconds is not None:
+        max_rows = _rows_within(pipeline, x, max_rows, x.shape[1] * n_repeats, seconds)
     x_s, y_s, sampled = sample_xy(x, y, max_rows=max_rows, random_state=random_state)
     scoring = "accuracy" if task == CLASSIFICATION else "r2"
     result = permutation_importance(
@@ -67,6 +75,23 @@ def permutation_importances(
         "sampled": sampled,
         "repeats": n_repeats,
     }
+
+
+def _rows_within(
+    pipeline: Any, x: pd.DataFrame, max_rows: int, calls: int, seconds: float
+) -> int:
+    """How many rows ``calls`` predictions can each take within ``seconds``,
+    timed on a small sample (between ``MIN_EXPLAIN_ROWS`` and ``max_rows``)."""
+    probe = x.iloc[: min(len(x), MIN_EXPLAIN_ROWS)]
+    if probe.empty:
+        return max_rows
+    started = time.perf_counter()
+    pipeline.predict(probe)
+    per_row = (time.perf_counter() - started) / len(probe)
+    if per_row <= 0:
+        return max_rows
+    affordable = int(seconds / (per_row * (calls + 1)))
+    return max(min(MIN_EXPLAIN_ROWS, max_rows), min(max_rows, affordable))
 
 
 def model_importances(pipeline: Any) -> dict[str, Any] | None:
