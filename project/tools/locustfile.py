@@ -55,6 +55,7 @@ from tools.outputs import (
     DESCRIBE,
     LOAD,
     LOADED,
+    OPEN_PAGE,
     TRAIN,
     TRAINED,
     UPLOAD,
@@ -187,11 +188,7 @@ class Visitor(HttpUser):
         """Load (or reload) the page and run the callbacks it starts with."""
         page = self.page = Page(self.http, self.host, self.sid)
         self.sid = page.sid
-        page.call(
-            "cb: apply url",
-            [f"{ids.DATA_SOURCE}.value", f"{ids.APP_URL_STATE}.data"],
-            [f"{ids.APP_URL}.search"],
-        )
+        page.call("cb: open page", OPEN_PAGE, [f"{ids.APP_URL}.search"])
         self.check_runs("cb: list runs")
         page.call(
             "cb: choose task",

@@ -16,6 +16,18 @@ LOAD = [
     f"{ids.DATA_JOB}.data",
     f"{ids.DATA_SYNTH}.is_open",
 ]
+#: Opening the page: the dataset its link names, or what the session holds.
+OPEN_PAGE = [
+    f"{ids.DATA_SOURCE}.value",
+    f"{ids.APP_URL_STATE}.data",
+    f"{ids.DATA_SYNTH_ROWS}.value",
+    f"{ids.DATA_SYNTH_NOISE}.value",
+    f"{ids.DATA_SYNTH_FEATURES}.value",
+    f"{ids.DATA_SYNTH_SEED}.value",
+    f"{ids.DATA_VERSION}.data",
+    f"{ids.DATA_STATUS}.children",
+    f"{ids.DATA_NOTES}.children",
+]
 #: Uploading a file (it is read in a job).
 UPLOAD = [
     f"{ids.DATA_VERSION}.data",

@@ -39,11 +39,9 @@ def _choose(browser, dropdown: str, label: str) -> None:
     raise AssertionError(f"no option {label!r} in {dropdown}")
 
 
-def _graph_drawn(browser, graph_id: str, *, webgl: bool = False) -> None:
-    """Wait until a dcc.Graph has drawn: its SVG (and, for WebGL, a canvas)."""
+def _graph_drawn(browser, graph_id: str) -> None:
+    """Wait until a dcc.Graph has drawn: its SVG, then its traces (SVG or WebGL)."""
     browser.wait_for_element(f"#{graph_id} .js-plotly-plot .main-svg", TIMEOUT)
-    if webgl:
-        browser.wait_for_element(f"#{graph_id} .js-plotly-plot canvas", TIMEOUT)
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:  # traces drawn, not only the empty axes
         marks = browser.driver.find_elements(
@@ -112,7 +110,7 @@ def test_markup_in_names_and_cells_is_shown_as_text_and_never_runs(
     for column in (IMG, SCRIPT):
         _choose(dash_duo, ids.DATA_DIST_COLUMN, column)
         _graph_drawn(dash_duo, ids.DATA_DIST_GRAPH)
-    _graph_drawn(dash_duo, ids.DATA_SCATTER_GRAPH, webgl=True)
+    _graph_drawn(dash_duo, ids.DATA_SCATTER_GRAPH)
     _graph_drawn(dash_duo, ids.DATA_CORR_GRAPH)
     # Train on the markup-named features, with markup as the class labels.
     dash_duo.wait_for_contains_text(f"#{ids.TARGET_COLUMN}", "label", TIMEOUT)
@@ -152,7 +150,7 @@ def test_the_whole_flow_runs_under_the_content_security_policy(dash_duo, dash_ap
     dash_duo.wait_for_contains_text(f"#{ids.DATA_STATUS}", "150 rows", TIMEOUT)
     dash_duo.wait_for_contains_text(f"#{ids.DATA_PREVIEW}", "setosa", TIMEOUT)
     _graph_drawn(dash_duo, ids.DATA_CORR_GRAPH)
-    _graph_drawn(dash_duo, ids.DATA_SCATTER_GRAPH, webgl=True)
+    _graph_drawn(dash_duo, ids.DATA_SCATTER_GRAPH)
     _choose(dash_duo, ids.DATA_DIST_COLUMN, "petal_length_cm")
     dash_duo.wait_for_contains_text(
         f"#{ids.DATA_DIST_GRAPH}", "Distribution of petal_length_cm", TIMEOUT
@@ -189,7 +187,7 @@ def test_the_whole_flow_runs_under_the_content_security_policy(dash_duo, dash_ap
     )
     dash_duo.wait_for_element(f"#{ids.EVAL_COMPARE} .js-plotly-plot .main-svg")
     _tab(dash_duo, "Data")
-    _graph_drawn(dash_duo, ids.DATA_SCATTER_GRAPH, webgl=True)
+    _graph_drawn(dash_duo, ids.DATA_SCATTER_GRAPH)
     logs = dash_duo.get_logs() or []
     csp = [
         e
