@@ -161,6 +161,14 @@ class PredictCallbacks:
 
     def register(self, app: Any) -> None:
         """Attach the prediction callbacks to ``app``."""
+        # The what-if prediction, the notes beside the inputs and the
+        # contributions all follow the inputs' values, for the shown run.
+        values_of_inputs = (
+            Input({"type": ids.PREDICT_INPUT, "name": ALL}, "value"),
+            State({"type": ids.PREDICT_INPUT, "name": ALL}, "id"),
+            State(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+        )
         app.callback(
             Output(ids.PREDICT_SUMMARY, "children"),
             Output(ids.PREDICT_INPUTS, "children"),
@@ -170,26 +178,17 @@ class PredictCallbacks:
         )(self.inputs)
         app.callback(
             Output(ids.WHATIF_PREDICTION, "children"),
-            Input({"type": ids.PREDICT_INPUT, "name": ALL}, "value"),
-            State({"type": ids.PREDICT_INPUT, "name": ALL}, "id"),
-            State(ids.EVAL_RUN, "data"),
-            State(ids.APP_SESSION, "data"),
+            *values_of_inputs,
             prevent_initial_call=True,
         )(self.whatif)
         app.callback(
             Output({"type": ids.PREDICT_NOTE, "name": ALL}, "children"),
-            Input({"type": ids.PREDICT_INPUT, "name": ALL}, "value"),
-            State({"type": ids.PREDICT_INPUT, "name": ALL}, "id"),
-            State(ids.EVAL_RUN, "data"),
-            State(ids.APP_SESSION, "data"),
+            *values_of_inputs,
             prevent_initial_call=True,
         )(self.notes)
         app.callback(
             Output(ids.WHATIF_CONTRIBUTIONS, "figure"),
-            Input({"type": ids.PREDICT_INPUT, "name": ALL}, "value"),
-            State({"type": ids.PREDICT_INPUT, "name": ALL}, "id"),
-            State(ids.EVAL_RUN, "data"),
-            State(ids.APP_SESSION, "data"),
+            *values_of_inputs,
             prevent_initial_call=True,
         )(self.contributions)
         app.callback(
