@@ -321,26 +321,34 @@ def _every_figure(iris_explained):
 def test_every_figure_is_valid_plotly(iris_explained, monkeypatch):
     """Figures are built unvalidated for speed; here plotly validates each one,
     and every figure maker the module has is among them."""
+    import importlib
     import inspect
+    import pkgutil
 
     import plotly.graph_objects as go
 
+    modules = [figures] + [
+        importlib.import_module(f"{figures.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(figures.__path__)
+    ]
     makers = {
         name
-        for name, fn in inspect.getmembers(figures, inspect.isfunction)
-        if fn.__module__ == figures.__name__
+        for module in modules
+        for name, fn in inspect.getmembers(module, inspect.isfunction)
+        if fn.__module__.startswith(figures.__name__)
         and name.startswith(("make_", "empty_figure"))
         and name.endswith(("_figure", "_figures"))
     }
     called: set[str] = set()
-    for name in makers:
-        original = getattr(figures, name)
+    for module in modules:  # wherever a maker is defined or imported
+        for name in makers & set(vars(module)):
+            original = getattr(module, name)
 
-        def record(*args, __name=name, __original=original, **kwargs):
-            called.add(__name)
-            return __original(*args, **kwargs)
+            def record(*args, __name=name, __original=original, **kwargs):
+                called.add(__name)
+                return __original(*args, **kwargs)
 
-        monkeypatch.setattr(figures, name, record)
+            monkeypatch.setattr(module, name, record)
     for fig in _every_figure(iris_explained):
         go.Figure(fig.to_dict())  # raises on any invalid property
     assert called == makers, f"not validated: {sorted(makers - called)}"
