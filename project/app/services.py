@@ -578,6 +578,15 @@ def whatif(
     return report, result
 
 
+def whatif_notes(
+    store: SessionStore, sid: str, run_id: str, values: Mapping[str, Any]
+) -> dict[str, str]:
+    """Per feature, what is unusual about its what-if value (no prediction)."""
+    report = store.run(sid, run_id)
+    pipeline = store.model(sid, run_id)
+    return input_row_with_notes(report["inputs"], values, pipeline=pipeline)[1]
+
+
 CONTRIBUTION_BACKGROUND = 32  # training rows the contributions are measured from
 
 

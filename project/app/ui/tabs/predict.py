@@ -251,10 +251,9 @@ class PredictCallbacks:
             raise PreventUpdate
         names = [i.get("name") if isinstance(i, dict) else None for i in input_ids]
         try:
-            _, result = services.whatif(self.store, sid, run_id, chosen)
+            notes = services.whatif_notes(self.store, sid, run_id, chosen)
         except (SessionExpired, ValueError, TypeError):
             return [""] * len(names)
-        notes = result.get("notes") or {}
         return [notes.get(name, "") for name in names]
 
     def contributions(
