@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -226,7 +227,21 @@ def _make_jobs(log: Path) -> dict[str, Callable[..., Any]]:
         warmed_in = int(os.environ.get("DASHBOARD_TEST_WARMED_IN", "0"))
         _write(str(log), f"warm {warmed_in not in (0, os.getpid())}")
 
-    return {"sleep": sleep, "hog": hog, "report": report, "warm": warm}
+    def prepared(key: str, progress_key: str, args: Any, context: Any) -> None:
+        prepared_in = int(os.environ.get("DASHBOARD_TEST_PREPARED_IN", "0"))
+        _write(
+            str(log),
+            f"prepared {prepared_in == os.getpid()} nice {os.nice(0)} "
+            f"pgid {os.getpgid(0) == os.getpid()} pid {os.getpid()}",
+        )
+
+    return {
+        "sleep": sleep,
+        "hog": hog,
+        "report": report,
+        "warm": warm,
+        "prepared": prepared,
+    }
 
 
 @pytest.fixture
@@ -313,6 +328,69 @@ def test_jobs_start_warm_and_the_starting_process_stays_cold(make_runner):
     _wait_for(lambda: _ended(job_runner, job), timeout=60)
     assert log.read_text().split() == ["warm", "True"]
     assert "DASHBOARD_TEST_WARMED_IN" not in os.environ
+
+
+def _prepare() -> None:
+    os.environ["DASHBOARD_TEST_PREPARED_IN"] = str(os.getpid())
+
+
+def test_a_job_runs_in_a_spare_process_prepared_ahead(make_runner):
+    job_runner, log = make_runner(prepare=_prepare)
+    spare = int(_wait_for(lambda: job_runner.ping()["spare"]))
+    job = _submit(job_runner, "prepared", "a")
+    _wait_for(lambda: _ended(job_runner, job))
+    assert log.read_text().split() == [
+        "prepared",
+        "True",
+        "nice",
+        str(runner.JOB_NICE),
+        "pgid",
+        "True",
+        "pid",
+        str(spare),
+    ]
+    # The next job gets a spare of its own.
+    _wait_for(lambda: job_runner.ping()["spare"] not in (0, spare))
+    assert "DASHBOARD_TEST_PREPARED_IN" not in os.environ
+
+
+def test_no_spare_is_kept_while_a_job_runs_or_waits(make_runner):
+    job_runner, log = make_runner(slots=1, prepare=_prepare)
+    _wait_for(lambda: job_runner.ping()["spare"])
+    running = _submit(job_runner, "sleep", "a", "a1", 1.5)
+    queued = _submit(job_runner, "sleep", "b", "b1", 0)
+    _wait_for(lambda: "start a1" in log.read_text())
+    time.sleep(0.5)
+    assert job_runner.ping()["spare"] == 0  # the CPU goes to the jobs
+    for job in (running, queued):
+        _wait_for(lambda job=job: _ended(job_runner, job))
+    _wait_for(lambda: job_runner.ping()["spare"])
+
+
+def test_a_spare_that_dies_is_replaced_and_jobs_still_run(make_runner):
+    job_runner, _ = make_runner(prepare=_prepare)
+    spare = int(_wait_for(lambda: job_runner.ping()["spare"]))
+    os.kill(spare, signal.SIGKILL)
+    _wait_for(lambda: job_runner.ping()["spare"] != spare)
+    job = _submit(job_runner, "report", "a")
+    assert _wait_for(lambda: _ended(job_runner, job))["reason"] is None
+    _wait_for(lambda: job_runner.ping()["spare"] not in (0, spare))
+
+
+def test_a_queued_job_starts_as_soon_as_the_one_before_ends(make_runner, monkeypatch):
+    """A job's end wakes the runner (SIGCHLD): the next job does not wait for a
+    tick, or for a request to come."""
+    monkeypatch.setattr(runner, "TICK_SECONDS", 10.0)  # inherited by the runner
+    job_runner, log = make_runner(slots=1)
+    _submit(job_runner, "sleep", "a", "a1", 0.2)
+    _submit(job_runner, "sleep", "b", "b1", 0)
+    time.sleep(2)  # no request meanwhile
+    starts = {
+        line.split()[1]: float(line.split()[2])
+        for line in log.read_text().splitlines()
+        if line.startswith("start")
+    }
+    assert starts["b1"] - starts["a1"] < 1.5
 
 
 def test_a_job_over_its_memory_is_stopped_and_says_so(make_runner):
@@ -598,11 +676,13 @@ def test_the_budget_guard_turns_running_out_into_a_notice():
     assert runner.OVER_MEMORY.format(limit=100) in answer
 
 
-def test_a_job_ending_between_the_reads_of_a_poll_is_polled_again(manager):
+def test_a_job_ending_between_the_reads_of_a_poll_is_polled_again(manager, monkeypatch):
     """Dash reads the result, then asks whether the job runs: a job that wrote its
-    result and ended in between must not look ended without a result (a 204)."""
+    result and ended in between must not look ended without a result (a 204).
+    (The poll's wait for a result, which asks too, is the next tests'.)"""
     from flask import Flask
 
+    monkeypatch.setattr(jobs, "POLL_WAIT_SECONDS", 0)
     answers = iter([{"state": "running"}, {"state": "ended", "reason": None}])
 
     class Ending(_Runner):
@@ -616,3 +696,74 @@ def test_a_job_ending_between_the_reads_of_a_poll_is_polled_again(manager):
         assert manager.job_running("job-5")  # the answer of this request: poll again
     with Flask(__name__).test_request_context():  # the next poll finds it
         assert manager.get_result("key-5", "job-5") == {"outputs": 5}
+
+
+def test_a_poll_waits_for_the_result_and_answers_when_it_is_written(
+    manager, monkeypatch
+):
+    from flask import Flask
+
+    monkeypatch.setattr(jobs, "POLL_WAIT_SECONDS", 10)
+    manager.runner = _Runner({"job-6": {"state": "running"}})
+    writer = threading.Timer(0.2, manager.handle.set, ("key-6", {"outputs": 6}))
+    writer.start()
+    started = time.monotonic()
+    with Flask(__name__).test_request_context():
+        assert manager.get_result("key-6", "job-6") == {"outputs": 6}
+    waited = time.monotonic() - started
+    writer.join()
+    assert 0.2 <= waited < 5  # when written, not at the end of the wait
+
+
+def test_a_poll_of_a_job_that_goes_on_is_answered_after_the_wait(manager):
+    manager.runner = _Runner({"job-7": {"state": "running"}})
+    started = time.monotonic()
+    assert manager.get_result("key-7", "job-7") is manager.UNDEFINED
+    assert time.monotonic() - started >= jobs.POLL_WAIT_SECONDS
+
+
+def test_a_poll_of_a_job_that_ended_without_a_result_does_not_wait(
+    manager, monkeypatch
+):
+    monkeypatch.setattr(jobs, "POLL_WAIT_SECONDS", 10)
+    manager.runner = _Runner({"job-8": {"state": "ended", "reason": None}})
+    started = time.monotonic()
+    assert manager.get_result("key-8", "job-8") is manager.UNDEFINED
+    assert time.monotonic() - started < 5
+
+
+def test_a_process_holds_only_some_polls_at_once(manager, monkeypatch):
+    """Polls wait only while the process has threads to spare (half of them):
+    the others are answered at once."""
+    monkeypatch.setattr(jobs, "_HELD", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(jobs, "POLL_WAIT_SECONDS", 2)
+    manager.runner = _Runner({"job-9": {"state": "running"}})
+    holding = threading.Thread(target=manager.get_result, args=("key-9", "job-9"))
+    holding.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert manager.get_result("key-10", "job-9") is manager.UNDEFINED
+    assert time.monotonic() - started < 1
+    holding.join()
+
+
+def test_a_web_process_holds_polls_in_half_of_its_threads(monkeypatch):
+    monkeypatch.setenv("GUNICORN_THREADS", "4")
+    assert jobs._held_polls() == 2
+    monkeypatch.setenv("GUNICORN_THREADS", "1")
+    assert jobs._held_polls() == 0
+
+
+def test_a_background_callback_with_no_input_value_starts_no_job(manager):
+    """What an empty store sends as the page mounts (an input without a value) has
+    nothing for a job to do: no job, and "no update" at once (a 204)."""
+    from dash.exceptions import PreventUpdate
+
+    manager.runner = _Runner({})
+    job_fn = manager.make_job_fn(lambda: None, True, "callback-key")
+    mounted = {"inputs_list": [{"id": "data-job", "property": "data"}]}
+    with pytest.raises(PreventUpdate):
+        manager.call_job_fn("key-1", job_fn, [None], mounted)
+    assert manager.runner.told == []
+    emptied = {"inputs_list": [{"id": "data-job", "property": "data", "value": None}]}
+    assert manager.call_job_fn("key-1", job_fn, [None], emptied) == "job-9"

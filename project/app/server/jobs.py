@@ -11,6 +11,11 @@ visitor's progress bar waiting forever.
 Either way every job runs under a :class:`Budget` (memory and wall time). A
 callback that can say something useful about running out catches
 :data:`OVER_BUDGET` itself; anything else that runs out is ended with a notice.
+
+Either way, too, a poll of a job that has not ended waits in the server (up to
+:data:`POLL_WAIT_SECONDS`) for the job's result, so that a result reaches the
+page as soon as it is written while the page asks often
+(``app.ui.tabs._background.JOB_POLL_MS``) without asking more often than before.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import os
 import secrets
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
@@ -41,6 +47,26 @@ EXTENSION = "dashboard.jobs"
 _MB = 1024 * 1024
 #: What a job stripped from the request context before handing it on.
 _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+#: How long a poll of a job that has not ended waits for its result, and how often
+#: it looks (the result in the cache) and asks the job's state meanwhile. The
+#: page asks again JOB_POLL_MS after each answer; progress shows at that pace.
+POLL_WAIT_SECONDS = 0.2
+POLL_LOOK_SECONDS = 0.01
+POLL_ASK_SECONDS = 0.1
+
+
+def _held_polls() -> int:
+    """Polls one web process may hold at once: half of its threads (gunicorn's
+    ``GUNICORN_THREADS``, 4 by default), so that the others serve the rest."""
+    try:
+        threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+    except ValueError:
+        threads = 4
+    return max(0, threads // 2)
+
+
+_HELD = threading.BoundedSemaphore(max(1, _held_polls()))
+_HOLDING = _held_polls() > 0
 
 
 class JobTimeout(BaseException):
@@ -185,8 +211,23 @@ def make_manager(
         jobs=lambda: manager.func_registry,
         warm_up=warm_up,
         on_job_start=cache.close,  # the job opens its own database connection
+        prepare=functools.partial(prepare_job, warm_up) if warm_up else None,
     )
     return manager, None
+
+
+def prepare_job(warm_up: Callable[[], Any]) -> None:
+    """What a spare job process does before it gets its job (see
+    :mod:`app.server.runner`): the warm-up training, and a small Parquet frame
+    read as the store reads a dataset, so that the memory a job then writes is
+    mostly the spare's own copy already."""
+    import io
+
+    import pandas as pd
+
+    warm_up()
+    frame = pd.DataFrame({"x": [0.5, 1.5, 2.5], "label": ["a", "b", "a"]})
+    pd.read_parquet(io.BytesIO(frame.to_parquet(engine="pyarrow")), engine="pyarrow")
 
 
 def start(server: Any) -> None:
@@ -217,6 +258,20 @@ def visitor_of(context: Mapping[str, Any], session_id: str) -> str:
     return "address:" + str(context.get("remote") or "unknown")
 
 
+def nothing_to_do(context: Mapping[str, Any]) -> bool:
+    """Whether a background callback was called with no value in any of its
+    inputs: what the page's empty stores (``dcc.Store(data=None)``) send as they
+    mount, an input without even a ``null``. Every background callback of this
+    app does nothing then (it raises PreventUpdate first thing), so it is
+    answered "no update" at once, without a job, a poll or a process."""
+    inputs: list[Any] = []
+    for item in context.get("inputs_list") or []:
+        inputs.extend(item if isinstance(item, list) else [item])
+    return bool(inputs) and all(
+        isinstance(item, dict) and "value" not in item for item in inputs
+    )
+
+
 def portable(context: Mapping[str, Any]) -> dict[str, Any]:
     """The callback context as JSON data a job can be handed, without the
     request's credentials."""
@@ -230,16 +285,42 @@ def portable(context: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def wait_for_result(ready: Callable[[], bool], running: Callable[[], bool]) -> None:
+    """Hold a poll until ``ready()`` (its job's result is written) or the job is
+    no longer ``running()``, for at most :data:`POLL_WAIT_SECONDS`; at once when
+    this process already holds as many polls as it may (see :func:`_held_polls`).
+    """
+    if not _HOLDING or not _HELD.acquire(blocking=False):
+        return
+    try:
+        now = time.monotonic()
+        deadline, ask = now + POLL_WAIT_SECONDS, now
+        while now < deadline:
+            if ready():
+                return
+            if now >= ask:
+                if not running():
+                    return
+                ask = now + POLL_ASK_SECONDS
+            time.sleep(POLL_LOOK_SECONDS)
+            now = time.monotonic()
+    finally:
+        _HELD.release()
+
+
 def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) -> Any:
     from dash import DiskcacheManager
+    from dash.exceptions import PreventUpdate
     from flask import g, has_request_context
 
     class RunnerManager(DiskcacheManager):
         """Dash's DiskcacheManager whose jobs the job runner starts and watches.
 
-        Overrides: where a job starts (``call_job_fn``) and how it is asked about
-        or stopped (``job_running``, ``terminate_job``); a queued job's progress;
-        a result kept for a repeated poll; a notice when a job ended for a reason.
+        Overrides: where a job starts (``call_job_fn``; not at all when there
+        is nothing to do) and how it is asked about or stopped (``job_running``,
+        ``terminate_job``); a queued job's progress; a poll that waits for its
+        result; a result kept for a repeated poll; a notice when a job ended for
+        a reason.
         """
 
         runner: Runner
@@ -250,6 +331,8 @@ def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) ->
             return job_fn
 
         def call_job_fn(self, key: Any, job_fn: Any, args: Any, context: Any) -> Any:
+            if nothing_to_do(context):
+                raise PreventUpdate
             try:
                 answer = self.runner.submit(
                     callback=job_fn.callback_key,
@@ -296,6 +379,12 @@ def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) ->
             return progress
 
         def get_result(self, key: Any, job: Any) -> Any:
+            if job and not str(job).startswith("unavailable-"):
+                wait_for_result(
+                    lambda: key in self.handle,
+                    lambda: self.runner.status(str(job))["state"]
+                    in ("queued", "running"),
+                )
             # The job's state first, then its result: a job seen ended wrote its
             # result (if any) before; one seen running is polled again. Dash then
             # asks job_running, which gives the same answer for this request, so
@@ -401,13 +490,27 @@ def make_celery(settings: Settings) -> Any:
 
 def _watched_celery_manager(celery_app: Any, budget: Budget) -> Any:
     from dash import CeleryManager
+    from dash.exceptions import PreventUpdate
 
     class WatchedCeleryManager(CeleryManager):
-        """A CeleryManager whose jobs run under a budget, and which knows that a
-        started job whose worker died is over."""
+        """A CeleryManager whose jobs run under a budget (and are not started
+        with nothing to do), whose polls wait a while for their result, and
+        which knows that a started job whose worker died is over."""
 
         def make_job_fn(self, fn: Any, progress: Any, key: Any = None) -> Any:
             return super().make_job_fn(budget.guard(fn), progress, key)
+
+        def call_job_fn(self, key: Any, job_fn: Any, args: Any, context: Any) -> Any:
+            if nothing_to_do(context):
+                raise PreventUpdate
+            return super().call_job_fn(key, job_fn, args, context)
+
+        def get_result(self, key: Any, job: Any) -> Any:
+            if job:
+                wait_for_result(
+                    lambda: self.result_ready(key), lambda: self.job_running(job)
+                )
+            return super().get_result(key, job)
 
         def job_running(self, job: Any) -> bool:
             task = self.get_task(job)

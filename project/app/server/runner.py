@@ -12,7 +12,14 @@ ask it how they are doing. So:
   one per visitor, visitors served in turn (a visitor's second job waits behind
   every other visitor's first); it forks each job from its warm, quiescent self,
   watches its memory (resident size of the job's process group) and wall time,
-  and kills what goes over, remembering why;
+  and kills what goes over, remembering why. It answers a submit before it
+  forks, and a job's end wakes it at once (SIGCHLD), so that the next job starts
+  without waiting for its tick;
+- a *spare*: when no job runs or waits, the runner forks one job process ahead
+  and prepares it (``prepare``: a small training, so that the pages a training
+  writes are already its own copies), and the next job runs in it, without the
+  fork and the first-touch costs of a fresh copy (about half of a small
+  training's time); when it is busy, jobs are forked as they start;
 - a *job* runs in its own process group at a lower CPU priority, dies with the
   runner, and gets its budget enforced from inside too (see ``jobs.Budget``).
 
@@ -50,6 +57,8 @@ LONG_JOB_SECONDS = 5.0
 HEAVY_NICE = 19
 BACKGROUND_SLOTS = 1
 ENDED_KEPT_SECONDS = 600
+#: A spare that died before it got a job is not replaced before this many seconds.
+SPARE_RETRY_SECONDS = 1.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 START_WAIT_SECONDS = 30.0  # a job submitted while the runner (re)starts waits
 
@@ -267,6 +276,9 @@ class Runner:
         Imports and runs what jobs need, once, so that every job starts warm.
     on_job_start : callable, optional
         Called first in each job's process (to let go of inherited handles).
+    prepare : callable, optional
+        Run in a spare job process before it is given a job (see the module's
+        docstring); without it, no spare is kept.
     """
 
     def __init__(
@@ -281,6 +293,7 @@ class Runner:
         jobs: Callable[[], Mapping[str, Callable[..., Any]]],
         warm_up: Callable[[], Any] | None = None,
         on_job_start: Callable[[], Any] | None = None,
+        prepare: Callable[[], Any] | None = None,
     ) -> None:
         self.directory = directory
         self.socket_path = os.path.join(directory, "runner.sock")
@@ -292,6 +305,7 @@ class Runner:
         self.jobs = jobs
         self.warm_up = warm_up
         self.on_job_start = on_job_start
+        self.prepare = prepare
         self._keeper = 0
         self._lock = threading.Lock()
 
@@ -518,6 +532,20 @@ def _wait(pid: int, timeout: float) -> None:
     os.waitpid(pid, 0)
 
 
+@dataclass
+class _Spare:
+    """A job process forked and prepared ahead, waiting for its job on ``conn``
+    (the runner's end of a socket pair); ``ready`` once it said so."""
+
+    pid: int
+    conn: socket.socket
+    ready: bool = False
+
+
+def _ignore(*_: Any) -> None:
+    """A handler that lets a signal wake the runner's loop (its wakeup fd)."""
+
+
 class _Loop:
     """The runner process: a select loop over the socket and a tick."""
 
@@ -529,10 +557,22 @@ class _Loop:
         self.by_pid: dict[int, _Job] = {}
         self.listener: socket.socket | None = None
         self.selector: selectors.BaseSelector | None = None
+        self.wakeup: tuple[int, int] | None = None  # SIGCHLD's self-pipe
+        self.spare: _Spare | None = None
+        self.spare_lost = -SPARE_RETRY_SECONDS  # when a spare last died unused
+        self.checked = 0.0  # when budgets were last checked
+        self.submitted = False  # a job came in: start what fits after answering
+        self.stopping = False
+
+    def _stop_soon(self, *_: Any) -> None:
+        """SIGTERM, SIGINT: the loop ends at its next turn (the signal wakes it).
+        Not an exception raised wherever the loop is, which a fork's handlers
+        (logging's) would swallow."""
+        self.stopping = True
 
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, _raise_stop)
-        signal.signal(signal.SIGINT, _raise_stop)
+        signal.signal(signal.SIGTERM, self._stop_soon)
+        signal.signal(signal.SIGINT, self._stop_soon)
         _die_with_parent()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.runner.socket_path)
@@ -544,14 +584,28 @@ class _Loop:
             os.umask(old)
         listener.listen(64)
         selector = self.selector = selectors.DefaultSelector()
-        selector.register(listener, selectors.EVENT_READ)
+        selector.register(listener, selectors.EVENT_READ, "request")
+        # A job's end wakes the loop at once: its slot is free, the next one starts.
+        self.wakeup = os.pipe()
+        for end in self.wakeup:
+            os.set_blocking(end, False)
         try:
-            while os.getppid() == self.parent:
-                for _ in selector.select(TICK_SECONDS):
-                    self._serve_one(listener)
+            signal.set_wakeup_fd(self.wakeup[1], warn_on_full_buffer=False)
+            signal.signal(signal.SIGCHLD, _ignore)
+        except ValueError:  # not the main thread: ends are seen at the next tick
+            log.warning("job runner: ended jobs are seen at its tick only")
+        selector.register(self.wakeup[0], selectors.EVENT_READ, "child")
+        try:
+            while os.getppid() == self.parent and not self.stopping:
+                for key, _ in selector.select(TICK_SECONDS):
+                    if key.data == "request":
+                        self._serve_one(listener)
+                    elif key.data == "child":
+                        with contextlib.suppress(OSError):
+                            os.read(self.wakeup[0], 512)
+                    elif key.data == "spare":
+                        self._hear_spare()
                 self._tick()
-        except _Stop:
-            pass
         finally:
             self._stop_all()
 
@@ -570,6 +624,9 @@ class _Loop:
                 conn.sendall(json.dumps(answer).encode() + b"\n")
             except (OSError, ValueError) as exc:
                 log.warning("job runner: a bad request: %r", exc)
+        if self.submitted:  # after the answer: the web worker does not wait on a fork
+            self.submitted = False
+            self._start_what_fits()
 
     def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
         op = message.get("op")
@@ -591,7 +648,7 @@ class _Loop:
                 log.error("job runner: unknown callback %s", job.callback[:12])
             else:
                 self.scheduler.submit(job)
-                self._start_what_fits()
+                self.submitted = True
             return {"job": job.id, **self.scheduler.status(job)}
         if op == "status":
             if "key" in message:
@@ -609,6 +666,7 @@ class _Loop:
                 "pid": os.getpid(),
                 "running": len(self.scheduler.running()),
                 "queued": len(self.scheduler.order()),
+                "spare": self.spare.pid if self.spare and self.spare.ready else 0,
             }
         return {"error": "unknown op"}
 
@@ -620,15 +678,20 @@ class _Loop:
 
     # -- the tick --------------------------------------------------------------------
     def _tick(self) -> None:
+        """After each request or job's end, and every :data:`TICK_SECONDS`: reap
+        the jobs that ended, check budgets (at most every tick), start what fits."""
         self._reap()
         now = time.monotonic()
-        for job in self.scheduler.running():
-            self._check_budget(job, now)
-        for job in self.scheduler.newly_heavy():  # others' jobs and pages go first
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PGRP, job.pid, HEAVY_NICE)
+        if now - self.checked >= TICK_SECONDS:
+            self.checked = now
+            for job in self.scheduler.running():
+                self._check_budget(job, now)
+            for job in self.scheduler.newly_heavy():  # others' jobs and pages first
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PGRP, job.pid, HEAVY_NICE)
+            self.scheduler.forget_old(now)
         self._start_what_fits()
-        self.scheduler.forget_old(now)
+        self._keep_spare()
 
     def _reap(self) -> None:
         while True:
@@ -638,6 +701,10 @@ class _Loop:
                 return
             if pid == 0:
                 return
+            if self.spare is not None and pid == self.spare.pid:
+                log.warning("job runner: the spare job process exited (%s)", status)
+                self._drop_spare()
+                continue
             job = self.by_pid.pop(pid, None)
             if job is None:
                 continue
@@ -678,37 +745,149 @@ class _Loop:
             self._launch(job)
 
     def _launch(self, job: _Job) -> None:
-        base = _rss(os.getpid())
         self.scheduler.start(job)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the job
-            _exit_after(lambda: self._run_job(job))
-        with contextlib.suppress(OSError):  # as the child does: no race with a kill
-            os.setpgid(pid, pid)
+        pid, base = self._hand_to_spare(job)
+        if not pid:
+            base = _rss(os.getpid())
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the job
+                _exit_after(lambda: self._run_job(job))
+            with contextlib.suppress(OSError):  # as the child does: no race with a kill
+                os.setpgid(pid, pid)
         job.pid, job.base_rss = pid, base
         self.by_pid[pid] = job
         log.info("job %s started (pid %d)", job.id, pid)
 
-    def _run_job(self, job: _Job) -> None:
-        """In the job's process: let go of the runner's state, then run it."""
+    def _become_job(self, nice: int) -> None:
+        """In a job's (or a spare's) process: let go of the runner's state."""
         os.setpgid(0, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
         _die_with_parent()
         if self.selector is not None:
             self.selector.close()
         if self.listener is not None:
             self.listener.close()
+        for end in self.wakeup or ():
+            with contextlib.suppress(OSError):
+                os.close(end)
+        if self.spare is not None:
+            self.spare.conn.close()
         with contextlib.suppress(OSError):
-            os.nice(HEAVY_NICE if job.heavy else JOB_NICE)
+            os.nice(nice)
         if self.runner.on_job_start is not None:
             self.runner.on_job_start()
+
+    def _run_job(self, job: _Job) -> None:
+        """In the job's process: let go of the runner's state, then run it."""
+        self._become_job(HEAVY_NICE if job.heavy else JOB_NICE)
         self.jobs[job.callback](job.key, job.progress_key, job.args, job.context)
+
+    # -- the spare -------------------------------------------------------------------
+    def _keep_spare(self) -> None:
+        """Fork a spare when there is none and the runner is idle (no job runs or
+        waits): preparing it never takes CPU from a job."""
+        if self.runner.prepare is None or self.spare is not None:
+            return
+        if any(job.state != "ended" for job in self.scheduler.jobs.values()):
+            return
+        if time.monotonic() - self.spare_lost < SPARE_RETRY_SECONDS:
+            return
+        mine, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the spare
+            mine.close()
+            _exit_after(lambda: self._be_spare(theirs))
+        theirs.close()
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
+        mine.settimeout(5)
+        self.spare = _Spare(pid, mine)
+        if self.selector is not None:
+            self.selector.register(mine, selectors.EVENT_READ, "spare")
+
+    def _be_spare(self, conn: socket.socket) -> None:
+        """In the spare: prepare, say so, then run the job the runner sends."""
+        self._become_job(JOB_NICE)
+        if self.runner.prepare is not None:
+            try:
+                self.runner.prepare()
+            except Exception:  # noqa: BLE001 - the job then runs unprepared
+                log.warning("preparing a spare job process failed", exc_info=True)
+        conn.sendall(b"R")
+        with conn.makefile("rb") as reader:
+            line = reader.readline(MAX_MESSAGE_BYTES)
+        conn.close()
+        if not line:
+            return  # the runner let it go
+        job = json.loads(line)
+        if job["heavy"]:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, HEAVY_NICE)
+        self.jobs[job["callback"]](
+            job["key"], job["progress_key"], job["args"], job["context"]
+        )
+
+    def _hear_spare(self) -> None:
+        """The spare said it is ready, or closed its end (it died)."""
+        spare = self.spare
+        if spare is None:
+            return
+        try:
+            said = spare.conn.recv(1)
+        except OSError:
+            said = b""
+        if said:
+            spare.ready = True
+        else:
+            self._drop_spare()
+
+    def _hand_to_spare(self, job: _Job) -> tuple[int, int]:
+        """Give ``job`` to the ready spare: its pid and resident bytes, or (0, 0)."""
+        spare = self.spare
+        if spare is None or not spare.ready:
+            return 0, 0
+        base = _rss(spare.pid)
+        message = {
+            "callback": job.callback,
+            "key": job.key,
+            "progress_key": job.progress_key,
+            "args": job.args,
+            "context": job.context,
+            "heavy": job.heavy,
+        }
+        self._drop_spare(lost=False)
+        try:
+            spare.conn.sendall(json.dumps(message).encode() + b"\n")
+        except OSError:
+            _kill_group(spare.pid)
+            return 0, 0
+        finally:
+            spare.conn.close()
+        return spare.pid, base
+
+    def _drop_spare(self, lost: bool = True) -> None:
+        """Forget the spare (its process is reaped, or now runs a job)."""
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return
+        if self.selector is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(spare.conn)
+        if lost:
+            spare.conn.close()
+            self.spare_lost = time.monotonic()
 
     def _stop_all(self) -> None:
         for job in self.scheduler.running():
             job.killed = True
             _kill_group(job.pid)
+        if self.spare is not None:
+            _kill_group(self.spare.pid)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.spare.pid, 0)
         for pid in list(self.by_pid):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
