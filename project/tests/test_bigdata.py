@@ -22,7 +22,7 @@ from gunicorn_fixture import gunicorn
 from app.ml import load_bundled
 from app.server.store import new_session_id
 from tools.dashclient import DashClient
-from tools.outputs import CHAINS, DESCRIBE, LOAD, TRAIN, UPLOAD
+from tools.outputs import CHAINS, DESCRIBE, LOAD, SHOW_RUN, TRAIN, UPLOAD
 
 MB = 1024 * 1024
 FIGURE_LIMIT = 1_000_000
@@ -180,7 +180,7 @@ def test_a_million_rows_end_to_end(server):
     shown = _timed(
         "show the run",
         client.call,
-        ["eval-summary.children", "metrics-table.children", "eval-figures.children"],
+        SHOW_RUN,
         {
             "eval-run.data": run_id,
             "eval-normalize.value": False,

@@ -122,6 +122,26 @@ def test_a_reloaded_page_shows_what_the_session_holds(data, train, store, sid):
     assert data.open_page("?dataset=wine", sid)[0] == "wine"
 
 
+def test_a_new_visit_gets_the_default_dataset_from_the_opening_itself(
+    data, train, store, sid
+):
+    """A new session's page opening loads the default dataset itself and leaves
+    the dropdown (which already shows it) alone: no second callback loads it.
+    Opened again, it finds it loaded; a link naming other data still hands the
+    loading to the dropdown."""
+    source, state, *synth, version, status, notes = data.open_page("", sid)
+    assert isinstance(source, NoUpdate) and all(isinstance(v, NoUpdate) for v in synth)
+    assert version == store.dataset(sid)["version"] and "150 rows" in _text(status)
+    assert state["dataset"] == "iris"
+    again = data.open_page("", sid)
+    assert isinstance(again[0], NoUpdate) and again[6] == version
+    assert data.open_page("?dataset=wine", new_session_id())[0] == "wine"
+    # The target's task is set only when it changes: nothing downstream reruns.
+    task, *_ = train.choose_target("target", sid, "classification")
+    assert isinstance(task, NoUpdate)
+    assert train.choose_target("target", sid, "regression")[0] == "classification"
+
+
 def test_a_reloaded_page_does_not_load_a_bundled_dataset_again(data, sid, store):
     _bundled(data, "moons", 2_000, 0.3, None, 4, sid)
     version = store.dataset(sid)["version"]
@@ -270,6 +290,21 @@ def _train(
     time_column=None,
 ):
     params = params or {}
+    return _train_all(
+        train,
+        sid,
+        target,
+        task,
+        features,
+        model,
+        folds,
+        params,
+        time_column,
+    )[:4]
+
+
+def _train_all(train, sid, target, task, features, model, folds, params, time_column):
+    """Every output of a click on Train: status, runs, run, tab, summary, table."""
     return train.train(
         lambda value: None,
         1,
@@ -288,6 +323,26 @@ def _train(
     )
 
 
+def test_training_answers_with_the_runs_summary_and_metrics(data, train, sid):
+    """The metrics table comes with the training's answer, not a round trip later;
+    the same as the run shown again (show_run) says."""
+    _load(data, sid)
+    _, _, features, *_ = train.choose_target("target", sid)
+    out = _train_all(
+        train, sid, "target", "classification", features, "knn", 3, {}, None
+    )
+    assert len(out) == 7
+    run_id, summary, table, marked = out[2], out[4], out[5], out[6]
+    shown = train.show_run(run_id, False, sid)
+    assert str(summary) == str(shown[0]) and str(table) == str(shown[1])
+    assert "accuracy" in str(table).lower() and "Run 1" in str(summary)
+    assert marked == run_id == shown[3]
+    # Shown after the training's answer: only the figures are drawn again.
+    again = train.show_run(run_id, False, sid, marked)
+    assert isinstance(again[0], NoUpdate) and isinstance(again[1], NoUpdate)
+    assert again[2] is not None and isinstance(again[3], NoUpdate)
+
+
 def test_training_adds_a_run_and_selects_it(data, train, store, sid):
     _load(data, sid)
     _, _, features, *_ = train.choose_target("target", sid)
@@ -299,7 +354,7 @@ def test_training_adds_a_run_and_selects_it(data, train, store, sid):
     assert rows[0]["run"] == selected == _run(store, sid, 1)
     assert "C=0.5" in rows[0]["params"]
     assert tab == "tab-results"
-    summary, table, graphs = train.show_run(selected, False, sid)
+    summary, table, graphs, _ = train.show_run(selected, False, sid)
     text = _text(table)
     for name in [
         "accuracy",
@@ -320,7 +375,7 @@ def test_regression_run_shows_regression_metrics_and_plots(data, train, sid):
     _, rows, selected, _ = _train(
         train, sid, task="regression", features=features, model="ridge"
     )
-    _, table, graphs = train.show_run(selected, False, sid)
+    _, table, graphs, _ = train.show_run(selected, False, sid)
     assert all(name in _text(table) for name in ["r2", "mae", "rmse", "mape"])
     assert rows[0]["metric"] == "r2"
 
@@ -383,7 +438,7 @@ def test_runs_of_one_session_are_invisible_to_another(data, train, sid):
     _, rows, selected, _ = _train(train, sid, features=["sepal_length_cm"], folds=0)
     other = new_session_id()
     assert train.list_runs(other)[0] == []
-    summary, table, _ = train.show_run(selected, False, other)
+    summary, table, *_ = train.show_run(selected, False, other)
     assert "no longer available" in _text(summary)
     assert len(train.list_runs(sid)[0]) == 1
 
@@ -591,7 +646,7 @@ def test_ticking_runs_compares_them_and_removing_forgets_them(train, store, trai
     rows, shown, ticked = train.remove(1, [{"run": one}], one, trained)
     assert [r["run"] for r in rows] == [two] and [r["number"] for r in rows] == [2]
     assert shown == two and ticked == []
-    summary, _, _ = train.show_run(one, False, trained)
+    summary, *_ = train.show_run(one, False, trained)
     assert "no longer available" in _text(summary)
     assert store.backend.get(f"model:{trained}:{one}") is None  # deleted, too
 
@@ -760,7 +815,7 @@ def test_a_run_shows_its_baseline_and_says_when_it_does_not_beat_it(
     _bundled(data, "circles", 500, None, None, 0, sid)
     _, _, features, *_ = train.choose_target("target", sid)
     status, rows, selected, _ = _train(train, sid, features=features, folds=3)
-    summary, table, _ = train.show_run(selected, False, sid)
+    summary, table, *_ = train.show_run(selected, False, sid)
     text = _text(table)
     assert "Baseline: always the most frequent class" in text
     report = store.run(sid, selected)
@@ -823,7 +878,7 @@ def test_a_monthly_series_is_split_by_time_and_scored_honestly(
     months = store.dataset_frame(sid)[1]["month"].sort_values()
     assert list(split.x_test["month"]) == list(months.iloc[-30:])  # the latest 30
     assert split.x_train["month"].max() < split.x_test["month"].min()
-    summary, _, _ = train.show_run(by_time, False, sid)
+    summary, *_ = train.show_run(by_time, False, sid)
     assert "split by time on month: hold-out = the latest 30 rows" in _text(summary)
     export = ExportCallbacks(store, settings)
     page, _ = export.file(ids.DOWNLOAD_REPORT, by_time, sid)

@@ -103,7 +103,7 @@ class World:
         self._train(self.scratch, "classification", "naive_bayes", IRIS_COLUMNS[:4])
 
     def _train(self, sid: str, task: str, model: str, features: list[str]) -> str:
-        status, _, run_id, _ = self.train.train(
+        status, _, run_id, *_ = self.train.train(
             _quiet, 1, sid, "target", task, features, model, [], [], 0.25, True, 0, 2,
             None,  # split by time on: none (at random)
         )  # fmt: skip

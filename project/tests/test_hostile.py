@@ -919,7 +919,7 @@ def _explore(store, settings, sid: str, meta: dict, upload: dict) -> None:
         return
     task, options, features, _, time_column = train.choose_target(target, sid)
     features = features or [o["value"] for o in options][:3]
-    status, rows, run_id, _ = train.train(
+    status, rows, run_id, *_ = train.train(
         lambda progress: None, 1, sid, target, task, features,
         "decision_tree", [], [], 0.25, True, 0, 0, time_column,
     )  # fmt: skip
@@ -1034,7 +1034,7 @@ def test_training_on_an_infinite_target_is_a_message_not_a_crash(
     """StratifiedKFold refused the inf classes with a ValueError (a 500)."""
     content = _csv(["x", "y"], [[i, "inf" if i % 2 else "-inf"] for i in range(40)])
     services.load_upload(store, settings, sid, _upload("inf.csv", content, "x"))
-    status, rows, run_id, tab = TrainCallbacks(store, settings).train(
+    status, rows, run_id, tab, *_ = TrainCallbacks(store, settings).train(
         lambda progress: None, 1, sid, "y", "classification", ["x"],
         "decision_tree", [], [], 0.25, False, 0, 2, None,
     )  # fmt: skip

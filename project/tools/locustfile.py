@@ -56,6 +56,7 @@ from tools.outputs import (
     LOAD,
     LOADED,
     OPEN_PAGE,
+    SHOW_RUN,
     TRAIN,
     TRAINED,
     UPLOAD,
@@ -314,20 +315,19 @@ class Visitor(HttpUser):
             TALLY.trainings["confirmed"] += 1
         rows = out.get(ids.RUNS_TABLE, {}).get("rowData") or []
         self.check_listed(rows, f"after run {number}")
-        # What the new run id and tab start on the page.
+        # The training's answer brings the run's summary and metrics table.
+        if "accuracy" not in text(out.get(ids.METRICS_TABLE, {})):
+            self.run_gone(number, out)
+        if f"Run {number} ·" not in text(out.get(ids.EVAL_SUMMARY, {})):
+            raise StepFailed(f"run {number} was shown as {text(out)[:200]!r}")
+        # What the new run id and tab start on the page: its figures.
         shown = page.call(
             "cb: show run",
-            [
-                f"{ids.EVAL_SUMMARY}.children",
-                f"{ids.METRICS_TABLE}.children",
-                f"{ids.EVAL_FIGURES}.children",
-            ],
+            SHOW_RUN,
             [f"{ids.EVAL_RUN}.data"],
         )
-        if "accuracy" not in text(shown.get(ids.METRICS_TABLE, {})):
+        if not shown.get(ids.EVAL_FIGURES, {}).get("children"):
             self.run_gone(number, shown)
-        if f"Run {number} ·" not in text(shown.get(ids.EVAL_SUMMARY, {})):
-            raise StepFailed(f"run {number} was shown as {text(shown)[:200]!r}")
         inputs = page.call(
             "cb: predict inputs",
             [f"{ids.PREDICT_SUMMARY}.children", f"{ids.PREDICT_INPUTS}.children"],

@@ -70,12 +70,23 @@ CHOOSE_TARGET = [
     f"{ids.TRAIN_TIME_COLUMN}.options",
     f"{ids.TRAIN_TIME_COLUMN}.value",
 ]
-#: Training (a background job).
+#: Training (a background job); the new run's summary and metrics come with it.
 TRAIN = [
     f"{ids.TRAIN_STATUS}.children",
     f"{ids.RUNS_TABLE}.rowData",
     f"{ids.EVAL_RUN}.data",
     f"{ids.MAIN_TABS}.active_tab",
+    f"{ids.EVAL_SUMMARY}.children",
+    f"{ids.METRICS_TABLE}.children",
+    f"{ids.EVAL_SHOWN}.data",
+]
+#: Showing a run: its figures, and its summary and metrics table unless the
+#: page already shows them (a training's answer brings its own).
+SHOW_RUN = [
+    f"{ids.EVAL_SUMMARY}.children",
+    f"{ids.METRICS_TABLE}.children",
+    f"{ids.EVAL_FIGURES}.children",
+    f"{ids.EVAL_SHOWN}.data",
 ]
 #: The data status once a dataset is loaded.
 LOADED = re.compile(r"[\d,]+ rows × [\d,]+ columns")

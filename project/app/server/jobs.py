@@ -260,10 +260,11 @@ def visitor_of(context: Mapping[str, Any], session_id: str) -> str:
 
 def nothing_to_do(context: Mapping[str, Any]) -> bool:
     """Whether a background callback was called with no value in any of its
-    inputs: what the page's empty stores (``dcc.Store(data=None)``) send as they
-    mount, an input without even a ``null``. Every background callback of this
-    app does nothing then (it raises PreventUpdate first thing), so it is
-    answered "no update" at once, without a job, a poll or a process."""
+    inputs: what a store given ``data=None`` sends as it mounts, an input
+    without even a ``null`` (the page's stores are given no data, so that they
+    send nothing; this keeps a stray one from costing a job). Every background
+    callback of this app does nothing then (it raises PreventUpdate first
+    thing), so it is answered "no update" at once, without a job or a poll."""
     inputs: list[Any] = []
     for item in context.get("inputs_list") or []:
         inputs.extend(item if isinstance(item, list) else [item])

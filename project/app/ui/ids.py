@@ -65,6 +65,8 @@ PARAM_INPUT = "param-input"  # dict id type: {"type": PARAM_INPUT, "name": ...}
 
 # evaluation section
 EVAL_RUN = "eval-run"
+#: The run whose summary and metrics table the Results tab shows.
+EVAL_SHOWN = "eval-shown"
 EVAL_NORMALIZE = "eval-normalize"
 EVAL_SUMMARY = "eval-summary"
 EVAL_FIGURES = "eval-figures"

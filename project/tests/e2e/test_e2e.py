@@ -231,3 +231,58 @@ def test_a_reload_shows_the_uploaded_data_target_and_model(
     tab(dash_duo, "Results")
     dash_duo.wait_for_contains_text(f"#{ids.RUNS_TABLE}", "customers.csv", TIMEOUT)
     _no_errors(dash_duo)
+
+
+#: Records the callback requests of a page (installed before its scripts run).
+RECORD_CALLBACKS = """
+window.__callbacks = [];
+const send = window.fetch;
+window.fetch = function(url, options) {
+  if (String(url).indexOf('_dash-update-component') >= 0) {
+    try { window.__callbacks.push(JSON.parse(options.body)); } catch (e) {}
+  }
+  return send.apply(this, arguments);
+};
+"""
+
+
+def _opened_page_callbacks(dash_duo) -> list[dict]:
+    """The callback requests of a page load, once its data and form are shown."""
+    dash_duo.wait_for_contains_text(f"#{ids.DATA_STATUS}", "150 rows", TIMEOUT)
+    dash_duo.wait_for_element(f"#{ids.DATA_CORR_GRAPH} .main-svg", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text(f"#{ids.TRAIN_FEATURES}", "sepal", TIMEOUT)
+    return dash_duo.driver.execute_script("return window.__callbacks")
+
+
+@pytest.mark.parametrize("visit", ["new", "returning"])
+def test_a_page_opens_with_few_callbacks_and_none_for_empty_stores(
+    dash_duo, dash_app, visit
+):
+    """Opening the page asks the server only what it must: nothing for a store
+    that is still empty, no second load of the default dataset (the opening
+    loads it), no model form (the page has the default one)."""
+    dash_duo.start_server(dash_app)
+    dash_duo.wait_for_contains_text(f"#{ids.DATA_STATUS}", "150 rows", TIMEOUT)
+    driver = dash_duo.driver
+    driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_CALLBACKS}
+    )
+    if visit == "new":
+        driver.execute_script("window.sessionStorage.clear()")
+    driver.refresh()
+    requests = _opened_page_callbacks(dash_duo)
+    outputs = [request["output"] for request in requests]
+    assert any(ids.DATA_SOURCE in output for output in outputs)  # the opening
+    empty = [
+        request["output"]
+        for request in requests
+        if request.get("inputs")
+        and all("value" not in item for item in request["inputs"])
+    ]
+    assert empty == []
+    assert not any(f"{ids.DATA_SYNTH}.is_open" in output for output in outputs)
+    assert not any(f"{ids.TRAIN_PARAMS}.children" in output for output in outputs)
+    assert len(requests) <= 8, outputs
+    assert dash_duo.find_element(f"#{ids.TRAIN_PARAMS} input")
+    assert "Logistic" in dash_duo.find_element(f"#{ids.MODEL_NAME}").text
+    _no_errors(dash_duo)

@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 NO_DATA = "Load data first"
 
 
+#: The dataset a new visit shows.
+DEFAULT_DATASET = "iris"
+
+
 def data_card(settings: Settings) -> dbc.Card:
     """Step 1: choose a bundled dataset (with generator controls) or upload a file."""
     limit_mb = f"{settings.max_upload_mb:g}"
@@ -57,7 +61,8 @@ def data_card(settings: Settings) -> dbc.Card:
                         dcc.Dropdown(
                             id=ids.DATA_SOURCE,
                             options=dataset_options(),
-                            value=None,
+                            # What a new visit shows; open_page loads it at once.
+                            value=DEFAULT_DATASET,
                             placeholder="Choose a dataset…",
                             clearable=False,
                         ),
@@ -272,8 +277,6 @@ def summary_columns() -> list[dict[str, Any]]:
 # Callbacks
 
 
-DEFAULT_DATASET = "iris"
-
 # The address bar follows the dataset, target and model, without a reload or a
 # new history entry, so that a reload or a copied link opens the same choices.
 ADDRESS_BAR = """
@@ -441,12 +444,18 @@ class DataCallbacks:
     def open_page(self, search: str | None, sid: str) -> tuple[Any, ...]:
         """What a page shows when it opens: the data, target and model the session
         already holds (after a reload or Back), unless its link names other data;
-        else what the link names, or the default dataset."""
+        else what the link names, or the default dataset.
+
+        The default dataset, which the page's dropdown already shows, is loaded
+        here rather than by a change of the dropdown: one round trip fewer
+        before a new visitor sees data."""
         dataset, picked = self.apply_url(search)
         named = "dataset=" in (_inputs.text(search) or "")
         current = services.current_dataset(self.store, _inputs.text(sid) or "")
         keep = (no_update,) * 4
         if current is None:
+            if dataset == DEFAULT_DATASET:
+                return self._open_default(sid, picked, None)
             return (dataset, picked, *keep, no_update, no_update, no_update)
         source = current.get("source") or {}
         bundled = source.get("kind") == "bundled"
@@ -457,6 +466,8 @@ class DataCallbacks:
             **{k: v for k, v in picked.items() if k != "dataset"},
             "dataset": source.get("key") if bundled else current["version"],
         }
+        if bundled and source.get("key") == DEFAULT_DATASET:
+            return self._open_default(sid, restored, current)
         if bundled:  # load_bundled finds it already loaded: nothing is read again
             params = source.get("params") or {}
             synth = (
@@ -467,6 +478,20 @@ class DataCallbacks:
             )
             return (source["key"], restored, *synth, no_update, no_update, no_update)
         return (None, restored, *keep, *self._loaded(current))
+
+    def _open_default(
+        self, sid: str, picked: dict[str, str], current: dict[str, Any] | None
+    ) -> tuple[Any, ...]:
+        """The default dataset shown (loaded when the session lacks it), with the
+        dropdown and generator settings left as the page has them."""
+        unchanged = (no_update,) * 5  # the dropdown, the generator's settings
+        if current is None:
+            try:
+                current = services.load_dataset(self.store, sid, DEFAULT_DATASET, {})
+            except (ValueError, SessionExpired) as exc:
+                shown = self._refused(sid, exc)
+                return (unchanged[0], picked, *unchanged[1:], *shown)
+        return (unchanged[0], picked, *unchanged[1:], *self._loaded(current))
 
     def load_bundled(
         self,

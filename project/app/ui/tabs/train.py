@@ -61,15 +61,23 @@ def model_card() -> dbc.Card:
                 [
                     field(
                         "Model",
+                        # As the default dataset's task needs them: nothing to
+                        # wait for when a visit opens on it.
                         dcc.Dropdown(
                             id=ids.MODEL_NAME,
-                            options=[],
+                            options=model_options(CLASSIFICATION),
+                            value=DEFAULT_MODEL[CLASSIFICATION],
                             clearable=False,
                             placeholder="Load data first",
                         ),
                         ids.MODEL_NAME,
                     ),
-                    html.Div(id=ids.TRAIN_PARAMS),
+                    html.Div(
+                        param_controls(
+                            MODEL_SPECS[DEFAULT_MODEL[CLASSIFICATION]].params
+                        ),
+                        id=ids.TRAIN_PARAMS,
+                    ),
                     html.Hr(className="my-2"),
                     field(
                         "Hold-out size",
@@ -154,6 +162,11 @@ def model_card() -> dbc.Card:
             ),
         ]
     )
+
+
+def model_options(task: str) -> list[dict[str, str]]:
+    """The model dropdown's choices for ``task``."""
+    return [{"label": MODEL_SPECS[k].label, "value": k} for k in models_for_task(task)]
 
 
 def param_controls(params: Sequence[ParamSpec]) -> list[Any]:
@@ -371,6 +384,12 @@ def _timing(report: dict[str, Any]) -> str:
     return f"trained in {total:.3g} s, of which the final fit {fit:.3g} s"
 
 
+def run_header(report: dict[str, Any], run_id: str) -> tuple[html.Div, Any]:
+    """A run's summary line and metrics table (above its figures)."""
+    summary = run_summary(report, run_id, report.get("dataset", ""))
+    return summary, metrics_table(report["metrics"], report.get("baseline"))
+
+
 def run_summary(report: dict[str, Any], run_id: str, dataset: str) -> html.Div:
     """One line about the shown run (by its ``number``), and its notes."""
     config, number = report["config"], report.get("number", run_id)
@@ -415,6 +434,7 @@ class TrainCallbacks:
             Output(ids.TRAIN_TIME_COLUMN, "value"),
             Input(ids.TARGET_COLUMN, "value"),
             State(ids.APP_SESSION, "data"),
+            State(ids.TRAIN_TASK, "value"),
             prevent_initial_call=True,
         )(self.choose_target)
         app.clientside_callback(  # stratifying by class needs classes
@@ -428,10 +448,12 @@ class TrainCallbacks:
             Input(ids.TRAIN_TASK, "value"),
             Input(ids.APP_URL_STATE, "data"),
             State(ids.MODEL_NAME, "value"),
+            prevent_initial_call=True,  # the layout has the default task's
         )(self.choose_task)
         app.callback(
             Output(ids.TRAIN_PARAMS, "children"),
             Input(ids.MODEL_NAME, "value"),
+            prevent_initial_call=True,  # the layout has the default model's
         )(self.model_params)
         app.callback(
             Output(ids.TRAIN_WARNING, "children"),
@@ -446,6 +468,11 @@ class TrainCallbacks:
             Output(ids.RUNS_TABLE, "rowData"),
             Output(ids.EVAL_RUN, "data"),
             Output(ids.MAIN_TABS, "active_tab"),
+            # The new run's summary and metrics come with it, a round trip
+            # before show_run draws its figures.
+            Output(ids.EVAL_SUMMARY, "children", allow_duplicate=True),
+            Output(ids.METRICS_TABLE, "children", allow_duplicate=True),
+            Output(ids.EVAL_SHOWN, "data", allow_duplicate=True),
             Input(ids.TRAIN_BUTTON, "n_clicks"),
             State(ids.APP_SESSION, "data"),
             State(ids.TARGET_COLUMN, "value"),
@@ -489,9 +516,11 @@ class TrainCallbacks:
             Output(ids.EVAL_SUMMARY, "children"),
             Output(ids.METRICS_TABLE, "children"),
             Output(ids.EVAL_FIGURES, "children"),
+            Output(ids.EVAL_SHOWN, "data"),
             Input(ids.EVAL_RUN, "data"),
             Input(ids.EVAL_NORMALIZE, "value"),
             State(ids.APP_SESSION, "data"),
+            State(ids.EVAL_SHOWN, "data"),
             prevent_initial_call=True,
         )(self.show_run)
         app.callback(
@@ -511,9 +540,12 @@ class TrainCallbacks:
             prevent_initial_call=True,
         )(self.remove)
 
-    def choose_target(self, target: str | None, sid: str) -> tuple[Any, ...]:
+    def choose_target(
+        self, target: str | None, sid: str, task: str | None = None
+    ) -> tuple[Any, ...]:
         """Detect the task of a target and offer the other columns as features;
-        offer the date columns to split by time, the only one chosen."""
+        offer the date columns to split by time, the only one chosen. The task
+        is set only when it changes (what follows it is then left alone)."""
         target = _inputs.text(target)
         if not target:
             raise PreventUpdate
@@ -534,7 +566,14 @@ class TrainCallbacks:
         dates = [c for c in roles.get("date", ()) if c != target]
         time_options = [{"label": c, "value": c} for c in dates]
         time_column = default_time_column(meta["columns"], target, roles)
-        return detect_task(frame[target]), options, chosen, time_options, time_column
+        detected = detect_task(frame[target])
+        return (
+            no_update if detected == task else detected,
+            options,
+            chosen,
+            time_options,
+            time_column,
+        )
 
     def choose_task(
         self, task: str | None, url_state: dict | None, current: str | None
@@ -545,16 +584,13 @@ class TrainCallbacks:
         """
         task = task if task in TASKS else CLASSIFICATION
         keys = models_for_task(task)
-        options = [{"label": MODEL_SPECS[k].label, "value": k} for k in keys]
+        options = model_options(task)
         wanted = _inputs.mapping(url_state).get("model")
         from_url = _inputs.triggered(ids.APP_URL_STATE)
-        if current in keys and not (from_url and wanted in keys):
-            # Unchanged: setting it again would re-render (and reset) its settings.
-            return options, no_update
-        for choice in (wanted, current) if from_url else (current, wanted):
-            if choice in keys:
-                return options, choice
-        return options, DEFAULT_MODEL[task]
+        order = (wanted, current) if from_url else (current, wanted)
+        choice = next((c for c in order if c in keys), DEFAULT_MODEL[task])
+        # Unchanged: setting it again would re-render (and reset) its settings.
+        return options, no_update if choice == current else choice
 
     def model_params(self, model: str | None) -> Any:
         """The hyperparameter controls of a model, from the spec table."""
@@ -627,23 +663,23 @@ class TrainCallbacks:
             )
         except (TrainingError, SessionExpired) as exc:
             log.info("training refused: %s", exc)
-            return alert(str(exc), "danger"), no_update, no_update, no_update
+            return alert(str(exc), "danger"), *(no_update,) * 6
         except jobs.OVER_BUDGET as exc:
             log.warning("training ran out of its budget: %r", exc)
             message = jobs.Budget.of(self.settings).message(exc)
-            return alert(message, "danger"), no_update, no_update, no_update
+            return alert(message, "danger"), *(no_update,) * 6
         except (ValueError, TypeError, ArithmeticError) as exc:
             # Data the checks before training did not foresee (infinite classes, a
             # class only in the hold-out...): say so rather than fail the request.
             log.warning("training failed: %s", exc, exc_info=True)
-            return alert(UNTRAINABLE, "danger"), no_update, no_update, no_update
+            return alert(UNTRAINABLE, "danger"), *(no_update,) * 6
         rows = services.leaderboard(self.store, sid)
         done = alert(
             f"Run {report['number']}: {report['model_label']} trained in "
             f"{report['total_seconds']:.2f} s. {report['storage_note']}".strip(),
             "success",
         )
-        return done, rows, run_id, "tab-results"
+        return done, rows, run_id, "tab-results", *run_header(report, run_id), run_id
 
     def list_runs(self, sid: str) -> tuple[list[dict[str, Any]], Any]:
         """The runs already in this session (after a page reload); shows the newest."""
@@ -697,20 +733,21 @@ class TrainCallbacks:
         return rows, still, []
 
     def show_run(
-        self, run_id: str | None, normalize: bool, sid: str
+        self, run_id: str | None, normalize: bool, sid: str, shown: Any = None
     ) -> tuple[Any, ...]:
-        """Metrics and plots of the shown run."""
+        """Metrics and plots of the shown run; its summary and metrics table only
+        when another run's are shown (a training's answer brings its own)."""
         run_id = _inputs.run_id(run_id)
         if not run_id:
-            return None, empty_state("Train a model to see its metrics."), None
+            return None, empty_state("Train a model to see its metrics."), None, None
         try:
             report = self.store.run(sid, run_id)
         except SessionExpired as exc:
-            return alert(str(exc), "warning"), no_update, no_update
-        summary = run_summary(report, run_id, report.get("dataset", ""))
-        table = metrics_table(report["metrics"], report.get("baseline"))
-        figs = figures.make_run_figures(report, normalize=bool(normalize))
-        return summary, table, figure_grid(figs)
+            return alert(str(exc), "warning"), no_update, no_update, no_update
+        figs = figure_grid(figures.make_run_figures(report, normalize=bool(normalize)))
+        if run_id == _inputs.run_id(shown):
+            return no_update, no_update, figs, no_update
+        return (*run_header(report, run_id), figs, run_id)
 
 
 def _int(value: Any, label: str) -> int:
