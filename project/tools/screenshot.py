@@ -75,6 +75,12 @@ def main(base: str, out: Path) -> None:
             next(link for link in links if link.text == tab).click()
             for selector, text in waits[tab]:
                 _wait_text(driver, selector, text, timeout=120)
+            if tab == "Predict":  # the what-if prediction's contributions drawn
+                WebDriverWait(driver, 120).until(
+                    ec.presence_of_element_located(
+                        (By.CSS_SELECTOR, "#whatif-contributions .main-svg .point")
+                    )
+                )
             time.sleep(2)
             driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(out / name))
