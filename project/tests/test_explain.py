@@ -99,6 +99,29 @@ def test_permutation_importance_of_a_slow_model_takes_fewer_rows(diabetes_split)
     assert fast["rows"] > ours["rows"]
 
 
+def test_a_models_fixed_cost_per_call_does_not_shrink_the_sample(diabetes_split):
+    """A model whose every call costs the same whatever the rows (a pipeline's
+    steps) is not taken for a slow one: the sample stays whole."""
+    import time
+
+    from sklearn.base import BaseEstimator, RegressorMixin
+
+    run, data = diabetes_split
+
+    class Fixed(RegressorMixin, BaseEstimator):
+        def fit(self, x, y):
+            return self
+
+        def predict(self, x):
+            time.sleep(0.002)
+            return run.pipeline.predict(x)
+
+    x = pd.concat([data.x_test] * 20, ignore_index=True)
+    y = pd.concat([data.y_test] * 20, ignore_index=True)
+    ours = F.permutation_importances(Fixed(), x, y, task="regression", seconds=0.5)
+    assert ours["sampled"] and ours["rows"] == 2_000
+
+
 def test_model_importances_of_a_forest_and_coefficients_of_a_linear_model(
     iris_split, diabetes_split
 ):

@@ -81,17 +81,33 @@ def _rows_within(
     pipeline: Any, x: pd.DataFrame, max_rows: int, calls: int, seconds: float
 ) -> int:
     """How many rows ``calls`` predictions can each take within ``seconds``,
-    timed on a small sample (between ``MIN_EXPLAIN_ROWS`` and ``max_rows``)."""
-    probe = x.iloc[: min(len(x), MIN_EXPLAIN_ROWS)]
-    if probe.empty:
+    timed on two small samples (``MIN_EXPLAIN_ROWS`` rows and four times that,
+    the faster of two calls each), so that a call's fixed cost (a pipeline's
+    steps, a forest's trees) is not counted per row."""
+    small = x.iloc[: min(len(x), MIN_EXPLAIN_ROWS)]
+    if small.empty:
         return max_rows
-    started = time.perf_counter()
-    pipeline.predict(probe)
-    per_row = (time.perf_counter() - started) / len(probe)
+    big = x.iloc[: min(len(x), 4 * MIN_EXPLAIN_ROWS)]
+    t_small, t_big = (_timed_predict(pipeline, part) for part in (small, big))
+    if len(big) > len(small):
+        per_row = max(t_big - t_small, 0.0) / (len(big) - len(small))
+        fixed = max(t_small - per_row * len(small), 0.0)
+    else:  # too few rows to tell: all of it per row
+        per_row, fixed = t_small / len(small), 0.0
+    per_call = seconds / (calls + 1) - fixed
     if per_row <= 0:
         return max_rows
-    affordable = int(seconds / (per_row * (calls + 1)))
+    affordable = int(max(per_call, 0.0) / per_row)
     return max(min(MIN_EXPLAIN_ROWS, max_rows), min(max_rows, affordable))
+
+
+def _timed_predict(pipeline: Any, x: pd.DataFrame) -> float:
+    took = []
+    for _ in range(2):
+        started = time.perf_counter()
+        pipeline.predict(x)
+        took.append(time.perf_counter() - started)
+    return min(took)
 
 
 def model_importances(pipeline: Any) -> dict[str, Any] | None:
