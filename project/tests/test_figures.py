@@ -935,4 +935,5 @@ def test_contributions_walk_from_the_average_to_the_prediction():
     assert "5 other features" in trace.y
     # The bars add up to the prediction: base + every relative step.
     assert sum(trace.x[:-1]) == pytest.approx(data["prediction"])
-    assert "top 15 of 20 features" in fig.layout.title.text
+    assert "top 15 of 20 features" in fig.layout.title.subtitle.text
+    assert "top" not in fig.layout.title.text  # kept short: not cut off

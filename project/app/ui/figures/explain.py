@@ -288,10 +288,11 @@ def make_contributions_figure(data: dict[str, Any], *, top: int = 15) -> go.Figu
         amounts.append(rest)
     output = str(data.get("output", "prediction"))
     fig = _base(
-        f"What moved the {output}" + _top_note(shown, len(features), "features"),
+        f"What moved the {output}",  # the note below: a long title is cut off
         _join(
             f"from {float(data['base']):.4g} on average "
             f"to {float(data['prediction']):.4g} here",
+            _top_note(shown, len(features), "features").strip(" ()"),
             str(data.get("note") or ""),
         ),
         height=max(300, 26 * (len(names) + 2) + 140),
