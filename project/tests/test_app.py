@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -239,3 +240,35 @@ def test_oversized_request_bodies_are_refused_before_the_app(client, settings):
 def test_unknown_paths_are_404_not_500(client):
     assert client.get("/no/such/page.php").status_code in (200, 404)
     assert client.get("/assets/../../etc/passwd").status_code == 404
+
+
+class _TestClientSession:
+    """requests' ``get`` over Flask's test client, for tools.dashclient."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.headers: dict[str, str] = {}
+
+    def get(self, url: str, **_):
+        answer = self.client.get(url)
+        assert answer.status_code == 200
+        return SimpleNamespace(raise_for_status=lambda: None, json=answer.get_json)
+
+
+def test_every_output_list_the_tools_name_is_one_callback_of_the_app(client):
+    """The load test, the bench and the distributed tests find callbacks by
+    their whole output lists (tools/outputs.py): each names exactly one."""
+    from tools import outputs
+    from tools.dashclient import DashClient
+
+    dash = DashClient("http://localhost", session=_TestClientSession(client))
+    named = {
+        name: value
+        for name, value in vars(outputs).items()
+        if name.isupper() and isinstance(value, list)
+    }
+    assert {"LOAD", "OPEN_PAGE", "DESCRIBE", "TRAIN", "SHOW_RUN"} <= set(named)
+    for name, wanted in named.items():
+        assert dash.find(wanted), name  # LookupError unless exactly one
+    for wanted in outputs.CHAINS.values():
+        assert dash.find(wanted)

@@ -494,30 +494,32 @@ class Reference:
                 self.times[name].append(time.perf_counter() - began)
 
     def plain(self) -> None:
-        from sklearn.model_selection import (
-            StratifiedKFold,
-            cross_validate,
-            train_test_split,
-        )
+        from sklearn.model_selection import cross_validate
         from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):  # as the app's training
+            x_train, x_test, y_train, y_test, pipeline, folds = self._prepared()
+            cross_validate(pipeline, x_train, y_train, cv=folds)
+            pipeline.fit(x_train, y_train).score(x_test, y_test)
+
+    def _prepared(self) -> tuple:
+        """The split (a quarter held out, stratified), the app's pipeline for
+        the model and the folds, as plain scikit-learn would make them."""
+        from sklearn.model_selection import StratifiedKFold, train_test_split
 
         from app.ml import build_pipeline
 
         x, y = self.frame[list(self.features)], self.frame[self.target]
-        with threadpool_limits(limits=1):  # as the app's training
-            x_train, x_test, y_train, y_test = train_test_split(
-                x, y, test_size=0.25, stratify=y, random_state=0
-            )
-            pipeline = build_pipeline(
-                numeric=self.features,
-                categorical=[],
-                model_key=self.model,
-                task="classification",
-                params=self.params,
-            )
-            folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-            cross_validate(pipeline, x_train, y_train, cv=folds)
-            pipeline.fit(x_train, y_train).score(x_test, y_test)
+        split = train_test_split(x, y, test_size=0.25, stratify=y, random_state=0)
+        pipeline = build_pipeline(
+            numeric=self.features,
+            categorical=[],
+            model_key=self.model,
+            task="classification",
+            params=self.params,
+        )
+        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+        return (*split, pipeline, folds)
 
     def plain_same(self) -> None:
         """What a run shows, in plain scikit-learn: the fit, and every metric
@@ -527,34 +529,17 @@ class Reference:
         from sklearn.dummy import DummyClassifier
         from sklearn.exceptions import UndefinedMetricWarning
         from sklearn.metrics import get_scorer, precision_recall_curve, roc_curve
-        from sklearn.model_selection import (
-            StratifiedKFold,
-            cross_validate,
-            train_test_split,
-        )
+        from sklearn.model_selection import cross_validate
         from threadpoolctl import threadpool_limits
 
-        from app.ml import build_pipeline
-
-        x, y = self.frame[list(self.features)], self.frame[self.target]
-        binary = y.nunique() == 2
+        binary = self.frame[self.target].nunique() == 2
         scoring = ["accuracy", "balanced_accuracy", "neg_log_loss"] + (
             ["precision", "recall", "f1", "roc_auc"]
             if binary
             else ["precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr"]
         )
         with threadpool_limits(limits=1):
-            x_train, x_test, y_train, y_test = train_test_split(
-                x, y, test_size=0.25, stratify=y, random_state=0
-            )
-            folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-            pipeline = build_pipeline(
-                numeric=self.features,
-                categorical=[],
-                model_key=self.model,
-                task="classification",
-                params=self.params,
-            )
+            x_train, x_test, y_train, y_test, pipeline, folds = self._prepared()
             for model in (pipeline, DummyClassifier(strategy="prior")):
                 with warnings.catch_warnings():  # the baseline's precision is 0
                     warnings.simplefilter("ignore", UndefinedMetricWarning)
