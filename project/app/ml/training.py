@@ -431,17 +431,7 @@ def _train(
         data.y_test,
     )
     try:
-        pipeline = build_pipeline(
-            numeric=numeric,
-            categorical=categorical,
-            boolean=boolean,
-            dates=dates,
-            timed=data.timed,
-            model_key=config.model,
-            task=config.task,
-            params=config.params,
-            random_state=config.random_state,
-        )
+        pipeline = split_pipeline(data, config)
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
     is_clf = config.task == CLASSIFICATION
@@ -532,6 +522,39 @@ def _fit(model: Any, x: pd.DataFrame, y: pd.Series) -> None:
 def _plain(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:300]
+
+
+def split_pipeline(
+    split: Split, config: TrainConfig, params: Mapping[str, Any] | None = None
+) -> Any:
+    """The unfitted pipeline of ``config``'s model for ``split``'s columns, with
+    ``params`` (by default the configuration's own).
+
+    Raises
+    ------
+    ValueError
+        A parameter the model does not accept.
+    """
+    return build_pipeline(
+        numeric=split.numeric,
+        categorical=split.categorical,
+        boolean=split.boolean,
+        dates=split.dates,
+        timed=split.timed,
+        model_key=config.model,
+        task=config.task,
+        params=config.params if params is None else params,
+        random_state=config.random_state,
+    )
+
+
+def cv_splits(
+    y_train: pd.Series, config: TrainConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The cross-validation folds of a run's training part (positions), as its
+    training makes them: stratified for classes, in time order with a time
+    column; none with 0 or 1 folds."""
+    return _cv_splits(y_train, config, config.task == CLASSIFICATION)
 
 
 def _cv_splits(
