@@ -150,7 +150,12 @@ def test_a_rejected_combination_fails_alone_with_its_reason(wine):
     assert good.error is None and 0.5 < good.score("accuracy")[0] <= 1
 
 
+@pytest.mark.filterwarnings("error::UserWarning")
 def test_every_default_space_draws_values_its_model_accepts():
+    """Every value a default space draws is one its model's form accepts; a
+    space of choices only gives each set once, without a warning."""
+    only_choices = T.candidates(T.default_space("linear_regression"), n_candidates=30)
+    assert sorted(p["fit_intercept"] for p in only_choices) == [False, True]
     for key in MODEL_SPECS:
         space = T.default_space(key)
         assert space, key

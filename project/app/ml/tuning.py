@@ -188,6 +188,8 @@ def candidates(
             )
         grid = ParameterGrid({d.name: d.grid() for d in space})
         return [_plain(p) for p in grid]
+    if all(d.kind == "choice" for d in space):  # each set once, at most all
+        n_candidates = min(n_candidates, grid_size(space))
     sampler = ParameterSampler(
         {d.name: d.distribution() for d in space},
         n_iter=n_candidates,
