@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from _ui import TIMEOUT
 from dash.testing.browser import Browser
@@ -40,10 +42,14 @@ def test_a_big_scatter_is_drawn_as_svg_without_webgl(dash_duo, dash_app, no_webg
     no_webgl.wait_for_contains_text(f"#{ids.DATA_STATUS}", "6,000 rows", TIMEOUT)
     scatter = f"#{ids.DATA_SCATTER_GRAPH}"
     no_webgl.wait_for_element(f"{scatter} .scatterlayer .trace", TIMEOUT)
-    points = no_webgl.driver.execute_script(
-        "return document.querySelectorAll(arguments[0]).length;",
-        f"{scatter} .scatterlayer .point",
-    )
+    # The 1,000-row scatter stays drawn until the new data's scatter replaces it.
+    count = "return document.querySelectorAll(arguments[0]).length;"
+    deadline, points = time.monotonic() + TIMEOUT, 0
+    while time.monotonic() < deadline and points < 5_000:
+        time.sleep(0.2)
+        points = no_webgl.driver.execute_script(
+            count, f"{scatter} .scatterlayer .point"
+        )
     assert points >= 5_000
     assert not no_webgl.driver.find_elements(
         "css selector", f"{scatter} canvas.gl-canvas"
