@@ -17,7 +17,7 @@ import pytest
 import requests
 from gunicorn_fixture import gunicorn
 
-from app.server import runner
+from app.server import scheduler as fair
 from app.server.store import new_session_id
 from app.ui import ids
 from tools.dashclient import DashClient, Job, prop_id
@@ -108,7 +108,7 @@ def test_one_visitors_long_jobs_do_not_make_another_wait(base):
     time.sleep(1)
     second = _poll(abuser, long_jobs[1])
     label = second.get("progress", {}).get(f"{ids.TRAIN_PROGRESS}.label")
-    assert label == runner.QUEUED_OWN  # behind its own first job, not in a slot
+    assert label == fair.QUEUED_OWN  # behind its own first job, not in a slot
 
     iris = {f"{ids.DATA_SOURCE}.value": "iris", f"{ids.APP_SESSION}.data": light}
     assert "150 rows" in _load(visitor, iris)

@@ -14,7 +14,10 @@ import pytest
 
 from app.config import Settings
 from app.server import jobs, runner
-from app.server.runner import Runner, Scheduler, _Job
+from app.server import scheduler as fair
+from app.server.runner import Runner
+from app.server.scheduler import Job as _Job
+from app.server.scheduler import Scheduler
 
 # -- the scheduler (pure bookkeeping) ------------------------------------------------
 
@@ -74,7 +77,7 @@ def test_a_visitor_who_kept_the_slots_busy_yields_to_others():
     scheduler.submit(_job(2, "heavy", clock.now))  # first in line...
     scheduler.submit(_job(3, "light", clock.now))  # ...but the light visitor goes first
     assert [j.id for j in scheduler.order()] == ["3", "2"]
-    clock.now += runner.USAGE_HALF_LIFE  # usage halves with time
+    clock.now += fair.USAGE_HALF_LIFE  # usage halves with time
     assert scheduler.used("heavy") == pytest.approx(50)
     first = scheduler.next_job()
     scheduler.start(first)
@@ -85,7 +88,7 @@ def test_a_visitor_who_kept_the_slots_busy_yields_to_others():
     scheduler.start(second)
     assert second.id == "2" and second.heavy  # over HEAVY_SECONDS: lowest priority
     scheduler.end(second)
-    clock.now += 30 * runner.USAGE_HALF_LIFE  # long forgotten
+    clock.now += 30 * fair.USAGE_HALF_LIFE  # long forgotten
     scheduler.forget_old(clock.now)
     assert "heavy" not in scheduler.usage and "light" not in scheduler.usage
 
@@ -122,7 +125,7 @@ def test_a_heavy_visitors_job_runs_beside_the_others_not_in_their_slot():
         started.append((job.id, job.heavy))
     # light takes the one ordinary slot, heavy the background slot; other waits
     assert started == [("2", False), ("1", True)]
-    assert scheduler.waiting_label(scheduler.jobs["3"]) == runner.QUEUED
+    assert scheduler.waiting_label(scheduler.jobs["3"]) == fair.QUEUED
     scheduler.end(scheduler.jobs["1"])
     # alone, a heavy visitor may use an ordinary slot too
     lone = Scheduler(slots=1, per_visitor=10, background=1, clock=clock)
@@ -143,7 +146,7 @@ def test_a_long_job_moves_to_the_background_and_frees_its_slot():
     scheduler.start(scheduler.next_job())
     scheduler.submit(_job(2, "b"))
     assert scheduler.next_job() is None  # the one ordinary slot is taken
-    clock.now += runner.LONG_JOB_SECONDS + 1
+    clock.now += fair.LONG_JOB_SECONDS + 1
     assert scheduler.newly_heavy() == [scheduler.jobs["1"]]
     assert scheduler.newly_heavy() == []  # once
     assert scheduler.next_job().id == "2"  # a's long job now runs in the background
@@ -169,9 +172,9 @@ def test_a_queued_job_says_what_it_waits_for():
     clock.now += 1
     labels = [scheduler.waiting_label(j) for j in jobs_[1:]]
     assert labels == [
-        runner.QUEUED,  # b: next in line
-        runner.QUEUED_BEHIND.format(ahead=1),  # c: behind b
-        runner.QUEUED_OWN,  # a's second: behind a's own running job
+        fair.QUEUED,  # b: next in line
+        fair.QUEUED_BEHIND.format(ahead=1),  # c: behind b
+        fair.QUEUED_OWN,  # a's second: behind a's own running job
     ]
 
 
@@ -181,7 +184,7 @@ def test_a_visitor_with_too_many_jobs_is_refused_with_a_sentence():
         scheduler.submit(_job(n, "a"))
     refused = scheduler.jobs["3"]
     assert refused.state == "ended"
-    assert refused.reason == runner.TOO_MANY.format(count=2)
+    assert refused.reason == fair.TOO_MANY.format(count=2)
     scheduler.submit(_job(4, "b"))  # another visitor is not affected
     assert scheduler.jobs["4"].state == "queued"
 
@@ -193,7 +196,7 @@ def test_ended_jobs_are_forgotten_after_a_while():
     scheduler.end(job, "why")
     scheduler.forget_old(job.ended + 1)
     assert scheduler.status(scheduler.jobs.get("1"))["reason"] == "why"
-    scheduler.forget_old(job.ended + runner.ENDED_KEPT_SECONDS + 1)
+    scheduler.forget_old(job.ended + fair.ENDED_KEPT_SECONDS + 1)
     assert scheduler.status(scheduler.jobs.get("1")) == {"state": "unknown"}
     assert "key-1" not in scheduler.by_key
 
@@ -301,7 +304,7 @@ def test_the_runner_serves_visitors_in_turn(make_runner):
         _submit(job_runner, "sleep", "a", "a2", 0.1),
         _submit(job_runner, "sleep", "b", "b1", 0.1),
     ]
-    assert job_runner.status(ids[1])["label"] == runner.QUEUED_OWN
+    assert job_runner.status(ids[1])["label"] == fair.QUEUED_OWN
     for job in ids:
         _wait_for(lambda job=job: _ended(job_runner, job))
     starts = [
@@ -602,7 +605,7 @@ def test_the_manager_hands_jobs_to_the_runner_and_asks_it_about_them(manager):
         {
             "job-1": {"state": "running"},
             "job-2": {"state": "ended", "reason": "why it ended"},
-            "key-q": {"state": "queued", "label": runner.QUEUED_OWN},
+            "key-q": {"state": "queued", "label": fair.QUEUED_OWN},
         }
     )
     job_fn = manager.make_job_fn(lambda: None, True, "callback-key")
@@ -616,7 +619,7 @@ def test_the_manager_hands_jobs_to_the_runner_and_asks_it_about_them(manager):
     assert not manager.terminate_unhealthy_job("job-1")
     manager.terminate_job("job-1")
     assert manager.runner.told[-1] == ("cancel", "job-1")
-    assert manager.get_progress("key-q") == [0, runner.QUEUED_OWN]
+    assert manager.get_progress("key-q") == [0, fair.QUEUED_OWN]
     assert manager.get_progress("key-1") is None
 
 

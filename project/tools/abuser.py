@@ -267,7 +267,7 @@ class Abuser(HttpUser):
         """A job that ended without a result: what the page's notice said."""
         notices = self.page.notices
         self.said = notices[-1] if notices else "no notice"
-        if "already have" in self.said:  # runner.TOO_MANY
+        if "already have" in self.said:  # scheduler.TOO_MANY
             return "queue full"
         return "stopped"
 

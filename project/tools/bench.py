@@ -167,7 +167,7 @@ def page_ready(url: str, ready: str, runs: int) -> dict:
 #: default form then trains: the default model (logistic regression), a quarter
 #: held out, stratified, 5-fold cross-validation, seed 0, every feature. The
 #: large one takes a few seconds, under the 5 s after which a job is "heavy"
-#: (runner.LONG_JOB_SECONDS: the lowest CPU priority, by design).
+#: (scheduler.LONG_JOB_SECONDS: the lowest CPU priority, by design).
 CLICK_CASES = {
     "small": {"dataset": "iris", "rows": None, "label": "iris (150 × 4)"},
     "large": {

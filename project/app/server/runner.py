@@ -40,36 +40,21 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
+
+from app.server.scheduler import BACKGROUND_SLOTS, Job, Scheduler
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.2
 JOB_NICE = 10
-#: A visitor's use of the job slots is remembered with this half-life (seconds).
-USAGE_HALF_LIFE = 300.0
-#: Past this many recent job-seconds, a visitor is heavy: its jobs run at the
-#: lowest priority, first in the background slot(s) beside the ordinary ones.
-HEAVY_SECONDS = 30.0
-#: A job running longer than this is moved the same way (short jobs go first).
-LONG_JOB_SECONDS = 5.0
 HEAVY_NICE = 19
-BACKGROUND_SLOTS = 1
-ENDED_KEPT_SECONDS = 600
 #: A spare that died before it got a job is not replaced before this many seconds.
 SPARE_RETRY_SECONDS = 1.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 START_WAIT_SECONDS = 30.0  # a job submitted while the runner (re)starts waits
 
-QUEUED = "Queued: starts when one of the running jobs ends"
-QUEUED_BEHIND = "Queued behind {ahead} other job(s)"
-QUEUED_OWN = "Queued: starts when your other job ends"
-
-TOO_MANY = (
-    "You already have {count} jobs running or waiting; wait for them to finish "
-    "(or cancel one) before starting another."
-)
 OVER_MEMORY = (
     "This job needed more than the {limit:,} MB of memory this server allows one "
     "job, so it was stopped. Use fewer rows or features, or lighter settings."
@@ -93,165 +78,6 @@ def duration(seconds: float) -> str:
     if seconds >= 120:
         return f"{seconds / 60:g} minutes"
     return "1 second" if seconds == 1 else f"{seconds:g} seconds"
-
-
-@dataclass
-class _Job:
-    """A job as the runner sees it."""
-
-    id: str
-    visitor: str
-    callback: str
-    key: str
-    progress_key: str
-    args: Any
-    context: Any
-    arrived: float
-    state: str = "queued"  # queued, running, ended
-    pid: int = 0
-    started: float = 0.0
-    base_rss: int = 0
-    reason: str | None = None
-    ended: float = 0.0
-    killed: bool = False
-    heavy: bool = False
-
-
-@dataclass
-class Scheduler:
-    """Which job runs next: one per visitor, in order of arrival, except that a
-    visitor's recent job time (seconds of running jobs, halving every
-    :data:`USAGE_HALF_LIFE` seconds, the running ones included) counts as
-    arriving that much later: whoever used the slots least lately goes first, and
-    no job waits more than its visitor's recent job time behind later arrivals.
-
-    At most ``slots`` ordinary jobs run at once, plus ``background`` heavy jobs:
-    those of visitors over :data:`HEAVY_SECONDS`, and jobs that have run longer
-    than :data:`LONG_JOB_SECONDS`. Heavy jobs run at the lowest priority, so that
-    neither a visitor who keeps the slots busy nor a long job takes the others'
-    turns or slots; a heavy job takes an ordinary slot only when the background
-    slots are full and nobody lighter waits for it.
-
-    Pure bookkeeping, no processes: the runner asks it and acts.
-    """
-
-    slots: int
-    per_visitor: int
-    background: int = BACKGROUND_SLOTS
-    clock: Callable[[], float] = time.monotonic
-    jobs: dict[str, _Job] = field(default_factory=dict)
-    by_key: dict[str, str] = field(default_factory=dict)
-    usage: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def submit(self, job: _Job) -> None:
-        """Queue ``job``, or end it at once when its visitor has too many."""
-        self.jobs[job.id] = job
-        self.by_key[job.key] = job.id
-        mine = [
-            j
-            for j in self.jobs.values()
-            if j.visitor == job.visitor and j.state != "ended" and j is not job
-        ]
-        if len(mine) >= self.per_visitor:
-            self.end(job, TOO_MANY.format(count=len(mine)))
-
-    def running(self) -> list[_Job]:
-        """The jobs computing now."""
-        return [j for j in self.jobs.values() if j.state == "running"]
-
-    def used(self, visitor: str) -> float:
-        """Seconds of job time ``visitor`` used recently, running jobs included."""
-        now = self.clock()
-        seconds, since = self.usage.get(visitor, (0.0, now))
-        past = seconds * 0.5 ** ((now - since) / USAGE_HALF_LIFE)
-        return past + sum(
-            now - j.started
-            for j in self.jobs.values()
-            if j.visitor == visitor and j.state == "running"
-        )
-
-    def order(self) -> list[_Job]:
-        """Queued jobs in the order they would start (see the class)."""
-        queued = [j for j in self.jobs.values() if j.state == "queued"]
-        used = {v: self.used(v) for v in {j.visitor for j in queued}}
-        return sorted(queued, key=lambda j: (j.arrived + used[j.visitor], j.arrived))
-
-    def start(self, job: _Job) -> None:
-        """Mark ``job`` running, from now."""
-        job.state, job.started = "running", self.clock()
-        job.heavy = self.used(job.visitor) > HEAVY_SECONDS
-
-    def newly_heavy(self) -> list[_Job]:
-        """Running jobs that have just become heavy (now marked so)."""
-        now, found = self.clock(), []
-        for job in self.running():
-            long_job = now - job.started > LONG_JOB_SECONDS
-            if not job.heavy and (long_job or self.used(job.visitor) > HEAVY_SECONDS):
-                job.heavy = True
-                found.append(job)
-        return found
-
-    def next_job(self) -> _Job | None:
-        """The job to start now, or None (no free slot, or nothing eligible)."""
-        running = self.running()
-        busy = {j.visitor for j in running}
-        in_background = min(sum(1 for j in running if j.heavy), self.background)
-        ordinary = len(running) - in_background
-        for job in self.order():
-            if job.visitor in busy:
-                continue
-            if (
-                self.used(job.visitor) > HEAVY_SECONDS
-                and in_background < self.background
-            ):
-                return job
-            if ordinary < self.slots:
-                return job  # lighter visitors come first in the order
-        return None
-
-    def waiting_label(self, job: _Job) -> str:
-        """What a queued job's progress bar says."""
-        busy = {j.visitor for j in self.running()}
-        if job.visitor in busy:
-            return QUEUED_OWN
-        ahead = 0
-        for other in self.order():
-            if other is job:
-                break
-            if other.visitor not in busy and other.visitor != job.visitor:
-                ahead += 1
-        return QUEUED_BEHIND.format(ahead=ahead) if ahead else QUEUED
-
-    def end(self, job: _Job, reason: str | None = None) -> None:
-        """Mark ``job`` ended (keeping the first reason given)."""
-        if job.state != "ended":
-            if job.state == "running":  # its time now counts as the visitor's past
-                self.usage[job.visitor] = (self.used(job.visitor), self.clock())
-            job.state, job.ended = "ended", self.clock()
-            job.args = job.context = None
-        if reason and not job.reason:
-            job.reason = reason
-
-    def forget_old(self, now: float) -> None:
-        """Drop ended jobs older than :data:`ENDED_KEPT_SECONDS`, and the usage of
-        visitors who have not used the slots for a long while."""
-        for job in list(self.jobs.values()):
-            if job.state == "ended" and now - job.ended > ENDED_KEPT_SECONDS:
-                del self.jobs[job.id]
-                if self.by_key.get(job.key) == job.id:
-                    del self.by_key[job.key]
-        for visitor in list(self.usage):
-            if self.used(visitor) < 0.1:
-                del self.usage[visitor]
-
-    def status(self, job: _Job | None) -> dict[str, Any]:
-        """The answer to a status question about ``job``."""
-        if job is None:
-            return {"state": "unknown"}
-        answer: dict[str, Any] = {"state": job.state, "reason": job.reason}
-        if job.state == "queued":
-            answer["label"] = self.waiting_label(job)
-        return answer
 
 
 class Runner:
@@ -335,7 +161,7 @@ class Runner:
         return answer
 
     def submit(self, **job: Any) -> dict[str, Any]:
-        """Queue a job (see :class:`_Job` for the fields); returns its status and
+        """Queue a job (see :class:`Job` for the fields); returns its status and
         ``job``, its id. Starts the runner first when this process may."""
         if not self.started():
             self.start_if_safe()
@@ -554,7 +380,7 @@ class _Loop:
         self.parent = parent
         self.scheduler = Scheduler(runner.slots, runner.per_visitor)
         self.jobs = runner.jobs()
-        self.by_pid: dict[int, _Job] = {}
+        self.by_pid: dict[int, Job] = {}
         self.listener: socket.socket | None = None
         self.selector: selectors.BaseSelector | None = None
         self.wakeup: tuple[int, int] | None = None  # SIGCHLD's self-pipe
@@ -632,7 +458,7 @@ class _Loop:
         op = message.get("op")
         jobs = self.scheduler.jobs
         if op == "submit":
-            job = _Job(
+            job = Job(
                 id=secrets.token_hex(8),
                 visitor=str(message.get("visitor") or "anonymous"),
                 callback=str(message["callback"]),
@@ -670,7 +496,7 @@ class _Loop:
             }
         return {"error": "unknown op"}
 
-    def _cancel(self, job: _Job) -> None:
+    def _cancel(self, job: Job) -> None:
         if job.state == "running":
             job.killed = True
             _kill_group(job.pid)
@@ -717,7 +543,7 @@ class _Loop:
                 "job %s ended after %.2f s", job.id, time.monotonic() - job.started
             )
 
-    def _check_budget(self, job: _Job, now: float) -> None:
+    def _check_budget(self, job: Job, now: float) -> None:
         limit = self.runner.seconds
         if now - job.started > limit + self.runner.grace:
             log.warning("job %s over its time budget: stopped", job.id)
@@ -732,7 +558,7 @@ class _Loop:
             )
             self._kill(job, OVER_MEMORY.format(limit=self.runner.memory_mb))
 
-    def _kill(self, job: _Job, reason: str) -> None:
+    def _kill(self, job: Job, reason: str) -> None:
         job.killed = True
         _kill_group(job.pid)
         self.scheduler.end(job, reason)
@@ -744,7 +570,7 @@ class _Loop:
                 return
             self._launch(job)
 
-    def _launch(self, job: _Job) -> None:
+    def _launch(self, job: Job) -> None:
         self.scheduler.start(job)
         pid, base = self._hand_to_spare(job)
         if not pid:
@@ -780,7 +606,7 @@ class _Loop:
         if self.runner.on_job_start is not None:
             self.runner.on_job_start()
 
-    def _run_job(self, job: _Job) -> None:
+    def _run_job(self, job: Job) -> None:
         """In the job's process: let go of the runner's state, then run it."""
         self._become_job(HEAVY_NICE if job.heavy else JOB_NICE)
         self.jobs[job.callback](job.key, job.progress_key, job.args, job.context)
@@ -844,7 +670,7 @@ class _Loop:
         else:
             self._drop_spare()
 
-    def _hand_to_spare(self, job: _Job) -> tuple[int, int]:
+    def _hand_to_spare(self, job: Job) -> tuple[int, int]:
         """Give ``job`` to the ready spare: its pid and resident bytes, or (0, 0)."""
         spare = self.spare
         if spare is None or not spare.ready:
