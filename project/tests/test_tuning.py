@@ -20,14 +20,13 @@ from app.ml import (
     MODEL_SPECS,
     TARGET,
     TrainConfig,
-    build_pipeline,
     clean_frame,
     load_bundled,
     split_data,
 )
 from app.ml import tuning as T
 from app.ml import validate_params
-from app.ml.training import cv_splits
+from app.ml.training import cv_splits, split_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +45,6 @@ def wine():
     return config, split, folds
 
 
-def _pipeline(config, split):
-    return build_pipeline(
-        numeric=split.numeric,
-        categorical=split.categorical,
-        model_key=config.model,
-        task=config.task,
-        random_state=config.random_state,
-    )
-
-
 def _unprefixed(params: dict) -> dict:
     return {k.split("__", 1)[1]: v for k, v in params.items()}
 
@@ -67,7 +56,7 @@ def test_random_candidates_and_scores_are_randomized_search_cvs(wine):
     space = T.default_space("logistic_regression")
     ours = T.candidates(space, n_candidates=6, random_state=11)
     search = RandomizedSearchCV(
-        _pipeline(config, split),
+        split_pipeline(split, config),
         {f"model__{d.name}": d.distribution() for d in space},
         n_iter=6,
         cv=folds,
@@ -95,7 +84,7 @@ def test_a_grid_is_grid_search_cvs_and_refused_when_too_big(wine):
     assert T.grid_size(space) == 10
     ours = T.candidates(space, strategy="grid", n_candidates=10)
     search = GridSearchCV(
-        _pipeline(config, split),
+        split_pipeline(split, config),
         {f"model__{d.name}": d.grid() for d in space},
         cv=folds,
         scoring="accuracy",
