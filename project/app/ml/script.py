@@ -125,7 +125,9 @@ def make_training_script(
     if isinstance(model, CalibratedClassifierCV):
         model = model.estimator
     parts, final = _pipeline_parts(pipeline, run)
+    search = _search(report.get("search"), pipeline, run)
     return _template().render(
+        search=search,
         title=Code(f"{MODEL_SPECS[run.model_key].label} on {data.name}"),
         data=data,
         task=Code(run.task),
@@ -143,7 +145,7 @@ def make_training_script(
         test_size=run.test_size,
         sklearn_version=Code(sklearn.__version__),
         filename=Code(_safe_filename(filename)),
-        imports=_imports(pipeline, run, data),
+        imports=_imports(pipeline, run, data, search),
         target=run.target,
         numeric=run.numeric,
         categorical=run.categorical,
@@ -484,9 +486,16 @@ def _notes(estimator: Any) -> list[Code]:
     return [Code(note) for name, note in _NOTES.items() if name in names]
 
 
-def _imports(pipeline: Any, run: _Run, data: _Data) -> list[tuple[Code, Code]]:
-    """``from module import names`` of scikit-learn, in isort's order."""
+def _imports(
+    pipeline: Any, run: _Run, data: _Data, search: "_Search | None" = None
+) -> list[tuple[Code, Code]]:
+    """``from module import names`` of scikit-learn (and scipy), in isort's order."""
     names: dict[str, set[str]] = {"sklearn": {"metrics"}}
+    if search is not None:
+        sampler = "ParameterGrid" if search.grid else "ParameterSampler"
+        names.setdefault("sklearn.model_selection", set()).add(sampler)
+        if search.uses_stats:
+            names["scipy"] = {"stats"}
     for part in _estimators(pipeline):
         names.setdefault(_public_module(type(part)), set()).add(type(part).__name__)
     if not run.time_column:
@@ -503,6 +512,82 @@ def _imports(pipeline: Any, run: _Run, data: _Data) -> list[tuple[Code, Code]]:
         (Code(module), Code(", ".join(sorted(names[module]))))
         for module in sorted(names)
     ]
+
+
+@dataclass(frozen=True)
+class _Search:
+    """A tuned run's search, as the script repeats it."""
+
+    space: list[tuple[str, Code]]  # each parameter and what it is drawn from
+    grid: bool
+    halving: bool
+    n_candidates: int
+    seed: int
+    metric: str
+    lower: bool
+    rounds: list[list[Any]]  # [rows or None, [candidate indices]] per round
+    log_int: bool  # the space needs the script's LogUniformInt
+    uses_stats: bool
+    calibrated: bool  # the model sits inside CalibratedClassifierCV
+
+
+_LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
+
+
+def _search(
+    summary: Mapping[str, Any] | None, pipeline: Any, run: _Run
+) -> _Search | None:
+    """What the script needs to repeat a tuned run's search (None: not tuned)."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    from app.ml.tuning import Dimension
+
+    if not summary:
+        return None
+    plan = summary["plan"]
+    if not run.cv_folds:
+        raise ValueError("A search needs cross-validation folds.")
+    grid = plan["strategy"] == "grid"
+    space = []
+    for data in plan["space"]:
+        dim = Dimension.from_dict(data)
+        space.append((dim.name, _drawn_from(dim, grid)))
+    rounds = [
+        [None if rows is None else int(rows), [int(i) for i in chosen]]
+        for rows, chosen in summary["rounds"]
+    ]
+    return _Search(
+        space=space,
+        grid=grid,
+        halving=plan["strategy"] == "halving",
+        n_candidates=int(summary["n_candidates"]),
+        seed=int(plan["random_state"]),
+        metric=str(plan["metric"]),
+        lower=plan["metric"] in _LOWER_IS_BETTER,
+        rounds=rounds,
+        log_int=any("LogUniformInt" in code for _, code in space),
+        uses_stats=any(
+            "stats." in code or "LogUniformInt" in code for _, code in space
+        ),
+        calibrated=isinstance(pipeline.steps[-1][1], CalibratedClassifierCV),
+    )
+
+
+def _drawn_from(dim: Any, grid: bool) -> Code:
+    """What a parameter is drawn from, as source: the values of a grid or a list
+    of choices, else the scipy distribution the app's search used."""
+    if grid or dim.kind == "choice":
+        return _py(list(dim.grid() if grid else dim.options))
+    low, high = dim.low, dim.high
+    if low == high:
+        return _py([int(low) if dim.kind.endswith("int") else float(low)])
+    if dim.kind == "uniform":
+        return Code(f"stats.uniform({_py(float(low))}, {_py(float(high - low))})")
+    if dim.kind == "log":
+        return Code(f"stats.loguniform({_py(float(low))}, {_py(float(high))})")
+    if dim.kind == "int":
+        return Code(f"stats.randint({_py(int(low))}, {_py(int(high) + 1)})")
+    return Code(f"LogUniformInt({_py(int(low))}, {_py(int(high))})")
 
 
 def _public_module(cls: type) -> str:

@@ -13,18 +13,20 @@ same folds). Successive halving follows scikit-learn's own schedule
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from app.ml.metrics import evaluate
+from app.ml.metrics import METRIC_LABELS, evaluate
 from app.ml.models import CLASSIFICATION, MODEL_SPECS
 from app.ml.training import Split, TrainConfig, TrainingError, _fit
 from app.ml.training import _plain as _said
-from app.ml.training import split_pipeline
+from app.ml.training import cv_splits, split_pipeline
 
 #: How a number is searched: uniformly, or uniformly in its logarithm (scales
 #: such as C, alpha and learning rates), as a float or a whole number.
@@ -32,6 +34,22 @@ KINDS = ("uniform", "log", "int", "log-int", "choice")
 STRATEGIES = ("random", "grid", "halving")
 #: Values of a number in a grid search.
 GRID_POINTS = 5
+#: Metrics where a smaller value is better; every other one is maximised.
+LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
+SEARCH_METRICS = {
+    "classification": (
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "log_loss",
+    ),
+    "regression": ("r2", "mae", "rmse", "mape"),
+}
+#: Most candidates one search may try (the leaderboard and its record stay small).
+MAX_CANDIDATES = 500
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,28 @@ class Dimension:
             raise ValueError(f"{self.name}: the range needs a low and a high end.")
         if self.kind.startswith("log") and self.low <= 0:
             raise ValueError(f"{self.name}: a log scale starts above 0.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dimension as JSON data."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "options": list(self.options),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Dimension":
+        """A dimension from :meth:`to_dict`'s data (checked again)."""
+        low, high = data.get("low"), data.get("high")
+        return cls(
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            low=None if low is None else float(low),
+            high=None if high is None else float(high),
+            options=tuple(data.get("options") or ()),
+        )
 
     def distribution(self) -> Any:
         """What ``ParameterSampler`` draws from: a list, or a scipy distribution."""
@@ -242,12 +282,19 @@ def halving_schedule(
 
 @dataclass
 class Scored:
-    """A candidate cross-validated: its metrics per fold, or why it failed."""
+    """A candidate cross-validated: its metrics per fold, or why it failed.
+
+    ``index`` is its place in the search's candidates, ``rung`` the round of
+    successive halving it was scored in (0 otherwise) and ``rows`` the training
+    rows of each fold it was given (None: all)."""
 
     params: dict[str, Any]
     folds: list[dict[str, float]] = field(default_factory=list)
     fit_seconds: float = 0.0
     error: str | None = None
+    index: int = 0
+    rung: int = 0
+    rows: int | None = None
 
     def score(self, metric: str) -> tuple[float, float]:
         """Mean and standard deviation of ``metric`` over the folds (NaN if failed)."""
@@ -255,6 +302,134 @@ class Scored:
         if self.error or values.size == 0:
             return float("nan"), float("nan")
         return float(values.mean()), float(values.std())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The candidate as JSON data."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Scored":
+        """A candidate from :meth:`to_dict`'s data."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _sort_key(metric: str) -> Callable[[Scored], tuple[float, float, int]]:
+    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+
+    def key(item: Scored) -> tuple[float, float, int]:
+        mean = item.score(metric)[0]
+        value = sign * mean if math.isfinite(mean) else math.inf
+        return (-item.rung, value, item.index)
+
+    return key
+
+
+def ranked(scored: Sequence[Scored], metric: str) -> list[Scored]:
+    """Candidates best first by ``metric`` (smaller first where smaller is
+    better): a later round of successive halving before an earlier one, failed
+    or unscored ones last, ties in candidate order (as scikit-learn ranks)."""
+    return sorted(scored, key=_sort_key(metric))
+
+
+def best(scored: Sequence[Scored], metric: str) -> Scored | None:
+    """The best candidate with a score, or None."""
+    top = ranked(scored, metric)
+    return top[0] if top and math.isfinite(top[0].score(metric)[0]) else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A search: its space, strategy, metric and budget (candidates, and seconds
+    when ``seconds`` is set: no candidate starts after that)."""
+
+    space: tuple[Dimension, ...]
+    metric: str
+    strategy: str = "random"
+    n_candidates: int = 20
+    seconds: float | None = None
+    random_state: int = 0
+    factor: int = 3
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"Unknown search strategy {self.strategy!r}.")
+        if self.metric not in METRIC_LABELS:
+            raise ValueError(f"Unknown metric {self.metric!r}.")
+        if not 1 <= self.n_candidates <= MAX_CANDIDATES:
+            raise ValueError(
+                f"A search tries 1 to {MAX_CANDIDATES} candidates, "
+                f"not {self.n_candidates}."
+            )
+        if self.seconds is not None and self.seconds <= 0:
+            raise ValueError("The time limit must be above 0 seconds.")
+
+    def candidates(self) -> list[dict[str, Any]]:
+        """The parameter sets this search tries, in order."""
+        return candidates(
+            self.space,
+            strategy=self.strategy,
+            n_candidates=self.n_candidates,
+            random_state=self.random_state,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON data."""
+        data = dataclasses.asdict(self)
+        data["space"] = [d.to_dict() for d in self.space]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Plan":
+        """A plan from :meth:`to_dict`'s data (checked again)."""
+        seconds = data.get("seconds")
+        return cls(
+            space=tuple(Dimension.from_dict(d) for d in data.get("space") or ()),
+            metric=str(data["metric"]),
+            strategy=str(data.get("strategy", "random")),
+            n_candidates=int(data.get("n_candidates", 20)),
+            seconds=None if seconds is None else float(seconds),
+            random_state=int(data.get("random_state", 0)),
+            factor=int(data.get("factor", 3)),
+        )
+
+
+Guard = Callable[[], ContextManager[Any]]
+
+
+def _fold(
+    split: Split,
+    config: TrainConfig,
+    params: Mapping[str, Any],
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    guard: Guard | None = None,
+) -> tuple[dict[str, float] | None, str | None, float]:
+    """One fold of one candidate: (its scores, None, seconds), or (None, why it
+    failed, seconds). Run where the search runs it (this process or a worker),
+    under ``guard`` (a job's budget) when given."""
+    from sklearn.base import clone
+
+    started = time.perf_counter()
+    labels = np.unique(split.y_train) if config.task == CLASSIFICATION else None
+    try:
+        with guard() if guard is not None else contextlib.nullcontext():
+            pipeline = clone(split_pipeline(split, config, {**config.params, **params}))
+            _fit(pipeline, split.x_train.iloc[train_idx], split.y_train.iloc[train_idx])
+            scores = evaluate(
+                pipeline,
+                split.x_train.iloc[test_idx],
+                split.y_train.iloc[test_idx],
+                labels=labels,
+            )
+    except TrainingError as exc:
+        return None, str(exc), time.perf_counter() - started
+    except (MemoryError, TimeoutError) as exc:  # the guard's budget, explained
+        return None, str(exc) or "It ran out of memory.", time.perf_counter() - started
+    except (ValueError, TypeError) as exc:  # k-NN with more neighbours than rows
+        reason = f"The model could not be fitted or scored: {_said(exc)}"
+        return None, reason, time.perf_counter() - started
+    return scores, None, time.perf_counter() - started
 
 
 def score_candidate(
@@ -269,34 +444,167 @@ def score_candidate(
     training part (each fold's training rows cut to their first ``rows``, for
     successive halving), scored with every metric a run shows. A combination the
     model rejects is returned as failed, with the reason, not raised."""
-    from sklearn.base import clone
-
-    out = Scored(params=dict(params))
-    try:
-        pipeline = split_pipeline(split, config, {**config.params, **params})
-    except ValueError as exc:
-        out.error = str(exc)
-        return out
-    labels = np.unique(split.y_train) if config.task == CLASSIFICATION else None
-    started = time.perf_counter()
+    out = Scored(params=dict(params), rows=rows)
     for train_idx, test_idx in folds:
         fit_rows = train_idx if rows is None else train_idx[:rows]
-        model = clone(pipeline)
-        try:
-            _fit(model, split.x_train.iloc[fit_rows], split.y_train.iloc[fit_rows])
-        except TrainingError as exc:
-            out.error, out.folds = str(exc), []
+        scores, error, seconds = _fold(split, config, params, fit_rows, test_idx)
+        out.fit_seconds += seconds
+        if error is not None:
+            out.error, out.folds = error, []
             break
-        try:
-            scores = evaluate(
-                model,
-                split.x_train.iloc[test_idx],
-                split.y_train.iloc[test_idx],
-                labels=labels,
-            )
-        except (ValueError, TypeError) as exc:  # k-NN with more neighbours than rows
-            out.error, out.folds = f"The model could not predict: {_said(exc)}", []
-            break
-        out.folds.append(scores)
-    out.fit_seconds = time.perf_counter() - started
+        out.folds.append(scores)  # type: ignore[arg-type]
     return out
+
+
+def _light(split: Split) -> Split:
+    """The split without its hold-out (what a fold needs, sent to each worker)."""
+    return dataclasses.replace(
+        split, x_test=split.x_test.iloc[:0], y_test=split.y_test.iloc[:0]
+    )
+
+
+def search(
+    split: Split,
+    config: TrainConfig,
+    plan: Plan,
+    *,
+    workers: int = 1,
+    guard: Guard | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[Scored]:
+    """Run ``plan`` on the training part of ``split`` with ``config``'s model,
+    folds and seed; yield each candidate as soon as all its folds are scored (or
+    one failed). Folds run on ``workers`` processes (joblib's loky, as
+    scikit-learn's searches do; in this process when 1), each under ``guard``.
+    Successive halving yields each round's candidates, then promotes the best
+    ``1/factor`` to the next round on more rows. No fold starts once
+    ``plan.seconds`` have passed.
+
+    Raises
+    ------
+    TrainingError
+        Cross-validation is off, or the folds cannot be made.
+    """
+    folds = cv_splits(split.y_train, config)
+    if not folds:
+        raise TrainingError(
+            "A search compares candidates by cross-validation: set CV folds to 2 "
+            "or more."
+        )
+    deadline = None if plan.seconds is None else clock() + plan.seconds
+    pool = plan.candidates()
+    if plan.strategy != "halving":
+        yield from _round(
+            split,
+            config,
+            pool,
+            range(len(pool)),
+            folds,
+            None,
+            0,
+            workers,
+            guard,
+            deadline,
+            clock,
+        )
+        return
+    n_classes = split.y_train.nunique() if config.task == CLASSIFICATION else 0
+    fold_rows = min(len(train) for train, _ in folds)
+    rungs = halving_schedule(
+        len(pool),
+        fold_rows,
+        n_folds=len(folds),
+        n_classes=n_classes,
+        factor=plan.factor,
+    )
+    alive = list(range(len(pool)))
+    for number, rung in enumerate(rungs):
+        done = list(
+            _round(
+                split,
+                config,
+                pool,
+                alive,
+                folds,
+                rung.rows,
+                number,
+                workers,
+                guard,
+                deadline,
+                clock,
+            )
+        )
+        yield from done
+        if number + 1 < len(rungs):
+            keep = rungs[number + 1].candidates
+            top = [s for s in ranked(done, plan.metric) if not s.error]
+            alive = sorted(s.index for s in top[:keep])
+            if not alive or (deadline is not None and clock() >= deadline):
+                return
+
+
+def _round(
+    split: Split,
+    config: TrainConfig,
+    pool: Sequence[Mapping[str, Any]],
+    chosen: Sequence[int],
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    rows: int | None,
+    rung: int,
+    workers: int,
+    guard: Guard | None,
+    deadline: float | None,
+    clock: Callable[[], float],
+) -> Iterator[Scored]:
+    """Score the ``chosen`` candidates of ``pool``; yield each as it completes."""
+    light = _light(split)
+    tasks = [(i, f) for i in chosen for f in range(len(folds))]
+    pending = {i: len(folds) for i in chosen}
+    found = {
+        i: Scored(params=dict(pool[i]), index=i, rung=rung, rows=rows) for i in chosen
+    }
+
+    def fold_args(i: int, f: int) -> tuple[Any, ...]:
+        train, test = folds[f]
+        return (light, config, pool[i], train if rows is None else train[:rows], test)
+
+    if workers <= 1:
+        results: Iterator[Any] = (
+            (i, f, *_fold(*fold_args(i, f), guard))
+            for i, f in tasks
+            if deadline is None or clock() < deadline
+        )
+    else:
+        from joblib import Parallel, delayed
+
+        results = Parallel(
+            n_jobs=workers, return_as="generator_unordered", pre_dispatch="2*n_jobs"
+        )(
+            delayed(_tagged)(i, f, fold_args(i, f), guard)
+            for i, f in tasks
+            if deadline is None or clock() < deadline
+        )
+    for i, f, scores, error, seconds in results:
+        item = found[i]
+        if i not in pending:  # a fold of a candidate that already failed
+            continue
+        item.fit_seconds += seconds
+        if error is not None:
+            item.error, item.folds = error, []
+            del pending[i]
+            yield item
+            continue
+        item.folds.append(dict(scores, fold=f))
+        pending[i] -= 1
+        if not pending[i]:
+            del pending[i]
+            item.folds.sort(key=lambda s: s["fold"])
+            for each in item.folds:
+                each.pop("fold")
+            yield item
+
+
+def _tagged(
+    i: int, f: int, args: tuple[Any, ...], guard: Guard | None
+) -> tuple[Any, ...]:
+    return (i, f, *_fold(*args, guard))

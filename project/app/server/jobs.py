@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 from app.config import Settings
-from app.server.runner import OVER_MEMORY, OVER_TIME, UNAVAILABLE, Runner, duration
+from app.server.runner import (
+    OVER_MEMORY,
+    OVER_TIME,
+    UNAVAILABLE,
+    WORKERS_VARIABLE,
+    Runner,
+    duration,
+)
 from app.server.store import open_private_cache
 
 log = logging.getLogger(__name__)
@@ -127,10 +134,12 @@ class Budget:
                 soft = min(soft, hard)
             with contextlib.suppress(ValueError, OSError):
                 resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
-        previous_alarm = None
-        if main:
+        previous_alarm, outer, started = None, 0.0, time.monotonic()
+        if main:  # within an outer budget (a search's candidate): the sooner end
             previous_alarm = signal.signal(signal.SIGALRM, _time_is_up)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            outer = signal.getitimer(signal.ITIMER_REAL)[0]
+            seconds = min(self.seconds, outer) if outer > 0 else self.seconds
+            signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
             with config_context(working_memory=max(64, self.memory_mb // 8)):
                 yield
@@ -138,6 +147,9 @@ class Budget:
             if main:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous_alarm or signal.SIG_DFL)
+                if outer > 0:
+                    left = outer - (time.monotonic() - started)
+                    signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
             with contextlib.suppress(ValueError, OSError):
                 resource.setrlimit(resource.RLIMIT_DATA, previous_limit)
 
@@ -158,6 +170,36 @@ class Budget:
                     raise PreventUpdate from None
 
         return run
+
+
+@contextlib.contextmanager
+def candidate_budget(memory_mb: int, seconds: int) -> Iterator[None]:
+    """One search candidate's budget (a training's), wherever it runs; running
+    out raises TimeoutError or MemoryError saying so, for its leaderboard row."""
+    budget = Budget(memory_mb, seconds)
+    with budget.applied():
+        try:
+            yield
+        except JobTimeout as exc:
+            raise TimeoutError(budget.message(exc)) from None
+        except MemoryError as exc:
+            raise MemoryError(budget.message(exc)) from None
+
+
+def wide(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a background callback whose job may use several processes (its
+    visitor's share of the job slots, see :func:`granted_workers`)."""
+    fn.wide_job = True  # type: ignore[attr-defined]
+    return fn
+
+
+def granted_workers() -> int:
+    """Processes the running job may use (its share of the job slots; 1 when the
+    runner granted none, as under Celery)."""
+    try:
+        return max(1, int(os.environ.get(WORKERS_VARIABLE, "1")))
+    except ValueError:
+        return 1
 
 
 def notice_props(text: str) -> dict[str, Any]:
@@ -329,6 +371,7 @@ def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) ->
         def make_job_fn(self, fn: Any, progress: Any, key: Any = None) -> Any:
             job_fn = super().make_job_fn(budget.guard(fn), progress, key)
             job_fn.callback_key = key
+            job_fn.wide_job = bool(getattr(fn, "wide_job", False))
             return job_fn
 
         def call_job_fn(self, key: Any, job_fn: Any, args: Any, context: Any) -> Any:
@@ -342,6 +385,7 @@ def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) ->
                     args=args,
                     context=portable(context),
                     visitor=visitor_of(context, session_id),
+                    wide=job_fn.wide_job,
                 )
             except OSError as exc:
                 log.error("the job runner does not answer: %r", exc)

@@ -54,6 +54,8 @@ HEAVY_NICE = 19
 SPARE_RETRY_SECONDS = 1.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 START_WAIT_SECONDS = 30.0  # a job submitted while the runner (re)starts waits
+#: Tells a job how many processes it may use (the job slots it holds).
+WORKERS_VARIABLE = "DASHBOARD_JOB_WORKERS"
 
 OVER_MEMORY = (
     "This job needed more than the {limit:,} MB of memory this server allows one "
@@ -467,6 +469,7 @@ class _Loop:
                 args=message.get("args"),
                 context=message.get("context"),
                 arrived=time.monotonic(),
+                wide=bool(message.get("wide")),
             )
             if job.callback not in self.jobs:
                 self.scheduler.jobs[job.id] = job
@@ -550,13 +553,14 @@ class _Loop:
             self._kill(job, OVER_TIME.format(limit=duration(limit)))
             return
         grown = _tree_rss(job.pid) - job.base_rss
-        if grown > self.runner.memory_mb * 1024 * 1024:
+        if grown > self.runner.memory_mb * job.width * 1024 * 1024:
             log.warning(
                 "job %s over its memory budget (%d MB more): stopped",
                 job.id,
                 grown // 2**20,
             )
-            self._kill(job, OVER_MEMORY.format(limit=self.runner.memory_mb))
+            limit = self.runner.memory_mb * job.width
+            self._kill(job, OVER_MEMORY.format(limit=limit))
 
     def _kill(self, job: Job, reason: str) -> None:
         job.killed = True
@@ -609,6 +613,7 @@ class _Loop:
     def _run_job(self, job: Job) -> None:
         """In the job's process: let go of the runner's state, then run it."""
         self._become_job(HEAVY_NICE if job.heavy else JOB_NICE)
+        os.environ[WORKERS_VARIABLE] = str(job.width)
         self.jobs[job.callback](job.key, job.progress_key, job.args, job.context)
 
     # -- the spare -------------------------------------------------------------------
@@ -652,6 +657,7 @@ class _Loop:
         if job["heavy"]:
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, 0, HEAVY_NICE)
+        os.environ[WORKERS_VARIABLE] = str(job.get("width", 1))
         self.jobs[job["callback"]](
             job["key"], job["progress_key"], job["args"], job["context"]
         )
@@ -683,6 +689,7 @@ class _Loop:
             "args": job.args,
             "context": job.context,
             "heavy": job.heavy,
+            "width": job.width,
         }
         self._drop_spare(lost=False)
         try:

@@ -47,6 +47,8 @@ class Job:
     ended: float = 0.0
     killed: bool = False
     heavy: bool = False
+    wide: bool = False  # may use several processes: its visitor's share of slots
+    width: int = 1  # the job slots it holds (granted as it starts)
 
 
 @dataclass
@@ -109,9 +111,21 @@ class Scheduler:
         return sorted(queued, key=lambda j: (j.arrived + used[j.visitor], j.arrived))
 
     def start(self, job: Job) -> None:
-        """Mark ``job`` running, from now."""
-        job.state, job.started = "running", self.clock()
+        """Mark ``job`` running, from now; a wide job gets its visitor's fair
+        share of the ordinary slots (the slots over the visitors with jobs
+        running or waiting), at most the free ones, at least one."""
         job.heavy = self.used(job.visitor) > HEAVY_SECONDS
+        if job.wide:
+            visitors = {j.visitor for j in self.jobs.values() if j.state != "ended"}
+            free = self.slots - self._ordinary_in_use(self.running())
+            job.width = max(1, min(self.slots // max(1, len(visitors)), free))
+        job.state, job.started = "running", self.clock()
+
+    def _ordinary_in_use(self, running: list[Job]) -> int:
+        """Ordinary slots the running jobs hold: each its width, except the
+        heavy ones that fit the background slots."""
+        heavy = [j for j in running if j.heavy][: self.background]
+        return sum(j.width for j in running) - sum(j.width for j in heavy)
 
     def newly_heavy(self) -> list[Job]:
         """Running jobs that have just become heavy (now marked so)."""
@@ -128,7 +142,7 @@ class Scheduler:
         running = self.running()
         busy = {j.visitor for j in running}
         in_background = min(sum(1 for j in running if j.heavy), self.background)
-        ordinary = len(running) - in_background
+        ordinary = self._ordinary_in_use(running)
         for job in self.order():
             if job.visitor in busy:
                 continue

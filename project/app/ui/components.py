@@ -32,6 +32,12 @@ def field(label: str, control: Any, control_id: Any, help_text: str = "") -> htm
     return html.Div(children, className="mb-2")
 
 
+def hidden_label(text: str, control_id: Any) -> dbc.Label:
+    """A label read by screen readers only, for a control whose purpose shows
+    from its place (the second end of a range)."""
+    return dbc.Label(text, html_for=_for(control_id), className="visually-hidden")
+
+
 def _for(control_id: Any) -> str:
     """The ``for`` of a control's label: its id as the page writes it. A
     pattern-matching (dict) id is written as dash-renderer's stringifyId does:

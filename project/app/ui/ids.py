@@ -63,6 +63,27 @@ TRAIN_PROGRESS = "train-progress"
 TRAIN_PROGRESS_BOX = "train-progress-box"
 PARAM_INPUT = "param-input"  # dict id type: {"type": PARAM_INPUT, "name": ...}
 
+# hyper-parameter search (the Tune tab)
+TUNE_OPEN = "tune-open"  # beside "Train model": opens the Tune tab
+TUNE_BUTTON = "tune-button"
+TUNE_PROGRESS = "tune-progress"
+TUNE_PROGRESS_BOX = "tune-progress-box"
+TUNE_CANCEL = "tune-cancel"
+TUNE_LEADERBOARD = "tune-leaderboard"
+TUNE_FIGURE = "tune-figure"
+TUNE_STRATEGY = "tune-strategy"
+TUNE_CANDIDATES = "tune-candidates"
+TUNE_SECONDS = "tune-seconds"
+TUNE_METRIC = "tune-metric"
+TUNE_SPACE = "tune-space"
+TUNE_STATUS = "tune-status"
+TUNE_USE_BEST = "tune-use-best"
+#: dict id types of one searched parameter's controls: {"type": ..., "name": ...}
+TUNE_ON = "tune-on"
+TUNE_LOW = "tune-low"
+TUNE_HIGH = "tune-high"
+TUNE_OPTIONS = "tune-options"
+
 # evaluation section
 EVAL_RUN = "eval-run"
 #: The run whose summary and metrics table the Results tab shows.

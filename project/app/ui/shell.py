@@ -12,6 +12,7 @@ from app.ui.tabs.data import data_card, data_tab, target_card
 from app.ui.tabs.explain import explain_tab
 from app.ui.tabs.predict import predict_tab
 from app.ui.tabs.train import model_card, results_tab
+from app.ui.tabs.tune import tune_tab
 
 
 def serve_layout(settings: Settings, session_id: str | None = None) -> html.Div:
@@ -102,6 +103,7 @@ def main_tabs() -> dbc.Tabs:
         [
             dbc.Tab(data_tab(), label="Data", tab_id="tab-data"),
             dbc.Tab(results_tab(), label="Results", tab_id="tab-results"),
+            dbc.Tab(tune_tab(), label="Tune", tab_id="tab-tune"),
             dbc.Tab(explain_tab(), label="Explain", tab_id="tab-explain"),
             dbc.Tab(predict_tab(), label="Predict", tab_id="tab-predict"),
         ],

@@ -11,6 +11,7 @@ from app.ui.tabs.explain import ExplainCallbacks
 from app.ui.tabs.export import ExportCallbacks
 from app.ui.tabs.predict import PredictCallbacks
 from app.ui.tabs.train import TrainCallbacks
+from app.ui.tabs.tune import TuneCallbacks
 
 __all__ = [
     "DataCallbacks",
@@ -18,6 +19,7 @@ __all__ = [
     "ExportCallbacks",
     "PredictCallbacks",
     "TrainCallbacks",
+    "TuneCallbacks",
     "register_callbacks",
 ]
 
@@ -27,6 +29,7 @@ def register_callbacks(app: Any, store: SessionStore, settings: Settings) -> Non
     for group in (
         DataCallbacks,
         TrainCallbacks,
+        TuneCallbacks,
         ExplainCallbacks,
         PredictCallbacks,
         ExportCallbacks,

@@ -147,12 +147,25 @@ def model_card() -> dbc.Card:
                         className="mb-2",
                     ),
                     html.Div(id=ids.TRAIN_WARNING, className="small text-warning mb-2"),
-                    dbc.Button(
-                        "Train model",
-                        id=ids.TRAIN_BUTTON,
-                        color="primary",
-                        className="w-100",
-                        n_clicks=0,
+                    html.Div(
+                        [
+                            dbc.Button(
+                                "Train model",
+                                id=ids.TRAIN_BUTTON,
+                                color="primary",
+                                className="flex-grow-1",
+                                n_clicks=0,
+                            ),
+                            dbc.Button(
+                                "Tune…",
+                                id=ids.TUNE_OPEN,
+                                color="primary",
+                                outline=True,
+                                n_clicks=0,
+                                title="Search this model's hyper-parameters",
+                            ),
+                        ],
+                        className="d-flex gap-2",
                     ),
                     progress_box(
                         ids.TRAIN_PROGRESS_BOX, ids.TRAIN_PROGRESS, ids.TRAIN_CANCEL
@@ -475,17 +488,7 @@ class TrainCallbacks:
             Output(ids.EVAL_SHOWN, "data", allow_duplicate=True),
             Input(ids.TRAIN_BUTTON, "n_clicks"),
             State(ids.APP_SESSION, "data"),
-            State(ids.TARGET_COLUMN, "value"),
-            State(ids.TRAIN_TASK, "value"),
-            State(ids.TRAIN_FEATURES, "value"),
-            State(ids.MODEL_NAME, "value"),
-            State({"type": ids.PARAM_INPUT, "name": ALL}, "value"),
-            State({"type": ids.PARAM_INPUT, "name": ALL}, "id"),
-            State(ids.TRAIN_TEST_SIZE, "value"),
-            State(ids.TRAIN_STRATIFY, "value"),
-            State(ids.TRAIN_SEED, "value"),
-            State(ids.TRAIN_CV_FOLDS, "value"),
-            State(ids.TRAIN_TIME_COLUMN, "value"),
+            *(State(i, p) for i, p in MODEL_CARD_STATES),
             prevent_initial_call=True,
             **with_progress(
                 ids.TRAIN_PROGRESS,
@@ -639,20 +642,19 @@ class TrainCallbacks:
             set_progress((round(100 * done / total), message))
 
         try:
-            config = TrainConfig(
-                target=_inputs.text(target) or "",
-                features=tuple(_inputs.texts(features)),
-                task=_inputs.text(task) or "",
-                model=_inputs.text(model) or "",
-                params=_inputs.named_values(param_ids, param_values),
-                test_size=_float(test_size, "The hold-out size", 0.25),
-                stratify=bool(stratify),
-                cv_folds=_int(folds, "CV folds"),
-                random_state=_int(seed, "Seed"),
-                time_column=_inputs.text(time_column) or None,
+            config = config_from_controls(
+                target,
+                task,
+                features,
+                model,
+                param_values,
+                param_ids,
+                test_size,
+                stratify,
+                seed,
+                folds,
+                time_column,
             )
-            if not config.target:
-                raise TrainingError("Choose a target column first.")
             set_progress((0, "Preparing the data"))
             run_id, report = services.train(
                 self.store,
@@ -748,6 +750,54 @@ class TrainCallbacks:
         if run_id == _inputs.run_id(shown):
             return no_update, no_update, figs, no_update
         return (*run_header(report, run_id), figs, run_id)
+
+
+def config_from_controls(
+    target: Any,
+    task: Any,
+    features: Any,
+    model: Any,
+    param_values: Any,
+    param_ids: Any,
+    test_size: Any,
+    stratify: Any,
+    seed: Any,
+    folds: Any,
+    time_column: Any,
+) -> TrainConfig:
+    """The training settings of the model card's controls (values from the page:
+    every one checked). Raises TrainingError with a message for the visitor."""
+    config = TrainConfig(
+        target=_inputs.text(target) or "",
+        features=tuple(_inputs.texts(features)),
+        task=_inputs.text(task) or "",
+        model=_inputs.text(model) or "",
+        params=_inputs.named_values(param_ids, param_values),
+        test_size=_float(test_size, "The hold-out size", 0.25),
+        stratify=bool(stratify),
+        cv_folds=_int(folds, "CV folds"),
+        random_state=_int(seed, "Seed"),
+        time_column=_inputs.text(time_column) or None,
+    )
+    if not config.target:
+        raise TrainingError("Choose a target column first.")
+    return config
+
+
+#: The model card's controls a training (and a search) reads, in order.
+MODEL_CARD_STATES = (
+    (ids.TARGET_COLUMN, "value"),
+    (ids.TRAIN_TASK, "value"),
+    (ids.TRAIN_FEATURES, "value"),
+    (ids.MODEL_NAME, "value"),
+    ({"type": ids.PARAM_INPUT, "name": ALL}, "value"),
+    ({"type": ids.PARAM_INPUT, "name": ALL}, "id"),
+    (ids.TRAIN_TEST_SIZE, "value"),
+    (ids.TRAIN_STRATIFY, "value"),
+    (ids.TRAIN_SEED, "value"),
+    (ids.TRAIN_CV_FOLDS, "value"),
+    (ids.TRAIN_TIME_COLUMN, "value"),
+)
 
 
 def _int(value: Any, label: str) -> int:

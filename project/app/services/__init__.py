@@ -387,8 +387,10 @@ def train(
     *,
     progress: Callable[[int, int, str], None] | None = None,
     memory_budget: int | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[str, dict]:
     """Train on the session's dataset and keep the run; returns (run id, report).
+    ``extra`` is added to the report (a tuned run's search).
 
     A training whose estimated memory is over ``memory_budget`` bytes, or whose
     fitted model could not be kept within the session's quota, is refused
@@ -413,7 +415,9 @@ def train(
         memory_budget=memory_budget,
         model_budget=store.quota,
     )
-    report = dict(run.report, dataset=meta["name"], rows=meta["rows"], data=meta)
+    report = dict(
+        run.report, **(extra or {}), dataset=meta["name"], rows=meta["rows"], data=meta
+    )
     added = store.add_run(sid, report, run.pipeline)
     log.info(
         "trained run %s: %s on %d rows in %.3f s",
@@ -440,8 +444,9 @@ def leaderboard(store: SessionStore, sid: str) -> list[dict[str, Any]]:
                 "run": run_id,
                 "number": report["number"],
                 "data": report.get("dataset", ""),
-                "model": report["model_label"],
-                "params": _short_params(config["params"]),
+                "model": report["model_label"]
+                + (" · tuned" if report.get("tuned") else ""),
+                "params": _short_params(config["params"], report.get("tuned") or ()),
                 "metric": main,
                 "holdout": _fmt(metric["holdout"]),
                 "cv": (
@@ -707,8 +712,18 @@ def remove_runs(store: SessionStore, sid: str, run_ids: list[str]) -> None:
     store.remove_runs(sid, [str(r) for r in run_ids])
 
 
-def _short_params(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={'none' if v is None else v}" for k, v in params.items())
+def _short_params(params: Mapping[str, Any], tuned: Any = ()) -> str:
+    """``name=value, ...``; a tuned parameter marked ``(tuned)``."""
+    return ", ".join(
+        f"{k}={_value(v, 4 if k in tuned else 0)}" + (" (tuned)" if k in tuned else "")
+        for k, v in params.items()
+    )
+
+
+def _value(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "none"
+    return f"{value:.{digits}g}" if digits and isinstance(value, float) else str(value)
 
 
 def _fmt(value: float | None) -> str:

@@ -1,0 +1,269 @@
+"""What a visitor's search does to their session: run it, keep each candidate as
+it ends, and make the best one an ordinary run.
+
+A session keeps its latest search (its plan, settings and every candidate
+scored) under one key, rewritten as each candidate ends, so that a search
+stopped in the middle (cancelled, out of time, its job lost) keeps what it
+found, and "Use best" can refit it later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import secrets
+import time
+from typing import Any, Callable, Mapping
+
+from app.ml import METRIC_LABELS, MODEL_SPECS, TrainConfig, TrainingError, split_data
+from app.ml import tuning as T
+from app.server.store import SessionExpired, SessionStore
+
+log = logging.getLogger(__name__)
+
+#: Candidates of one search shown and kept in a tuned run's report.
+REPORTED_CANDIDATES = 50
+
+
+def _key(store: SessionStore, sid: str) -> str:
+    store.session(sid)  # refuses a malformed or forged session id
+    return f"search:{sid}"
+
+
+def latest_search(store: SessionStore, sid: str) -> dict[str, Any] | None:
+    """The session's latest search record, or None."""
+    record = store.recall(_key(store, sid))
+    return record if isinstance(record, dict) else None
+
+
+def _save(store: SessionStore, sid: str, record: dict[str, Any]) -> None:
+    store.remember(_key(store, sid), record)
+
+
+def total_fits(
+    plan: T.Plan, n_candidates: int, n_rows: int, n_folds: int, n_classes: int
+) -> int:
+    """How many candidate evaluations the search makes (every round's)."""
+    if plan.strategy != "halving":
+        return n_candidates
+    rungs = T.halving_schedule(
+        n_candidates, n_rows, n_folds=n_folds, n_classes=n_classes, factor=plan.factor
+    )
+    return sum(r.candidates for r in rungs)
+
+
+def run_search(
+    store: SessionStore,
+    sid: str,
+    config: TrainConfig,
+    plan: T.Plan,
+    *,
+    workers: int = 1,
+    guard: T.Guard | None = None,
+    on_update: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``plan`` on the session's data; keep the record after each candidate
+    and hand it to ``on_update``. Returns the final record.
+
+    Raises
+    ------
+    TrainingError
+        The data, settings or plan do not allow a search (message for the visitor).
+    SessionExpired
+        Nothing is loaded, or it expired.
+    """
+    if config.model not in MODEL_SPECS:
+        raise TrainingError("Choose a model first.")
+    if plan.metric not in T.SEARCH_METRICS.get(config.task, ()):
+        raise TrainingError(
+            f"{METRIC_LABELS.get(plan.metric, plan.metric)} does not score a "
+            f"{config.task}."
+        )
+    meta, frame = store.dataset_frame(sid)
+    split = split_data(frame, config)
+    try:
+        pool = plan.candidates()
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+    folds = int(config.cv_folds)
+    n_classes = split.y_train.nunique() if config.task == "classification" else 0
+    fold_rows = int(len(split.y_train) * (folds - 1) / folds) if folds > 1 else 0
+    try:
+        total = total_fits(plan, len(pool), fold_rows, folds, n_classes)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+    record: dict[str, Any] = {
+        "id": secrets.token_hex(8),
+        "plan": plan.to_dict(),
+        "config": dataclasses.asdict(config),
+        "dataset": meta["name"],
+        "frame": meta.get("frame"),
+        "n_candidates": len(pool),
+        "total": total,
+        "workers": workers,
+        "started": time.time(),
+        "seconds": 0.0,
+        "state": "running",
+        "scored": [],
+    }
+    _save(store, sid, record)
+    started = time.monotonic()
+    for item in T.search(split, config, plan, workers=workers, guard=guard):
+        record["scored"].append(item.to_dict())
+        record["seconds"] = time.monotonic() - started
+        _save(store, sid, record)
+        if on_update is not None:
+            on_update(record)
+    record["state"] = "done"
+    record["seconds"] = time.monotonic() - started
+    _save(store, sid, record)
+    log.info(
+        "search of %s: %d candidate evaluations in %.2f s on %d worker(s)",
+        config.model,
+        len(record["scored"]),
+        record["seconds"],
+        workers,
+    )
+    return record
+
+
+def scored(record: Mapping[str, Any]) -> list[T.Scored]:
+    """The candidates a search record holds."""
+    return [T.Scored.from_dict(s) for s in record.get("scored") or ()]
+
+
+def best_of(record: Mapping[str, Any]) -> T.Scored | None:
+    """The best candidate of a search record, or None when none has a score."""
+    return T.best(scored(record), record["plan"]["metric"])
+
+
+def summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a tuned run keeps of its search: the plan, the candidates scored (in
+    candidate order), the best, and the leaderboard's top rows."""
+    metric = record["plan"]["metric"]
+    items = scored(record)
+    top = T.ranked(items, metric)
+    chosen = best_of(record)
+    final = [s for s in items if s.rung == max((x.rung for x in items), default=0)]
+    rounds: dict[int, tuple[int | None, list[int]]] = {}
+    for item in items:
+        rounds.setdefault(item.rung, (item.rows, []))[1].append(item.index)
+    return {
+        "rounds": [
+            [rows, sorted(chosen)] for _, (rows, chosen) in sorted(rounds.items())
+        ],
+        "plan": record["plan"],
+        "n_candidates": record["n_candidates"],
+        "evaluated": len(items),
+        "scored_indices": sorted({s.index for s in items if s.rung == 0}),
+        "final_indices": sorted(s.index for s in final),
+        "seconds": round(float(record.get("seconds", 0.0)), 3),
+        "best": (
+            None
+            if chosen is None
+            else {
+                "index": chosen.index,
+                "params": chosen.params,
+                "cv_mean": chosen.score(metric)[0],
+                "cv_std": chosen.score(metric)[1],
+            }
+        ),
+        "leaderboard": leaderboard_rows(top[:REPORTED_CANDIDATES], metric),
+    }
+
+
+def leaderboard_rows(items: list[T.Scored], metric: str) -> list[dict[str, Any]]:
+    """Rows of the search leaderboard (ranked first to last)."""
+    rows = []
+    for rank, item in enumerate(T.ranked(items, metric), start=1):
+        mean, std = item.score(metric)
+        rows.append(
+            {
+                "id": f"{item.rung}-{item.index}",
+                "rank": rank if math.isfinite(mean) else None,
+                "candidate": item.index + 1,
+                "round": item.rung + 1,
+                "rows": item.rows,
+                "params": ", ".join(f"{k}={_short(v)}" for k, v in item.params.items()),
+                "cv": f"{mean:.4f} ± {std:.4f}" if math.isfinite(mean) else "—",
+                "cv_mean": mean if math.isfinite(mean) else None,
+                "fit_seconds": round(item.fit_seconds, 2),
+                "status": "failed: " + item.error if item.error else "scored",
+            }
+        )
+    return rows
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "none" if value is None else str(value)
+
+
+def progress_text(record: Mapping[str, Any]) -> str:
+    """ "N of M candidates · best <metric> X · about T left"."""
+    metric = record["plan"]["metric"]
+    done, total = len(record.get("scored") or ()), int(record.get("total") or 0)
+    parts = [f"{done} of {total} candidates"]
+    chosen = best_of(record)
+    if chosen is not None:
+        label = METRIC_LABELS[metric].split(" (")[0]
+        parts.append(f"best {label} {chosen.score(metric)[0]:.4f}")
+    left = time_left(record)
+    if left is not None and done < total:
+        parts.append(f"about {_seconds(left)} left")
+    return " · ".join(parts)
+
+
+def time_left(record: Mapping[str, Any]) -> float | None:
+    """Seconds the search will still take, from its pace so far (and its limit)."""
+    done, total = len(record.get("scored") or ()), int(record.get("total") or 0)
+    elapsed = float(record.get("seconds") or 0.0)
+    if not done:
+        return None
+    left = elapsed / done * (total - done)
+    limit = record["plan"].get("seconds")
+    if limit:
+        left = min(left, max(0.0, float(limit) - elapsed))
+    return left
+
+
+def _seconds(value: float) -> str:
+    if value >= 90:
+        return f"{value / 60:.0f} min"
+    return f"{max(1, round(value))} s"
+
+
+def use_best(
+    store: SessionStore,
+    sid: str,
+    train: Callable[..., tuple[str, dict]],
+    **options: Any,
+) -> tuple[str, dict]:
+    """Refit the latest search's best candidate on the whole training part, score
+    it on the hold-out and keep it as a run marked as tuned (``train`` is
+    :func:`app.services.train`). Returns (run id, report).
+
+    Raises
+    ------
+    TrainingError
+        No search, or none of its candidates has a score.
+    SessionExpired
+        The session or its data expired.
+    """
+    record = latest_search(store, sid)
+    if record is None:
+        raise TrainingError("Run a search first.")
+    chosen = best_of(record)
+    if chosen is None:
+        raise TrainingError("No candidate of the search has a score yet.")
+    config = TrainConfig(**record["config"])
+    tuned = dataclasses.replace(config, params={**config.params, **chosen.params})
+    meta = store.dataset(sid)
+    if meta.get("frame") != record.get("frame"):
+        raise SessionExpired(
+            "The data changed since this search: run the search again on it."
+        )
+    extra = {"search": summary(record), "tuned": sorted(chosen.params)}
+    return train(store, sid, tuned, extra=extra, **options)
