@@ -314,6 +314,22 @@ def _every_figure(iris_explained):
         *figures.make_comparison_figures(
             [("A", {"task": "regression", "predictions": predictions})]
         ),
+        go.Figure(
+            figures.make_search_figure(
+                [
+                    {"params": {"C": 0.5, "kernel": "rbf"}, "folds": [{"f1": 0.9}]},
+                    {"params": {"C": 2.0, "kernel": "linear"}, "folds": [{"f1": 0.8}]},
+                ],
+                {
+                    "metric": "f1",
+                    "space": [
+                        {"name": "C", "kind": "log", "low": 0.1, "high": 10},
+                        {"name": "kernel", "kind": "choice", "options": ["rbf"]},
+                    ],
+                },
+                "F1",
+            )
+        ),
     ]
     return figs
 

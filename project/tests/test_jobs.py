@@ -162,6 +162,52 @@ def test_one_visitor_never_holds_two_slots():
     assert scheduler.next_job().id == "4"
 
 
+def _wide(n: int, visitor: str):
+    job = _job(n, visitor)
+    job.wide = True
+    return job
+
+
+def test_a_wide_job_gets_its_visitors_share_of_the_slots():
+    """A search alone takes every slot; with others waiting, its share; never
+    more than the slots free; and what it holds counts against the slots."""
+    scheduler = Scheduler(slots=4, per_visitor=10)
+    scheduler.submit(_wide(1, "a"))
+    scheduler.start(scheduler.next_job())
+    assert scheduler.jobs["1"].width == 4
+    scheduler.submit(_job(2, "b"))
+    assert scheduler.next_job() is None  # a's search holds the four slots
+    scheduler.end(scheduler.jobs["1"])
+    scheduler.start(scheduler.next_job())  # b's
+    scheduler.submit(_wide(3, "c"))
+    scheduler.submit(_job(4, "d"))
+    scheduler.start(scheduler.next_job())
+    assert scheduler.jobs["3"].width == 1  # 4 slots over b, c and d: one each
+    scheduler.start(scheduler.next_job())
+    assert [j.id for j in scheduler.running()] == ["2", "3", "4"]
+    lone = Scheduler(slots=4, per_visitor=10)
+    for n, visitor in ((1, "a"), (2, "b"), (3, "c")):
+        lone.submit(_job(n, visitor))
+        lone.start(lone.next_job())
+    lone.end(lone.jobs["1"])
+    lone.end(lone.jobs["2"])
+    lone.submit(_wide(4, "d"))
+    lone.start(lone.next_job())
+    assert lone.jobs["4"].width == 2  # c and d: two each, and two are free
+
+
+def test_a_long_wide_job_moves_to_the_background_with_all_its_slots():
+    clock = Clock()
+    scheduler = Scheduler(slots=2, per_visitor=10, background=1, clock=clock)
+    scheduler.submit(_wide(1, "a"))
+    scheduler.start(scheduler.next_job())
+    scheduler.submit(_job(2, "b"))
+    assert scheduler.next_job() is None
+    clock.now += fair.LONG_JOB_SECONDS + 1
+    scheduler.newly_heavy()
+    assert scheduler.next_job().id == "2"  # the search no longer holds the slots
+
+
 def test_a_queued_job_says_what_it_waits_for():
     clock = Clock()
     scheduler = Scheduler(slots=1, per_visitor=10, clock=clock)
@@ -238,7 +284,11 @@ def _make_jobs(log: Path) -> dict[str, Callable[..., Any]]:
             f"pgid {os.getpgid(0) == os.getpid()} pid {os.getpid()}",
         )
 
+    def workers(key: str, progress_key: str, args: Any, context: Any) -> None:
+        _write(str(log), f"workers {jobs.granted_workers()}")
+
     return {
+        "workers": workers,
         "sleep": sleep,
         "hog": hog,
         "report": report,
@@ -318,6 +368,22 @@ def test_a_job_runs_in_its_own_group_at_a_lower_priority(make_runner):
     job = _submit(job_runner, "report", "a")
     _wait_for(lambda: _ended(job_runner, job))
     assert log.read_text().split() == ["nice", str(runner.JOB_NICE), "pgid", "True"]
+
+
+def test_a_wide_job_is_told_how_many_processes_it_may_use(make_runner):
+    job_runner, log = make_runner(slots=3)
+    for wide in (True, False):
+        answer = job_runner.submit(
+            callback="workers",
+            key=f"workers-{wide}",
+            progress_key="p",
+            args=[],
+            context={},
+            visitor="a",
+            wide=wide,
+        )
+        _wait_for(lambda answer=answer: _ended(job_runner, str(answer["job"])))
+    assert log.read_text().split() == ["workers", "3", "workers", "1"]
 
 
 def _warm_up() -> None:
@@ -524,6 +590,27 @@ def test_the_budget_raises_job_timeout_when_time_is_up():
         return "finished"
 
     assert _in_child(work) == "JobTimeout"
+
+
+def test_a_budget_inside_another_ends_first_and_gives_the_rest_back():
+    """A search candidate's budget inside its job's: the sooner end applies, and
+    the job's own alarm is left running afterwards, less the time spent."""
+
+    def work() -> str:
+        with jobs.Budget(memory_mb=100, seconds=30).applied():
+            with jobs.Budget(memory_mb=100, seconds=1).applied():
+                inner = signal.getitimer(signal.ITIMER_REAL)[0]
+            outer = signal.getitimer(signal.ITIMER_REAL)[0]
+            try:
+                with jobs.candidate_budget(100, 1):
+                    deadline = time.monotonic() + 10
+                    while time.monotonic() < deadline:
+                        sum(range(1000))
+            except TimeoutError as exc:
+                said = str(exc)
+        return f"{inner <= 1} {28 < outer <= 30} {'1 second' in said}"
+
+    assert _in_child(work) == "True True True"
 
 
 def test_the_budget_is_lifted_after_the_job():

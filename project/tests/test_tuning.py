@@ -172,3 +172,109 @@ def test_every_default_space_draws_values_its_model_accepts():
 def test_a_bad_range_is_refused_with_a_sentence(args, message):
     with pytest.raises(ValueError, match=message):
         T.Dimension(*args)
+
+
+# -- the search itself: T.search ---------------------------------------------------
+
+
+def test_the_search_scores_as_one_candidate_at_a_time_on_any_number_of_workers(wine):
+    """Parallel folds give every candidate the scores of ``score_candidate``, and
+    each candidate is yielded once, as soon as its folds are in."""
+    config, split, folds = wine
+    plan = T.Plan(
+        space=T.default_space("logistic_regression"),
+        metric="log_loss",
+        n_candidates=5,
+        random_state=2,
+    )
+    expected = {
+        i: T.score_candidate(split, config, params, folds).score("log_loss")
+        for i, params in enumerate(plan.candidates())
+    }
+    for workers in (1, 2):
+        found = list(T.search(split, config, plan, workers=workers))
+        assert sorted(s.index for s in found) == list(range(5))
+        for item in found:
+            assert item.score("log_loss") == pytest.approx(
+                expected[item.index], abs=1e-12
+            )
+            assert len(item.folds) == len(folds) and item.fit_seconds > 0
+
+
+def test_ranking_follows_the_metric_direction_rounds_and_order():
+    def item(index, value, rung=0, error=None):
+        return T.Scored(
+            {},
+            folds=[{"m": value, "log_loss": value}],
+            index=index,
+            rung=rung,
+            error=error,
+        )
+
+    items = [item(0, 0.5), item(1, 0.9), item(2, 0.9), item(3, 0.1, error="no")]
+    assert [s.index for s in T.ranked(items, "m")] == [1, 2, 0, 3]
+    assert [s.index for s in T.ranked(items, "log_loss")] == [0, 1, 2, 3]
+    later = item(4, 0.2, rung=1)
+    assert T.ranked([*items, later], "m")[0] is later  # the last round first
+    assert T.best([items[3]], "m") is None
+
+
+def test_the_time_limit_stops_starting_candidates(wine):
+    config, split, _ = wine
+    plan = T.Plan(
+        space=T.default_space("logistic_regression"),
+        metric="accuracy",
+        n_candidates=50,
+        seconds=5.0,
+    )
+    ticks = iter(range(1000))  # the clock moves one second per look
+
+    found = list(T.search(split, config, plan, clock=lambda: float(next(ticks))))
+    assert 0 < len(found) < 50
+
+
+def test_a_failed_candidate_does_not_stop_the_search(wine):
+    config, split, _ = wine
+    knn = TrainConfig(**{**config.__dict__, "model": "knn"})
+    plan = T.Plan(
+        space=(T.Dimension("n_neighbors", "choice", options=(3, 150, 5)),),
+        metric="accuracy",
+        n_candidates=3,
+    )
+    found = {s.params["n_neighbors"]: s for s in T.search(split, knn, plan)}
+    assert set(found) == {3, 150, 5}
+    assert "n_neighbors" in (found[150].error or "")
+    assert not found[3].error and not found[5].error
+
+
+def test_halving_promotes_the_best_of_each_round_to_more_rows(wine):
+    config, split, folds = wine
+    plan = T.Plan(
+        space=T.default_space("logistic_regression"),
+        metric="accuracy",
+        strategy="halving",
+        n_candidates=9,
+        random_state=4,
+    )
+    found = list(T.search(split, config, plan, workers=2))
+    rounds = sorted({s.rung for s in found})
+    assert rounds == [0, 1]
+    first = [s for s in found if s.rung == 0]
+    second = [s for s in found if s.rung == 1]
+    assert len(first) == 9 and len(second) == 3
+    assert second[0].rows > first[0].rows
+    top = {s.index for s in T.ranked(first, "accuracy")[:3]}
+    assert {s.index for s in second} == top
+
+
+def test_a_plan_goes_through_json_and_is_checked_again():
+    import json
+
+    plan = T.Plan(space=T.default_space("random_forest"), metric="f1", seconds=30.0)
+    again = T.Plan.from_dict(json.loads(json.dumps(plan.to_dict())))
+    assert again == plan
+    assert again.candidates() == plan.candidates()
+    with pytest.raises(ValueError, match="1 to 500"):
+        T.Plan.from_dict({**plan.to_dict(), "n_candidates": 10_000})
+    with pytest.raises(ValueError, match="Unknown metric"):
+        T.Plan.from_dict({**plan.to_dict(), "metric": "__class__"})

@@ -191,6 +191,7 @@ def train_model(
     n_threads: int = 1,
     memory_budget: int | None = None,
     model_budget: int | None = None,
+    fold_scores: Sequence[Mapping[str, float]] | None = None,
 ) -> TrainedRun:
     """Split, cross-validate on the training part, fit, and score on the hold-out.
 
@@ -208,6 +209,9 @@ def train_model(
     memory_budget, model_budget : int, optional
         Bytes the training may use, and the fitted model may take; a training
         whose estimates are over them is refused before it starts.
+    fold_scores : sequence of dicts, optional
+        The scores of each CV fold when already known (a search's best
+        candidate, scored on the same folds): the folds are then not fitted again.
 
     Raises
     ------
@@ -219,7 +223,7 @@ def train_model(
     if memory_budget is not None or model_budget is not None:
         check_memory(frame, config, memory_budget, model_budget)
     with threadpool_limits(limits=n_threads):
-        return _train(frame, config, progress)
+        return _train(frame, config, progress, fold_scores)
 
 
 def check_memory(
@@ -417,7 +421,10 @@ def _has_times(values: pd.Series) -> bool:
 
 
 def _train(
-    frame: pd.DataFrame, config: TrainConfig, progress: Progress | None
+    frame: pd.DataFrame,
+    config: TrainConfig,
+    progress: Progress | None,
+    known: Sequence[Mapping[str, float]] | None = None,
 ) -> TrainedRun:
     from sklearn.base import clone
 
@@ -440,7 +447,11 @@ def _train(
     scores: list[dict[str, float]] = []
     labels = np.unique(y_train) if is_clf else None
     started = time.perf_counter()
-    for i, (train_idx, test_idx) in enumerate(folds):
+    if known is not None and len(known) == len(folds):
+        scores, folds_to_fit = [dict(s) for s in known], []
+    else:
+        folds_to_fit = folds
+    for i, (train_idx, test_idx) in enumerate(folds_to_fit):
         model = clone(pipeline)
         _fit(model, x_train.iloc[train_idx], y_train.iloc[train_idx])
         scores.append(

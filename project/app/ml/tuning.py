@@ -363,6 +363,8 @@ class Plan:
             )
         if self.seconds is not None and self.seconds <= 0:
             raise ValueError("The time limit must be above 0 seconds.")
+        if self.strategy == "grid":
+            self.candidates()  # a grid over n_candidates is refused here
 
     def candidates(self) -> list[dict[str, Any]]:
         """The parameter sets this search tries, in order."""
@@ -409,11 +411,14 @@ def _fold(
     failed, seconds). Run where the search runs it (this process or a worker),
     under ``guard`` (a job's budget) when given."""
     from sklearn.base import clone
+    from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
     labels = np.unique(split.y_train) if config.task == CLASSIFICATION else None
     try:
-        with guard() if guard is not None else contextlib.nullcontext():
+        with threadpool_limits(limits=1), (
+            guard() if guard is not None else contextlib.nullcontext()
+        ):
             pipeline = clone(split_pipeline(split, config, {**config.params, **params}))
             _fit(pipeline, split.x_train.iloc[train_idx], split.y_train.iloc[train_idx])
             scores = evaluate(

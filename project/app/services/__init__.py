@@ -388,9 +388,11 @@ def train(
     progress: Callable[[int, int, str], None] | None = None,
     memory_budget: int | None = None,
     extra: Mapping[str, Any] | None = None,
+    fold_scores: list[dict[str, float]] | None = None,
 ) -> tuple[str, dict]:
     """Train on the session's dataset and keep the run; returns (run id, report).
-    ``extra`` is added to the report (a tuned run's search).
+    ``extra`` is added to the report (a tuned run's search); ``fold_scores`` are
+    its CV scores when already known (see :func:`app.ml.train_model`).
 
     A training whose estimated memory is over ``memory_budget`` bytes, or whose
     fitted model could not be kept within the session's quota, is refused
@@ -414,6 +416,7 @@ def train(
         progress=progress,
         memory_budget=memory_budget,
         model_budget=store.quota,
+        fold_scores=fold_scores,
     )
     report = dict(
         run.report, **(extra or {}), dataset=meta["name"], rows=meta["rows"], data=meta

@@ -266,4 +266,6 @@ def use_best(
             "The data changed since this search: run the search again on it."
         )
     extra = {"search": summary(record), "tuned": sorted(chosen.params)}
-    return train(store, sid, tuned, extra=extra, **options)
+    # Scored on every row of the same folds: its CV scores are the run's.
+    known = chosen.folds if chosen.rows is None else None
+    return train(store, sid, tuned, extra=extra, fold_scores=known, **options)

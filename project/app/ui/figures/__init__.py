@@ -68,6 +68,7 @@ from app.ui.figures.runs import (
     make_roc_figure,
     make_run_figures,
 )
+from app.ui.figures.tuning import make_search_figure
 
 __all__ = [
     "PALETTE",
@@ -116,4 +117,5 @@ __all__ = [
     "make_residuals_comparison_figure",
     "make_run_figures",
     "make_comparison_figures",
+    "make_search_figure",
 ]

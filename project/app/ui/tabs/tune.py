@@ -27,7 +27,7 @@ from app.ml import tuning as T
 from app.server import jobs
 from app.server.store import SessionExpired, SessionStore
 from app.services import tuning as search_service
-from app.ui import ids
+from app.ui import figures, ids
 from app.ui.components import (
     alert,
     empty_state,
@@ -36,7 +36,6 @@ from app.ui.components import (
     progress_box,
     running_message,
 )
-from app.ui.figures.tuning import make_search_figure
 from app.ui.tabs import _inputs
 from app.ui.tabs._background import with_progress
 from app.ui.tabs.train import MODEL_CARD_STATES, config_from_controls
@@ -182,9 +181,7 @@ def tune_tab() -> html.Div:
 
 
 def _empty_figure() -> dict[str, Any]:
-    from app.ui.figures import empty_figure_dict
-
-    return empty_figure_dict("Each candidate's score appears here as it ends")
+    return figures.empty_figure_dict("Each candidate's score appears here as it ends")
 
 
 def metric_options(task: str) -> list[dict[str, str]]:
@@ -379,7 +376,7 @@ def live_payload(record: dict[str, Any]) -> dict[str, Any]:
         "id": record["id"],
         "count": len(items),
         "rows": search_service.leaderboard_rows(items, plan["metric"]),
-        "figure": make_search_figure(
+        "figure": figures.make_search_figure(
             record["scored"], plan, METRIC_LABELS[plan["metric"]]
         ),
         "text": search_service.progress_text(record),
