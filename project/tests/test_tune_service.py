@@ -269,3 +269,23 @@ def test_the_code_of_a_tuned_run_repeats_the_search(store, sid, tmp_path, case):
                 assert theirs is None
             else:
                 assert np.isclose(theirs, mine, rtol=0, atol=1e-9), (row, key)
+
+
+def test_the_report_of_a_tuned_run_lists_its_search(wine_session):
+    store, sid = wine_session
+    plan = T.Plan(
+        space=T.default_space("knn"),
+        metric="balanced_accuracy",
+        n_candidates=5,
+        random_state=1,
+    )
+    record = S.run_search(store, sid, _config(store, sid, "knn"), plan)
+    run_id, _ = S.use_best(store, sid, services.train)
+    page = services.report_file(store, sid, run_id)
+    section = page.split("<h2>Hyper-parameter search</h2>", 1)[1]
+    assert "Balanced accuracy" in section and "5 evaluations of 5 candidates" in section
+    assert "<code>n_neighbors</code></td><td>log-int</td><td>1 to 50" in section
+    assert "uniform, distance" in section
+    best = S.best_of(record)
+    assert f"candidate {best.index + 1}, CV" in section
+    assert section.count("<tr><td class='num'>") == 5  # the leaderboard's rows

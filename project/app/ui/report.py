@@ -116,10 +116,69 @@ def make_report_html(
             f"<th>CV mean ± std</th><th>Baseline</th></tr>{metrics}</table>",
             _baseline(report.get("baseline")),
             _notes(report.get("notes", [])),
+            _search(report.get("search")),
             f"<h2>Figures</h2>{figure_divs}",
             "</body></html>",
         ]
     )
+
+
+def _search(search: dict[str, Any] | None) -> str:
+    """A tuned run's search: its plan, space and leaderboard (escaped)."""
+    if not search:
+        return ""
+    e = html.escape
+    plan = search["plan"]
+    best = search.get("best") or {}
+    limit = plan.get("seconds")
+    settings = _rows(
+        [
+            ("Strategy", e(str(plan["strategy"]))),
+            ("Metric optimised", e(METRIC_LABELS.get(plan["metric"], plan["metric"]))),
+            (
+                "Candidates",
+                f"{search['evaluated']:,} evaluations of {search['n_candidates']:,} "
+                f"candidates in {search['seconds']:.3g} s"
+                + (f" (time limit {limit:g} s)" if limit else ""),
+            ),
+            ("Seed", e(str(plan["random_state"]))),
+            (
+                "Best",
+                (
+                    f"candidate {best['index'] + 1}, CV "
+                    f"{_cv(best.get('cv_mean'), best.get('cv_std'))}"
+                    if best
+                    else "—"
+                ),
+            ),
+        ]
+    )
+    space = "".join(
+        f"<tr><td><code>{e(str(d['name']))}</code></td><td>{e(str(d['kind']))}</td>"
+        f"<td>{e(_range(d))}</td></tr>"
+        for d in plan["space"]
+    )
+    board = "".join(
+        f"<tr><td class='num'>{e(str(r['rank'] or '—'))}</td>"
+        f"<td class='num'>{r['candidate']}</td><td class='num'>{r['round']}</td>"
+        f"<td>{e(str(r['params']))}</td><td class='num'>{e(str(r['cv']))}</td>"
+        f"<td class='num'>{r['fit_seconds']:.3g}</td><td>{e(str(r['status']))}</td>"
+        "</tr>"
+        for r in search.get("leaderboard") or ()
+    )
+    return (
+        f"<h2>Hyper-parameter search</h2><table>{settings}</table>"
+        "<table><tr><th>Parameter</th><th>Kind</th><th>Searched over</th></tr>"
+        f"{space}</table>"
+        "<table><tr><th>Rank</th><th>#</th><th>Round</th><th>Parameters</th>"
+        f"<th>CV mean ± std</th><th>Fit (s)</th><th>Status</th></tr>{board}</table>"
+    )
+
+
+def _range(dim: dict[str, Any]) -> str:
+    if dim["kind"] == "choice":
+        return ", ".join(_value(o) for o in dim.get("options") or ())
+    return f"{dim['low']:g} to {dim['high']:g}"
 
 
 def _rows(pairs: Sequence[tuple[str, str]]) -> str:
