@@ -18,6 +18,7 @@ import flask
 from app.config import Settings
 from app.server import jobs, logs, security
 from app.server.store import SessionStore
+from app.services import tuning as search
 from app.ui import ids
 from app.ui.shell import serve_layout
 from app.ui.tabs import register_callbacks
@@ -74,6 +75,13 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.extensions[jobs.EXTENSION] = manager
     if celery_app is not None:
         server.extensions["celery"] = celery_app
+        search.register_fold_task(
+            celery_app,
+            store,
+            partial(
+                jobs.candidate_budget, settings.job_memory_mb, settings.job_seconds
+            ),
+        )
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.add_url_rule("/healthz", "healthz", _healthz)
     logs.install(server, project=settings.google_cloud_project)

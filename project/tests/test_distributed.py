@@ -739,3 +739,80 @@ def test_an_instance_started_later_follows_the_jobs_of_the_others(cluster):
     assert "Run 1: Logistic regression trained" in text(
         page.finish(answer)[ids.TRAIN_STATUS]
     )
+
+
+# -- a hyper-parameter search over the workers ----------------------------------------
+
+
+def test_a_search_is_split_over_two_workers_and_survives_losing_one(cluster):
+    """The search's job (here, this process) sends its folds to the Celery
+    workers and scores some itself; a second worker takes its share; killed
+    midway, its folds are scored again and the search completes, with the same
+    scores as a search in one process."""
+    from app import services
+    from app.config import Settings
+    from app.ml import TARGET, TrainConfig
+    from app.ml import tuning as T
+    from app.server import jobs, spread
+    from app.services import tuning as search
+
+    second = cluster._new_worker()
+    cluster.services.append(second.start())
+    second.wait_ready(time.monotonic() + START_TIMEOUT)
+    store = cluster.store()
+    sid = "s" * 32
+    services.load_dataset(
+        store, sid, "classification", {"n_samples": 2000, "random_state": 0}
+    )
+    meta = store.dataset(sid)
+    config = TrainConfig(
+        target=TARGET,
+        features=tuple(c for c in meta["columns"] if c != TARGET),
+        task="classification",
+        model="random_forest",
+        cv_folds=3,
+        random_state=0,
+    )
+    plan = T.Plan(
+        space=(T.Dimension("n_estimators", "int", 60, 120),),
+        metric="accuracy",
+        n_candidates=12,
+        random_state=1,
+    )
+    celery_app = jobs.make_celery(Settings(redis_url=cluster.redis.url))
+    seen: list[str] = []
+    killed: list[float] = []
+
+    def recording(context):
+        inner = spread.celery_spread(celery_app, context)
+
+        def run(tasks, here):
+            for result in inner(tasks, here):
+                seen.append(str(result.get("worker")))
+                yield result
+
+        return run
+
+    def kill_the_second(record):
+        if not killed and second.node in seen and len(record["scored"]) >= 3:
+            second.kill_tree()
+            killed.append(time.monotonic())
+
+    try:
+        record = search.run_search(
+            store, sid, config, plan, on_update=kill_the_second, spread=recording
+        )
+    finally:
+        celery_app.close()  # its connections, before Redis stops
+    assert killed, f"the second worker never scored a fold: {seen}"
+    assert cluster.worker.node in seen and second.node in seen, seen
+    assert any(w.startswith("here") for w in seen), seen  # the job helps
+    assert len(seen) == 12 * 3
+    assert len(record["scored"]) == 12
+    assert not [s for s in record["scored"] if s["error"]]
+    assert time.monotonic() - killed[0] < STOPPED_WITHIN + 30
+    # The same scores as the search in one process.
+    split = services.split_data(store.dataset_frame(sid)[1], config)
+    alone = {s.index: s.score("accuracy") for s in T.search(split, config, plan)}
+    for item in search.scored(record):
+        assert item.score("accuracy") == pytest.approx(alone[item.index], abs=1e-12)

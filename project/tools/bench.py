@@ -35,6 +35,7 @@ sys.path.insert(0, str(PROJECT))
 
 from app.server.store import new_session_id  # noqa: E402
 from app.ui import ids  # noqa: E402
+from tools import bench_tune  # noqa: E402
 from tools.dashclient import DashClient, prop_id  # noqa: E402
 from tools.outputs import CHAINS, DESCRIBE, LOAD, SHOW_RUN, TRAIN  # noqa: E402
 
@@ -45,6 +46,13 @@ LOADED = CHAINS
 SHOW = SHOW_RUN
 WHATIF = ["whatif-prediction.children"]
 IRIS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+
+
+def job_slots() -> int:
+    """The job slots the served app has (as its settings give them)."""
+    from app.config import Settings
+
+    return Settings.from_env().job_concurrency
 
 
 def free_port() -> int:
@@ -810,6 +818,9 @@ def main() -> int:
         help="only the app in Chromium (page ready, click to result) and the "
         "in-process references: no baseline, cold start, wrk or callbacks",
     )
+    parser.add_argument(
+        "--skip-search", action="store_true", help="skip the 50-candidate search"
+    )
     parser.add_argument("--out", default=str(PROJECT.parent / "bench-results"))
     args = parser.parse_args()
     if not args.browser_only and not shutil.which("wrk"):
@@ -854,6 +865,15 @@ def main() -> int:
                 entry["page_ready"] = page_ready(server.base + "/", READY[name], 5)
                 if name == "app":
                     entry.update(clicks(server, args))
+                    if not args.skip_search:
+                        print("search: 50 candidates ...", flush=True)
+                        entry["search"] = bench_tune.search_vs_sklearn(
+                            server.base,
+                            _chrome,
+                            _wait_in_page,
+                            READY["app"],
+                            job_slots(),
+                        )
             finally:
                 server.stop()
     report(results, Path(args.out))
@@ -980,6 +1000,14 @@ BARS = [
     (
         "1M rows: peak memory ≤ 1.5 GiB",
         lambda r: r["app"]["big"]["peak_pss_mib"] <= 1536,
+    ),
+    (
+        "50-candidate search: click to final leaderboard ≤ 1.15× RandomizedSearchCV",
+        lambda r: r["app"]["search"]["ratio"] <= 1.15,
+    ),
+    (
+        "search progress updated at least every 2 s",
+        lambda r: r["app"]["search"]["app"]["longest_gap_s"] <= 2,
     ),
 ]
 
@@ -1183,6 +1211,7 @@ def _rows(results: dict) -> list[tuple[str, str, str, str]]:
         lambda: click("large"),
         explain,
         lambda: big_rows(app["big"]),
+        lambda: bench_tune.rows(app["search"]),
     ]
     rows: list[tuple[str, str, str, str]] = []
     for build in builders:

@@ -397,9 +397,17 @@ class Plan:
 
 
 Guard = Callable[[], ContextManager[Any]]
+#: Runs a search's folds elsewhere: ``spread(tasks, here)`` gets the folds to
+#: score (``{"i": candidate, "f": fold, "params", "rows"}``, JSON) and yields each
+#: one scored (the task with ``scores``, ``error`` and ``seconds``) as it ends, in
+#: any order; ``here(task)`` scores one in this process.
+Spread = Callable[
+    [list[dict[str, Any]], Callable[[Mapping[str, Any]], dict[str, Any]]],
+    Iterator[dict[str, Any]],
+]
 
 
-def _fold(
+def score_fold(
     split: Split,
     config: TrainConfig,
     params: Mapping[str, Any],
@@ -411,14 +419,11 @@ def _fold(
     failed, seconds). Run where the search runs it (this process or a worker),
     under ``guard`` (a job's budget) when given."""
     from sklearn.base import clone
-    from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
     labels = np.unique(split.y_train) if config.task == CLASSIFICATION else None
     try:
-        with threadpool_limits(limits=1), (
-            guard() if guard is not None else contextlib.nullcontext()
-        ):
+        with guard() if guard is not None else contextlib.nullcontext():
             pipeline = clone(split_pipeline(split, config, {**config.params, **params}))
             _fit(pipeline, split.x_train.iloc[train_idx], split.y_train.iloc[train_idx])
             scores = evaluate(
@@ -452,7 +457,7 @@ def score_candidate(
     out = Scored(params=dict(params), rows=rows)
     for train_idx, test_idx in folds:
         fit_rows = train_idx if rows is None else train_idx[:rows]
-        scores, error, seconds = _fold(split, config, params, fit_rows, test_idx)
+        scores, error, seconds = score_fold(split, config, params, fit_rows, test_idx)
         out.fit_seconds += seconds
         if error is not None:
             out.error, out.folds = error, []
@@ -476,6 +481,8 @@ def search(
     workers: int = 1,
     guard: Guard | None = None,
     clock: Callable[[], float] = time.monotonic,
+    on_fold: Callable[[int, int], None] | None = None,
+    spread: Spread | None = None,
 ) -> Iterator[Scored]:
     """Run ``plan`` on the training part of ``split`` with ``config``'s model,
     folds and seed; yield each candidate as soon as all its folds are scored (or
@@ -483,7 +490,10 @@ def search(
     scikit-learn's searches do; in this process when 1), each under ``guard``.
     Successive halving yields each round's candidates, then promotes the best
     ``1/factor`` to the next round on more rows. No fold starts once
-    ``plan.seconds`` have passed.
+    ``plan.seconds`` have passed. ``on_fold(done, total)`` is called as each
+    fold ends (``total``: every fold the search will fit, all rounds).
+    ``spread``, when given, runs the folds instead of joblib (see :data:`Spread`:
+    Celery workers, with this process helping).
 
     Raises
     ------
@@ -498,6 +508,7 @@ def search(
         )
     deadline = None if plan.seconds is None else clock() + plan.seconds
     pool = plan.candidates()
+    count = _FoldCount(0, len(pool) * len(folds), on_fold)
     if plan.strategy != "halving":
         yield from _round(
             split,
@@ -511,6 +522,8 @@ def search(
             guard,
             deadline,
             clock,
+            count,
+            spread,
         )
         return
     n_classes = split.y_train.nunique() if config.task == CLASSIFICATION else 0
@@ -522,6 +535,7 @@ def search(
         n_classes=n_classes,
         factor=plan.factor,
     )
+    count.total = sum(r.candidates for r in rungs) * len(folds)
     alive = list(range(len(pool)))
     for number, rung in enumerate(rungs):
         done = list(
@@ -537,6 +551,8 @@ def search(
                 guard,
                 deadline,
                 clock,
+                count,
+                spread,
             )
         )
         yield from done
@@ -560,6 +576,8 @@ def _round(
     guard: Guard | None,
     deadline: float | None,
     clock: Callable[[], float],
+    count: "_FoldCount",
+    spread: Spread | None = None,
 ) -> Iterator[Scored]:
     """Score the ``chosen`` candidates of ``pool``; yield each as it completes."""
     light = _light(split)
@@ -573,9 +591,24 @@ def _round(
         train, test = folds[f]
         return (light, config, pool[i], train if rows is None else train[:rows], test)
 
-    if workers <= 1:
-        results: Iterator[Any] = (
-            (i, f, *_fold(*fold_args(i, f), guard))
+    if spread is not None:
+
+        def here(task: Mapping[str, Any]) -> dict[str, Any]:
+            scores, error, seconds = score_fold(
+                *fold_args(int(task["i"]), int(task["f"])), guard
+            )
+            return {**task, "scores": scores, "error": error, "seconds": seconds}
+
+        sent = [
+            {"i": i, "f": f, "params": dict(pool[i]), "rows": rows} for i, f in tasks
+        ]
+        results = (
+            (r["i"], r["f"], r["scores"], r["error"], r["seconds"])
+            for r in _until(spread(sent, here), deadline, clock)
+        )
+    elif workers <= 1:  # here, on one thread, as a training fits
+        results: Iterator[Any] = _here(
+            (i, f, *score_fold(*fold_args(i, f), guard))
             for i, f in tasks
             if deadline is None or clock() < deadline
         )
@@ -590,6 +623,7 @@ def _round(
             if deadline is None or clock() < deadline
         )
     for i, f, scores, error, seconds in results:
+        count.one_more()
         item = found[i]
         if i not in pending:  # a fold of a candidate that already failed
             continue
@@ -609,7 +643,45 @@ def _round(
             yield item
 
 
+def _until(
+    results: Iterator[Any], deadline: float | None, clock: Callable[[], float]
+) -> Iterator[Any]:
+    """``results`` until ``deadline`` (then closed: what was sent is withdrawn)."""
+    try:
+        for result in results:
+            yield result
+            if deadline is not None and clock() >= deadline:
+                return
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+
+
+def _here(results: Iterator[Any]) -> Iterator[Any]:
+    """``results``, computed with one BLAS/OpenMP thread (loky's workers already
+    have one each: the machine's threads over the workers)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield from results
+
+
+@dataclass
+class _FoldCount:
+    """Folds fitted so far, of how many, and who hears of each."""
+
+    done: int
+    total: int
+    hear: Callable[[int, int], None] | None
+
+    def one_more(self) -> None:
+        self.done += 1
+        if self.hear is not None:
+            self.hear(self.done, self.total)
+
+
 def _tagged(
     i: int, f: int, args: tuple[Any, ...], guard: Guard | None
 ) -> tuple[Any, ...]:
-    return (i, f, *_fold(*args, guard))
+    return (i, f, *score_fold(*args, guard))

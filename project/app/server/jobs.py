@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -417,10 +418,23 @@ def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) ->
         def get_progress(self, key: Any) -> Any:
             progress = super().get_progress(key)
             if progress:
-                return progress
+                return self._if_changed(key, progress)
             status = self.runner.status_of_key(key)
             if status.get("state") == "queued":
                 return [0, status.get("label", "")]
+            return progress
+
+        def _if_changed(self, key: Any, progress: Any) -> Any:
+            """The job's progress when it changed since the last poll was sent
+            it, else None (nothing to send: a search's progress holds its
+            leaderboard and figure, which the page would draw again)."""
+            digest = hashlib.blake2b(
+                json.dumps(progress, default=str).encode(), digest_size=16
+            ).hexdigest()
+            sent = f"{key}-progress-sent"
+            if self.handle.get(sent) == digest:
+                return None
+            self.handle.set(sent, digest, expire=RESULT_KEPT_SECONDS * 10)
             return progress
 
         def get_result(self, key: Any, job: Any) -> Any:
@@ -457,6 +471,7 @@ def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) ->
                 self.handle.set(kept, result, expire=RESULT_KEPT_SECONDS)
             self.clear_cache_entry(key)
             self.clear_cache_entry(self._make_progress_key(key))
+            self.clear_cache_entry(f"{key}-progress-sent")
             if job:
                 self.terminate_job(job)
             return result
@@ -480,6 +495,18 @@ def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) ->
             return props
 
     return RunnerManager(cache, expire=3600)
+
+
+#: The Celery app made for each Redis URL (one per process), for the jobs that
+#: send tasks of their own (a search's folds).
+_CELERY_APPS: dict[str, Any] = {}
+
+
+def celery_app(settings: Settings) -> Any:
+    """This process's Celery app for ``settings`` (None without ``REDIS_URL``)."""
+    if not settings.redis_url:
+        return None
+    return _CELERY_APPS.get(settings.redis_url)
 
 
 def make_celery(settings: Settings) -> Any:
@@ -530,6 +557,7 @@ def make_celery(settings: Settings) -> Any:
 
     signals.task_prerun.connect(start_beat, weak=False)
     signals.task_postrun.connect(finish, weak=False)
+    _CELERY_APPS[str(settings.redis_url)] = app
     return app
 
 

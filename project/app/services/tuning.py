@@ -10,14 +10,18 @@ found, and "Use best" can refit it later.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import secrets
 import time
+from collections import OrderedDict
 from typing import Any, Callable, Mapping
 
 from app.ml import METRIC_LABELS, MODEL_SPECS, TrainConfig, TrainingError, split_data
 from app.ml import tuning as T
+from app.ml.training import cv_splits
+from app.server.spread import FOLD_TASK
 from app.server.store import SessionExpired, SessionStore
 
 log = logging.getLogger(__name__)
@@ -62,9 +66,15 @@ def run_search(
     workers: int = 1,
     guard: T.Guard | None = None,
     on_update: Callable[[dict[str, Any]], None] | None = None,
+    on_fold: Callable[[dict[str, Any]], None] | None = None,
+    spread: Callable[[dict[str, Any]], T.Spread] | None = None,
 ) -> dict[str, Any]:
     """Run ``plan`` on the session's data; keep the record after each candidate
-    and hand it to ``on_update``. Returns the final record.
+    and hand it to ``on_update`` (and to ``on_fold`` after each fold, with its
+    ``folds_done`` and ``folds_total``). ``spread``, when given, makes from the
+    search's data and settings (JSON) what runs its folds elsewhere (Celery
+    workers, see :func:`app.server.spread.celery_spread`). Returns the final
+    record.
 
     Raises
     ------
@@ -109,7 +119,24 @@ def run_search(
     }
     _save(store, sid, record)
     started = time.monotonic()
-    for item in T.search(split, config, plan, workers=workers, guard=guard):
+
+    def fold_done(done: int, total: int) -> None:
+        record.update(
+            folds_done=done, folds_total=total, seconds=time.monotonic() - started
+        )
+        if on_fold is not None:
+            on_fold(record)
+
+    context = {"frame": meta.get("frame"), "config": config.to_dict()}
+    for item in T.search(
+        split,
+        config,
+        plan,
+        workers=workers,
+        guard=guard,
+        on_fold=fold_done,
+        spread=None if spread is None else spread(context),
+    ):
         record["scored"].append(item.to_dict())
         record["seconds"] = time.monotonic() - started
         _save(store, sid, record)
@@ -126,6 +153,51 @@ def run_search(
         workers,
     )
     return record
+
+
+#: The data and folds of the searches a worker process scored folds of lately.
+_SPLITS: OrderedDict[str, tuple[Any, list]] = OrderedDict()
+
+
+def fold_task(
+    store: SessionStore,
+    payload: Mapping[str, Any],
+    *,
+    guard: T.Guard | None = None,
+    worker: str = "",
+) -> dict[str, Any]:
+    """Score one fold of a search sent to a worker (see
+    :mod:`app.server.spread`): the stored data, split and folded as the search
+    did (kept for the next folds), the candidate's parameters, the fold."""
+    config = TrainConfig.from_dict(payload["config"])
+    key = json.dumps([payload["frame"], payload["config"]], sort_keys=True)
+    if key not in _SPLITS:
+        frame = store.get_frame(str(payload["frame"]))
+        split = split_data(frame, config)
+        _SPLITS[key] = (split, cv_splits(split.y_train, config))
+        while len(_SPLITS) > 2:
+            _SPLITS.popitem(last=False)
+    _SPLITS.move_to_end(key)
+    split, folds = _SPLITS[key]
+    train, test = folds[int(payload["f"])]
+    rows = payload.get("rows")
+    scores, error, seconds = T.score_fold(
+        split,
+        config,
+        payload["params"],
+        train if rows is None else train[: int(rows)],
+        test,
+        guard,
+    )
+    return {"scores": scores, "error": error, "seconds": seconds, "worker": worker}
+
+
+def register_fold_task(celery_app: Any, store: SessionStore, guard: T.Guard) -> None:
+    """Let ``celery_app``'s workers score search folds (each under ``guard``)."""
+
+    @celery_app.task(name=FOLD_TASK, bind=True)
+    def search_fold(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        return fold_task(store, payload, guard=guard, worker=task.request.hostname)
 
 
 def scored(record: Mapping[str, Any]) -> list[T.Scored]:
@@ -201,8 +273,9 @@ def _short(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def progress_text(record: Mapping[str, Any]) -> str:
-    """ "N of M candidates · best <metric> X · about T left"."""
+def progress_text(record: Mapping[str, Any], elapsed: float | None = None) -> str:
+    """ "N of M candidates · best <metric> X · about T left", at ``elapsed``
+    seconds into the search (by default: when the record was last updated)."""
     metric = record["plan"]["metric"]
     done, total = len(record.get("scored") or ()), int(record.get("total") or 0)
     parts = [f"{done} of {total} candidates"]
@@ -210,29 +283,37 @@ def progress_text(record: Mapping[str, Any]) -> str:
     if chosen is not None:
         label = METRIC_LABELS[metric].split(" (")[0]
         parts.append(f"best {label} {chosen.score(metric)[0]:.4f}")
-    left = time_left(record)
-    if left is not None and done < total:
+    left = time_left(record, elapsed)
+    if left is not None and done < total and left > 0:
         parts.append(f"about {_seconds(left)} left")
+    elif elapsed is not None:
+        parts.append(f"{_seconds(elapsed)} so far")
     return " · ".join(parts)
 
 
-def time_left(record: Mapping[str, Any]) -> float | None:
-    """Seconds the search will still take, from its pace so far (and its limit)."""
+def time_left(record: Mapping[str, Any], elapsed: float | None = None) -> float | None:
+    """Seconds the search will still take, from its pace so far (and its limit),
+    at ``elapsed`` seconds into it (by default: its last update)."""
     done, total = len(record.get("scored") or ()), int(record.get("total") or 0)
-    elapsed = float(record.get("seconds") or 0.0)
+    if record.get("folds_done"):  # finer: the folds
+        done, total = int(record["folds_done"]), int(record["folds_total"])
+    updated = float(record.get("seconds") or 0.0)
     if not done:
         return None
-    left = elapsed / done * (total - done)
+    now = updated if elapsed is None else max(elapsed, updated)
+    left = updated / done * total - now
     limit = record["plan"].get("seconds")
     if limit:
-        left = min(left, max(0.0, float(limit) - elapsed))
-    return left
+        left = min(left, float(limit) - now)
+    return max(0.0, left)
 
 
 def _seconds(value: float) -> str:
-    if value >= 90:
-        return f"{value / 60:.0f} min"
-    return f"{max(1, round(value))} s"
+    """``75`` -> ``"1 min 15 s"``, ``4`` -> ``"4 s"`` (to the second: it counts
+    down as the visitor watches)."""
+    whole = max(1, round(value))
+    minutes, seconds = divmod(whole, 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
 def use_best(

@@ -78,6 +78,7 @@ TUNE_METRIC = "tune-metric"
 TUNE_SPACE = "tune-space"
 TUNE_STATUS = "tune-status"
 TUNE_USE_BEST = "tune-use-best"
+TUNE_LIVE = "tune-live"  # the search so far, as its job reports it
 #: dict id types of one searched parameter's controls: {"type": ..., "name": ...}
 TUNE_ON = "tune-on"
 TUNE_LOW = "tune-low"

@@ -34,6 +34,7 @@ def serve_layout(settings: Settings, session_id: str | None = None) -> html.Div:
             dcc.Store(id=ids.PREDICT_JOB),
             dcc.Store(id=ids.EVAL_RUN),
             dcc.Store(id=ids.EVAL_SHOWN),
+            dcc.Store(id=ids.TUNE_LIVE),
             dcc.Store(id=ids.EXPLAIN_REQUEST),
             dcc.Download(id=ids.EVAL_DOWNLOAD),
             dcc.Download(id=ids.PREDICT_DOWNLOAD),

@@ -3,11 +3,14 @@ leaderboard, cancel keeping what was found, and make the best a run."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import math
-from typing import Any, Sequence
+import threading
+import time
+from typing import Any, Iterator, Sequence
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
@@ -24,7 +27,7 @@ from app.ml import (
     TrainingError,
 )
 from app.ml import tuning as T
-from app.server import jobs
+from app.server import jobs, spread
 from app.server.store import SessionExpired, SessionStore
 from app.services import tuning as search_service
 from app.ui import figures, ids
@@ -37,7 +40,7 @@ from app.ui.components import (
     running_message,
 )
 from app.ui.tabs import _inputs
-from app.ui.tabs._background import with_progress
+from app.ui.tabs._background import JOB_POLL_MS, with_progress
 from app.ui.tabs.train import MODEL_CARD_STATES, config_from_controls
 
 log = logging.getLogger(__name__)
@@ -383,6 +386,80 @@ def live_payload(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Draws the search so far from its job's progress, only when a candidate was
+#: added (the progress also moves with each fold, and comes with every change).
+DRAW_LIVE = """
+function(live) {
+    const no = window.dash_clientside.no_update;
+    if (!live || !live.rows) { return [no, no]; }
+    const drawn = window.dashboardTuneDrawn || {};
+    if (drawn.id === live.id && drawn.count === live.count) { return [no, no]; }
+    window.dashboardTuneDrawn = {id: live.id, count: live.count};
+    return [live.rows, live.figure];
+}
+"""
+
+
+#: How often the page asks a running search how it is doing.
+SEARCH_POLL_MS = 500
+
+
+class _Live:
+    """What a search's job shows while it runs: the bar and its label after each
+    fold, and every second (the time left counts down), and the search so far
+    after each candidate."""
+
+    TICK_SECONDS = 1.0
+
+    def __init__(self, set_progress: Any) -> None:
+        self.set_progress = set_progress
+        self.shown: dict[str, Any] | None = None
+        self.record: dict[str, Any] | None = None
+        self.percent = 0
+        self.suffix = ""
+        self.starting = "Starting the search"
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+
+    def say(self, percent: int, text: str) -> None:
+        with self.lock:
+            self.percent = percent
+            self.set_progress((percent, text, self.shown))
+
+    def text(self) -> str:
+        elapsed = time.monotonic() - self.started
+        if self.record is None:
+            return f"{self.starting} · {round(elapsed)} s so far"
+        return search_service.progress_text(self.record, elapsed) + self.suffix
+
+    def candidate(self, record: dict[str, Any]) -> None:
+        self.shown = live_payload(record)
+        self.fold(record)
+
+    def fold(self, record: dict[str, Any]) -> None:
+        self.record = record
+        done = record.get("folds_done") or len(record["scored"])
+        total = max(1, int(record.get("folds_total") or record["total"]))
+        self.say(round(100 * done / total), self.text())
+
+    @contextlib.contextmanager
+    def ticking(self) -> Iterator[None]:
+        """Say where the search is every second while the block runs."""
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(self.TICK_SECONDS):
+                self.say(self.percent, self.text())
+
+        thread = threading.Thread(target=tick, name="search-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=2)
+
+
 class TuneCallbacks:
     """Searching hyper-parameters and making the best candidate a run."""
 
@@ -410,6 +487,8 @@ class TuneCallbacks:
             State(ids.TUNE_METRIC, "value"),
             prevent_initial_call=True,
         )(self.metrics)
+        # A search reports once a second: the page asks half as often as for a
+        # training, leaving the CPUs to the search (measured with make bench).
         options = with_progress(
             ids.TUNE_PROGRESS,
             ids.TUNE_PROGRESS_BOX,
@@ -424,14 +503,19 @@ class TuneCallbacks:
                 ),
             ],
         )
-        # The leaderboard and figure are progress outputs: each poll brings the
-        # latest. No defaults: a cancelled search leaves what it found shown.
-        options["progress"] = [
-            *options["progress"],
+        # The search so far (leaderboard and figure) is a progress output, a
+        # store the page draws from when a candidate was added. No defaults: a
+        # cancelled search leaves what it found shown.
+        options["progress"] = [*options["progress"], Output(ids.TUNE_LIVE, "data")]
+        del options["progress_default"]
+        options["interval"] = SEARCH_POLL_MS
+        app.clientside_callback(
+            DRAW_LIVE,
             Output(ids.TUNE_LEADERBOARD, "rowData"),
             Output(ids.TUNE_FIGURE, "figure"),
-        ]
-        del options["progress_default"]
+            Input(ids.TUNE_LIVE, "data"),
+            prevent_initial_call=True,
+        )
         app.callback(
             Output(ids.TUNE_STATUS, "children", allow_duplicate=True),
             Output(ids.TUNE_LEADERBOARD, "rowData", allow_duplicate=True),
@@ -466,7 +550,7 @@ class TuneCallbacks:
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
             background=True,
-            interval=options["interval"],
+            interval=JOB_POLL_MS,
             running=[
                 (Output(ids.TUNE_USE_BEST, "disabled"), True, False),
                 (Output(ids.TUNE_BUTTON, "disabled"), True, False),
@@ -519,46 +603,39 @@ class TuneCallbacks:
             self.settings.job_seconds,
         )
 
-        def update(record: dict[str, Any]) -> None:
-            payload = live_payload(record)
-            done, total = len(record["scored"]), max(1, int(record["total"]))
-            set_progress(
-                (
-                    round(100 * done / total),
-                    payload["text"],
-                    payload["rows"],
-                    payload["figure"],
+        live = _Live(set_progress)
+        live.starting = f"Starting the search on {workers} process(es)"
+        live.say(0, live.starting)
+        with live.ticking():
+            try:
+                record = search_service.run_search(
+                    self.store,
+                    sid,
+                    config,
+                    plan,
+                    workers=workers,
+                    guard=guard,
+                    on_update=live.candidate,
+                    on_fold=live.fold,
+                    spread=self._spread(),
                 )
-            )
-
-        set_progress(
-            (0, f"Starting the search on {workers} process(es)", [], _empty_figure())
-        )
-        try:
-            record = search_service.run_search(
-                self.store,
-                sid,
-                config,
-                plan,
-                workers=workers,
-                guard=guard,
-                on_update=update,
-            )
-        except (TrainingError, SessionExpired) as exc:
-            log.info("search refused: %s", exc)
-            return alert(str(exc), "danger"), *(no_update,) * 4
-        payload = live_payload(record)
-        try:
-            run_id, report = search_service.use_best(
-                self.store,
-                sid,
-                services.train,
-                memory_budget=self.settings.job_memory_mb * 1024 * 1024,
-            )
-        except (TrainingError, SessionExpired) as exc:
-            text = f"Search ended: {payload['text']}. {exc}"
-            final = payload["rows"], payload["figure"]
-            return alert(text, "warning"), *final, no_update, no_update
+            except (TrainingError, SessionExpired) as exc:
+                log.info("search refused: %s", exc)
+                return alert(str(exc), "danger"), *(no_update,) * 4
+            payload = live_payload(record)
+            live.suffix = " · refitting the best on the whole training part"
+            live.say(100, live.text())
+            try:
+                run_id, report = search_service.use_best(
+                    self.store,
+                    sid,
+                    services.train,
+                    memory_budget=self.settings.job_memory_mb * 1024 * 1024,
+                )
+            except (TrainingError, SessionExpired) as exc:
+                text = f"Search ended: {payload['text']}. {exc}"
+                final = payload["rows"], payload["figure"]
+                return alert(text, "warning"), *final, no_update, no_update
         rows = services.leaderboard(self.store, sid)
         text = (
             f"Search ended: {payload['text']} in {record['seconds']:.1f} s. "
@@ -566,6 +643,13 @@ class TuneCallbacks:
             f"hold-out {_main_metric(report)}."
         )
         return alert(text, "success"), payload["rows"], payload["figure"], rows, run_id
+
+    def _spread(self) -> Any:
+        """Under Celery, what spreads a search's folds over every worker."""
+        celery_app = jobs.celery_app(self.settings)
+        if celery_app is None:
+            return None
+        return functools.partial(spread.celery_spread, celery_app)
 
     def use_best(self, n_clicks: Any, sid: str) -> tuple[Any, ...]:
         """Refit the latest search's best candidate and add it to the runs; show
