@@ -138,18 +138,31 @@ search = RandomizedSearchCV(
     {{f"model__{{d.name}}": drawn(d) for d in space}},
     n_iter=case["candidates"], cv=cv_splits(split.y_train, config),
     scoring=case["metric"], n_jobs={workers}, random_state=case["seed"], refit=True)
-started = time.perf_counter()
-search.fit(split.x_train, split.y_train)
-seconds = time.perf_counter() - started
-print(json.dumps({{"seconds": round(seconds, 2), "best": search.best_score_}}))
+if {machinery}:  # the app's own search machinery, without the app around it
+    plan = T.Plan(space=tuple(space), metric=case["metric"],
+                  n_candidates=case["candidates"], random_state=case["seed"])
+    started = time.perf_counter()
+    found = list(T.search(split, config, plan, workers={workers}))
+    seconds = time.perf_counter() - started
+    best = T.best(found, case["metric"]).score(case["metric"])[0]
+else:
+    started = time.perf_counter()
+    search.fit(split.x_train, split.y_train)
+    seconds = time.perf_counter() - started
+    best = search.best_score_
+print(json.dumps({{"seconds": round(seconds, 2), "best": best}}))
 """
 
 
-def reference(workers: int) -> dict:
+def reference(workers: int, machinery: bool = False) -> dict:
     """RandomizedSearchCV of the same candidates, folds and processes, timed
-    around ``fit`` (its refit included) in a fresh interpreter."""
+    around ``fit`` (its refit included) in a fresh interpreter; or, with
+    ``machinery``, the app's ``tuning.search`` there, without the app."""
     code = REFERENCE.format(
-        project=str(PROJECT), case=json.dumps(CASE), workers=int(workers)
+        project=str(PROJECT),
+        case=json.dumps(CASE),
+        workers=int(workers),
+        machinery=bool(machinery),
     )
     done = subprocess.run(  # nosec B603 - our interpreter, our code
         [sys.executable, "-c", code],
@@ -166,20 +179,27 @@ def search_vs_sklearn(
 ) -> dict:
     """The app's search and scikit-learn's, in turn, :data:`REPEATS` times each;
     the fastest of each compared."""
-    apps, refs = [], []
-    for _ in range(REPEATS):  # interleaved: both see the machine as it is
+    apps, refs, machinery = [], [], []
+    for _ in range(REPEATS):  # interleaved: each sees the machine as it is
         apps.append(app_search(base, chrome, wait, ready))
         refs.append(reference(workers))
+        machinery.append(reference(workers, machinery=True))
     app = min(apps, key=lambda a: a["seconds"])
     ref = min(refs, key=lambda r: r["seconds"])
     app["all_seconds"] = [a["seconds"] for a in apps]
     app["longest_gap_s"] = max(a["longest_gap_s"] for a in apps)
     ref["all_seconds"] = [r["seconds"] for r in refs]
     found = re.search(r"best \S+ ([0-9.]+)", app["status"])
+    alone = min(m["seconds"] for m in machinery)
     return {
         "case": {**CASE, "trees": list(CASE["trees"])},
         "app": app,
         "reference": ref,
+        "machinery": {
+            "seconds": alone,
+            "all_seconds": [m["seconds"] for m in machinery],
+        },
+        "machinery_ratio": round(alone / ref["seconds"], 3),
         "ratio": round(app["seconds"] / ref["seconds"], 3),
         # The same candidates on the same folds: the same best score.
         "same_best": bool(found) and float(found.group(1)) == round(ref["best"], 4),
@@ -199,6 +219,12 @@ def rows(search: dict) -> list[tuple[str, str, str, str]]:
             f"{ref['seconds']:.1f} s",
             f"{app['seconds']:.1f} s",
             f"{search['ratio']:.2f}×",
+        ),
+        (
+            "Tune: the same search by tuning.search alone (no app, no browser)",
+            f"{ref['seconds']:.1f} s",
+            f"{search['machinery']['seconds']:.1f} s",
+            f"{search['machinery_ratio']:.2f}×",
         ),
         (
             "Tune: the app's best CV score is RandomizedSearchCV's",

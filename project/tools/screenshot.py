@@ -44,7 +44,7 @@ def _wait_text(driver, selector: str, text: str, timeout: float = 60) -> None:
 
 def main(base: str, out: Path) -> None:
     """Save data.png (the Data tab), screenshot.png (results after training),
-    explain.png and predict.png."""
+    explain.png, predict.png and tune.png (a search of the random forest)."""
     out.mkdir(parents=True, exist_ok=True)
     driver = _driver(1440, 1700)
     try:
@@ -84,8 +84,26 @@ def main(base: str, out: Path) -> None:
             time.sleep(2)
             driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(out / name))
+        _tune(driver, out / "tune.png")
     finally:
         driver.quit()
+
+
+def _tune(driver, path: Path) -> None:
+    """A 20-candidate search of the random forest, once it has ended (a taller
+    window: the per-parameter plots are under the leaderboard)."""
+    driver.set_window_size(1440, 2000)
+    button = driver.find_element(By.ID, "tune-open")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+    count = driver.find_element(By.ID, "tune-candidates")
+    count.clear()
+    count.send_keys("20")
+    driver.find_element(By.ID, "tune-button").click()
+    _wait_text(driver, "#tune-status", "Search ended", timeout=600)
+    time.sleep(3)
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot(str(path))
 
 
 if __name__ == "__main__":

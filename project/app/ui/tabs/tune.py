@@ -198,7 +198,7 @@ def metric_options(task: str) -> list[dict[str, str]]:
 def leaderboard_columns() -> list[dict[str, Any]]:
     """The leaderboard's columns: rank, parameters, CV mean ± std, fit time, status."""
     return [
-        {"field": "rank", "headerName": "Rank", "width": 80, "sort": "asc"},
+        {"field": "rank", "headerName": "Rank", "width": 100, "sort": "asc"},
         {"field": "candidate", "headerName": "#", "width": 70},
         {"field": "round", "headerName": "Round", "width": 85},
         {"field": "params", "headerName": "Parameters", "flex": 3, "minWidth": 220},
