@@ -88,6 +88,11 @@ def print_summary(run: dict[str, Any]) -> None:
             f"  (the last of them failed {figures['cut_failed_after_s']:.1f} s "
             "after the kill)"
         )
+    recycled = figures.get("connection_errors_at_recycle") or []
+    print(
+        f"Connections cut as a worker restarted after its max requests, answered "
+        f"when sent again: {len(recycled)}"
+    )
     print(
         f"Other connection errors: {len(figures['connection_errors_elsewhere'])}; "
         f"failed steps: {len(figures['failed_steps'])}"

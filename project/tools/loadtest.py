@@ -44,6 +44,7 @@ Locust runs in its own process (it monkey-patches the standard library with geve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -56,6 +57,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,10 @@ REPLACE_TIMEOUT = 30  # seconds for gunicorn to replace a killed worker
 # A request sent before the SIGKILL (or within this many seconds after it, on a
 # connection to the dead worker) whose connection then fails was cut by the kill.
 KILL_SENT_WITHIN = 1.0
+#: A connection cut up to this many seconds after a worker said it restarts
+#: (gunicorn's max requests) is that restart's, when the request sent again
+#: got its answer (as a browser sends a request again on a closed keep-alive).
+RECYCLE_WITHIN = 10.0
 # A visitor still in one step this long at the end is stuck. Trainings queue for a
 # job slot (2 on 2 cores): with 50 visitors training at once, the last in line
 # waits ~25 s on a 2-core machine; a step with no answer for 45 s is not a queue.
@@ -641,6 +647,7 @@ def read_log(path: Path) -> dict[str, Any]:
     """Errors, 5xx access lines, worker events and, per kind of client, the
     server's own latencies, from the JSON log."""
     errors, unexpected, five_xx, booted, not_json = [], [], 0, 0, 0
+    recycled: list[float] = []  # when a worker restarted after its max requests
     statuses: dict[str, int] = {}
     latencies: dict[str, list[float]] = {}
     for line in path.read_text(errors="replace").splitlines():
@@ -669,6 +676,9 @@ def read_log(path: Path) -> dict[str, Any]:
                 latencies.setdefault(group, []).append(seconds * 1000)
         if message.startswith("Booting worker"):
             booted += 1
+        if message.startswith("Autorestarting worker"):
+            with contextlib.suppress(ValueError, TypeError):
+                recycled.append(datetime.fromisoformat(entry["time"]).timestamp())
         if entry.get("severity") in ("ERROR", "CRITICAL", "ALERT", "EMERGENCY"):
             errors.append(message[:500])
             if not any(e in message for e in EXPECTED_LOG_ERRORS):
@@ -679,6 +689,7 @@ def read_log(path: Path) -> dict[str, Any]:
         "errors": errors,
         "unexpected_errors": unexpected,
         "workers_booted": booted,
+        "workers_recycled_at": recycled,
         "lines_not_json": not_json,
         "server_latency_ms": {
             group: _percentiles(times) for group, times in latencies.items()
@@ -901,15 +912,29 @@ def assess(run: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
             and event["time"] >= killed_at
         )
 
+    recycled_at = log.get("workers_recycled_at") or []
+
+    def by_recycle(event: dict[str, Any]) -> bool:
+        """Cut as a worker restarted after its max requests (gunicorn's planned
+        recycling closes its idle keep-alive connections), and sent again."""
+        return event["retried"] and any(
+            at - 1 <= event["time"] <= at + RECYCLE_WITHIN for at in recycled_at
+        )
+
     cut = [e for e in locust["connection_errors"] if by_kill(e)]
-    other_cuts = [e for e in locust["connection_errors"] if not by_kill(e)]
+    recycle_cuts = [
+        e for e in locust["connection_errors"] if not by_kill(e) and by_recycle(e)
+    ]
+    other_cuts = [
+        e for e in locust["connection_errors"] if not by_kill(e) and not by_recycle(e)
+    ]
     unrecovered_cuts = [e for e in cut if not e["retried"]]
     failures = locust["failures"]
     after_cut = [
         f
         for f in failures
         if f["after_connection_errors"]
-        and all(by_kill(e) for e in f["after_connection_errors"])
+        and all(by_kill(e) or by_recycle(e) for e in f["after_connection_errors"])
     ]
     end = locust.get("written") or time.time()
     stuck = {
@@ -972,6 +997,7 @@ def assess(run: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "connection_errors_at_kill": cut,
         "cut_failed_after_s": max((e["time"] - killed_at for e in cut), default=None),
         "connection_errors_elsewhere": other_cuts,
+        "connection_errors_at_recycle": recycle_cuts,
         "failed_steps_after_kill": after_cut,
         "failed_steps": other_failures,
         "lost_sessions": len(lost),

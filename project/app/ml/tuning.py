@@ -508,23 +508,20 @@ def search(
         )
     deadline = None if plan.seconds is None else clock() + plan.seconds
     pool = plan.candidates()
-    count = _FoldCount(0, len(pool) * len(folds), on_fold)
+    run = _Rounds(
+        split=_light(split),
+        config=config,
+        pool=pool,
+        folds=folds,
+        workers=workers,
+        guard=guard,
+        deadline=deadline,
+        clock=clock,
+        count=_FoldCount(0, len(pool) * len(folds), on_fold),
+        spread=spread,
+    )
     if plan.strategy != "halving":
-        yield from _round(
-            split,
-            config,
-            pool,
-            range(len(pool)),
-            folds,
-            None,
-            0,
-            workers,
-            guard,
-            deadline,
-            clock,
-            count,
-            spread,
-        )
+        yield from run.round(range(len(pool)), None, 0)
         return
     n_classes = split.y_train.nunique() if config.task == CLASSIFICATION else 0
     fold_rows = min(len(train) for train, _ in folds)
@@ -535,26 +532,10 @@ def search(
         n_classes=n_classes,
         factor=plan.factor,
     )
-    count.total = sum(r.candidates for r in rungs) * len(folds)
+    run.count.total = sum(r.candidates for r in rungs) * len(folds)
     alive = list(range(len(pool)))
     for number, rung in enumerate(rungs):
-        done = list(
-            _round(
-                split,
-                config,
-                pool,
-                alive,
-                folds,
-                rung.rows,
-                number,
-                workers,
-                guard,
-                deadline,
-                clock,
-                count,
-                spread,
-            )
-        )
+        done = list(run.round(alive, rung.rows, number))
         yield from done
         if number + 1 < len(rungs):
             keep = rungs[number + 1].candidates
@@ -564,23 +545,38 @@ def search(
                 return
 
 
+@dataclass
+class _Rounds:
+    """What every round of one search shares: the data (without its hold-out),
+    settings, candidates, folds, where folds run, the deadline and the count."""
+
+    split: Split
+    config: TrainConfig
+    pool: Sequence[Mapping[str, Any]]
+    folds: Sequence[tuple[np.ndarray, np.ndarray]]
+    workers: int
+    guard: Guard | None
+    deadline: float | None
+    clock: Callable[[], float]
+    count: "_FoldCount"
+    spread: Spread | None = None
+
+    def round(
+        self, chosen: Sequence[int], rows: int | None, rung: int
+    ) -> Iterator[Scored]:
+        """Score the ``chosen`` candidates (each fold's training rows cut to
+        ``rows``); yield each as it completes."""
+        return _round(self, chosen, rows, rung)
+
+
 def _round(
-    split: Split,
-    config: TrainConfig,
-    pool: Sequence[Mapping[str, Any]],
-    chosen: Sequence[int],
-    folds: Sequence[tuple[np.ndarray, np.ndarray]],
-    rows: int | None,
-    rung: int,
-    workers: int,
-    guard: Guard | None,
-    deadline: float | None,
-    clock: Callable[[], float],
-    count: "_FoldCount",
-    spread: Spread | None = None,
+    run: _Rounds, chosen: Sequence[int], rows: int | None, rung: int
 ) -> Iterator[Scored]:
-    """Score the ``chosen`` candidates of ``pool``; yield each as it completes."""
-    light = _light(split)
+    """See :meth:`_Rounds.round`."""
+    split, config, pool, folds = run.split, run.config, run.pool, run.folds
+    guard, deadline, clock, count = run.guard, run.deadline, run.clock, run.count
+    workers, spread = run.workers, run.spread
+    light = split
     tasks = [(i, f) for i in chosen for f in range(len(folds))]
     pending = {i: len(folds) for i in chosen}
     found = {

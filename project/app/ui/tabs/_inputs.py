@@ -13,6 +13,7 @@ from typing import Any
 from dash import ctx
 from dash.exceptions import MissingCallbackContextException
 
+from app.ml import TrainConfig, TrainingError
 from app.server.store import valid_run_id
 
 
@@ -72,3 +73,51 @@ def triggered_id() -> Any:
         return ctx.triggered_id
     except MissingCallbackContextException:
         return None
+
+
+def train_config(
+    target: Any,
+    task: Any,
+    features: Any,
+    model: Any,
+    param_values: Any,
+    param_ids: Any,
+    test_size: Any,
+    stratify: Any,
+    seed: Any,
+    folds: Any,
+    time_column: Any,
+) -> TrainConfig:
+    """The training settings of the model card's controls (values from the page:
+    every one checked). Raises TrainingError with a message for the visitor."""
+    config = TrainConfig(
+        target=text(target) or "",
+        features=tuple(texts(features)),
+        task=text(task) or "",
+        model=text(model) or "",
+        params=named_values(param_ids, param_values),
+        test_size=number(test_size, "The hold-out size", 0.25),
+        stratify=bool(stratify),
+        cv_folds=whole(folds, "CV folds"),
+        random_state=whole(seed, "Seed"),
+        time_column=text(time_column) or None,
+    )
+    if not config.target:
+        raise TrainingError("Choose a target column first.")
+    return config
+
+
+def whole(value: Any, label: str) -> int:
+    """A whole number from a form field (empty: 0); TrainingError naming it."""
+    try:
+        return int(value if value not in (None, "") else 0)
+    except (TypeError, ValueError, OverflowError):
+        raise TrainingError(f"{label} must be a whole number.") from None
+
+
+def number(value: Any, label: str, default: float) -> float:
+    """A number from a form field (empty: ``default``); TrainingError naming it."""
+    try:
+        return float(value if value not in (None, "") else default)
+    except (TypeError, ValueError, OverflowError):
+        raise TrainingError(f"{label} must be a number.") from None

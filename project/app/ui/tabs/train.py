@@ -19,7 +19,6 @@ from app.ml import (
     MODEL_SPECS,
     TASKS,
     ParamSpec,
-    TrainConfig,
     TrainingError,
     default_features,
     default_time_column,
@@ -642,7 +641,7 @@ class TrainCallbacks:
             set_progress((round(100 * done / total), message))
 
         try:
-            config = config_from_controls(
+            config = _inputs.train_config(
                 target,
                 task,
                 features,
@@ -752,38 +751,6 @@ class TrainCallbacks:
         return (*run_header(report, run_id), figs, run_id)
 
 
-def config_from_controls(
-    target: Any,
-    task: Any,
-    features: Any,
-    model: Any,
-    param_values: Any,
-    param_ids: Any,
-    test_size: Any,
-    stratify: Any,
-    seed: Any,
-    folds: Any,
-    time_column: Any,
-) -> TrainConfig:
-    """The training settings of the model card's controls (values from the page:
-    every one checked). Raises TrainingError with a message for the visitor."""
-    config = TrainConfig(
-        target=_inputs.text(target) or "",
-        features=tuple(_inputs.texts(features)),
-        task=_inputs.text(task) or "",
-        model=_inputs.text(model) or "",
-        params=_inputs.named_values(param_ids, param_values),
-        test_size=_float(test_size, "The hold-out size", 0.25),
-        stratify=bool(stratify),
-        cv_folds=_int(folds, "CV folds"),
-        random_state=_int(seed, "Seed"),
-        time_column=_inputs.text(time_column) or None,
-    )
-    if not config.target:
-        raise TrainingError("Choose a target column first.")
-    return config
-
-
 #: The model card's controls a training (and a search) reads, in order.
 MODEL_CARD_STATES = (
     (ids.TARGET_COLUMN, "value"),
@@ -798,17 +765,3 @@ MODEL_CARD_STATES = (
     (ids.TRAIN_CV_FOLDS, "value"),
     (ids.TRAIN_TIME_COLUMN, "value"),
 )
-
-
-def _int(value: Any, label: str) -> int:
-    try:
-        return int(value if value not in (None, "") else 0)
-    except (TypeError, ValueError, OverflowError):
-        raise TrainingError(f"{label} must be a whole number.") from None
-
-
-def _float(value: Any, label: str, default: float) -> float:
-    try:
-        return float(value if value not in (None, "") else default)
-    except (TypeError, ValueError, OverflowError):
-        raise TrainingError(f"{label} must be a number.") from None

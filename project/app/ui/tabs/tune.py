@@ -41,7 +41,7 @@ from app.ui.components import (
 )
 from app.ui.tabs import _inputs
 from app.ui.tabs._background import JOB_POLL_MS, with_progress
-from app.ui.tabs.train import MODEL_CARD_STATES, config_from_controls
+from app.ui.tabs.train import MODEL_CARD_STATES
 
 log = logging.getLogger(__name__)
 
@@ -460,6 +460,18 @@ class _Live:
             thread.join(timeout=2)
 
 
+def _ended_outputs() -> list[Output]:
+    """What a search's end and "Use best" update: the status, the leaderboard
+    and figure as kept, the runs table and the run shown."""
+    return [
+        Output(ids.TUNE_STATUS, "children", allow_duplicate=True),
+        Output(ids.TUNE_LEADERBOARD, "rowData", allow_duplicate=True),
+        Output(ids.TUNE_FIGURE, "figure", allow_duplicate=True),
+        Output(ids.RUNS_TABLE, "rowData", allow_duplicate=True),
+        Output(ids.EVAL_RUN, "data", allow_duplicate=True),
+    ]
+
+
 class TuneCallbacks:
     """Searching hyper-parameters and making the best candidate a run."""
 
@@ -517,11 +529,7 @@ class TuneCallbacks:
             prevent_initial_call=True,
         )
         app.callback(
-            Output(ids.TUNE_STATUS, "children", allow_duplicate=True),
-            Output(ids.TUNE_LEADERBOARD, "rowData", allow_duplicate=True),
-            Output(ids.TUNE_FIGURE, "figure", allow_duplicate=True),
-            Output(ids.RUNS_TABLE, "rowData", allow_duplicate=True),
-            Output(ids.EVAL_RUN, "data", allow_duplicate=True),
+            *_ended_outputs(),
             Input(ids.TUNE_BUTTON, "n_clicks"),
             State(ids.APP_SESSION, "data"),
             *(State(i, p) for i, p in MODEL_CARD_STATES),
@@ -541,11 +549,7 @@ class TuneCallbacks:
             **options,
         )(self.search)
         app.callback(
-            Output(ids.TUNE_STATUS, "children", allow_duplicate=True),
-            Output(ids.TUNE_LEADERBOARD, "rowData", allow_duplicate=True),
-            Output(ids.TUNE_FIGURE, "figure", allow_duplicate=True),
-            Output(ids.RUNS_TABLE, "rowData", allow_duplicate=True),
-            Output(ids.EVAL_RUN, "data", allow_duplicate=True),
+            *_ended_outputs(),
             Input(ids.TUNE_USE_BEST, "n_clicks"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
@@ -586,7 +590,7 @@ class TuneCallbacks:
             raise PreventUpdate
         card, rest = values[: len(MODEL_CARD_STATES)], values[len(MODEL_CARD_STATES) :]
         try:
-            config = config_from_controls(*card)
+            config = _inputs.train_config(*card)
             plan = plan_from_controls(
                 config.model,
                 *rest[:4],
