@@ -207,7 +207,7 @@ def test_the_search_figure_is_valid_plotly():
         }
         for i in range(1, 9)
     ] + [{"params": {}, "folds": [], "error": "failed", "index": 9}]
-    figure = make_search_figure(items, plan, "Log loss (lower is better)")
+    figure = make_search_figure(items, plan, "Log loss (lower is better)", True)
     go.Figure(figure)  # validates every property
     best = next(t for t in figure["data"] if t.get("name") == "Best so far")
     assert best["y"] == sorted(best["y"], reverse=True)[: len(best["y"])]

@@ -29,6 +29,7 @@ from typing import Any, Mapping
 
 import jinja2
 
+from app.ml.baseline import LOWER_IS_BETTER
 from app.ml.datasets import DATASETS, MAX_SYNTHETIC_FEATURES, MAX_SYNTHETIC_ROWS, TARGET
 from app.ml.models import (
     CLASSIFICATION,
@@ -531,9 +532,6 @@ class _Search:
     calibrated: bool  # the model sits inside CalibratedClassifierCV
 
 
-_LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
-
-
 def _search(
     summary: Mapping[str, Any] | None, pipeline: Any, run: _Run
 ) -> _Search | None:
@@ -563,7 +561,7 @@ def _search(
         n_candidates=int(summary["n_candidates"]),
         seed=int(plan["random_state"]),
         metric=str(plan["metric"]),
-        lower=plan["metric"] in _LOWER_IS_BETTER,
+        lower=plan["metric"] in LOWER_IS_BETTER,
         rounds=rounds,
         log_int=any("LogUniformInt" in code for _, code in space),
         uses_stats=any(

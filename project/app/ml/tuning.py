@@ -22,6 +22,7 @@ from typing import Any, Callable, ContextManager, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from app.ml.baseline import LOWER_IS_BETTER
 from app.ml.metrics import METRIC_LABELS, evaluate
 from app.ml.models import CLASSIFICATION, MODEL_SPECS
 from app.ml.training import Split, TrainConfig, TrainingError, _fit
@@ -34,8 +35,6 @@ KINDS = ("uniform", "log", "int", "log-int", "choice")
 STRATEGIES = ("random", "grid", "halving")
 #: Values of a number in a grid search.
 GRID_POINTS = 5
-#: Metrics where a smaller value is better; every other one is maximised.
-LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
 SEARCH_METRICS = {
     "classification": (
         "accuracy",

@@ -10,8 +10,6 @@ import numpy as np
 
 from app.ui.figures._style import MUTED, PALETTE, _base, _empty
 
-#: Metrics where a smaller value is better (as the search ranks them).
-_LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
 _GAP = 0.06
 
 
@@ -28,7 +26,10 @@ def _shown(value: Any) -> Any:
 
 
 def make_search_figure(
-    items: Sequence[Mapping[str, Any]], plan: Mapping[str, Any], metric_label: str
+    items: Sequence[Mapping[str, Any]],
+    plan: Mapping[str, Any],
+    metric_label: str,
+    lower_is_better: bool = False,
 ) -> dict[str, Any]:
     """The search so far: ``items`` are the scored candidates (as stored, in the
     order they ended), ``plan`` the search's plan; a plain figure dict."""
@@ -41,7 +42,7 @@ def make_search_figure(
         if items:
             message = "No candidate has a score yet"
         return _empty(message).as_dict()
-    lower = metric in _LOWER_IS_BETTER
+    lower = lower_is_better
     space = list(plan.get("space") or ())
     rounds = sorted({int(item.get("rung", 0)) for item in items})
     fig = _base(

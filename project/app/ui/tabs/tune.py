@@ -380,7 +380,10 @@ def live_payload(record: dict[str, Any]) -> dict[str, Any]:
         "count": len(items),
         "rows": search_service.leaderboard_rows(items, plan["metric"]),
         "figure": figures.make_search_figure(
-            record["scored"], plan, METRIC_LABELS[plan["metric"]]
+            record["scored"],
+            plan,
+            METRIC_LABELS[plan["metric"]],
+            plan["metric"] in T.LOWER_IS_BETTER,
         ),
         "text": search_service.progress_text(record),
     }
@@ -630,12 +633,7 @@ class TuneCallbacks:
             live.suffix = " · refitting the best on the whole training part"
             live.say(100, live.text())
             try:
-                run_id, report = search_service.use_best(
-                    self.store,
-                    sid,
-                    services.train,
-                    memory_budget=self.settings.job_memory_mb * 1024 * 1024,
-                )
+                run_id, report = self._refit_best(sid)
             except (TrainingError, SessionExpired) as exc:
                 text = f"Search ended: {payload['text']}. {exc}"
                 final = payload["rows"], payload["figure"]
@@ -647,6 +645,15 @@ class TuneCallbacks:
             f"hold-out {_main_metric(report)}."
         )
         return alert(text, "success"), payload["rows"], payload["figure"], rows, run_id
+
+    def _refit_best(self, sid: str) -> tuple[str, dict]:
+        """The latest search's best, refitted and kept as a run (budgeted)."""
+        return search_service.use_best(
+            self.store,
+            sid,
+            services.train,
+            memory_budget=self.settings.job_memory_mb * 1024 * 1024,
+        )
 
     def _spread(self) -> Any:
         """Under Celery, what spreads a search's folds over every worker."""
@@ -663,12 +670,7 @@ class TuneCallbacks:
             raise PreventUpdate
         try:
             record = search_service.latest_search(self.store, sid)
-            run_id, report = search_service.use_best(
-                self.store,
-                sid,
-                services.train,
-                memory_budget=self.settings.job_memory_mb * 1024 * 1024,
-            )
+            run_id, report = self._refit_best(sid)
         except (TrainingError, SessionExpired) as exc:
             return alert(str(exc), "danger"), *(no_update,) * 4
         payload = live_payload(record) if record else {"rows": [], "figure": no_update}
