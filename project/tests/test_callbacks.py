@@ -9,7 +9,8 @@ import pytest
 from dash._no_update import NoUpdate
 from dash.exceptions import PreventUpdate
 
-from app.server.store import new_session_id
+from app import services
+from app.server.store import Superseded, new_session_id
 from app.ui import ids
 from app.ui.tabs import DataCallbacks, TrainCallbacks
 
@@ -771,6 +772,22 @@ def test_every_upload_is_read_by_a_job_from_bytes_kept_for_its_session(
     assert "no longer waiting" in _text(status)
     _, status, _ = data.load_in_background(_quiet, newer, sid)
     assert "other.csv: 2 rows" in _text(status)
+
+
+def test_a_load_overtaken_by_a_later_one_shows_the_later(data, store, sid):
+    _load(data, sid)
+    *_, job, _ = data.load_upload(_upload("shop.csv", MESSY_CSV), sid)  # asked first
+    version, status, _, _ = _load(data, sid, "wine")  # asked later, ends first
+    late, status, _ = data.load_in_background(_quiet, job, sid)  # the file, last
+    assert late == version and "Wine cultivars: 178 rows" in _text(status)
+    assert store.dataset(sid)["name"] == "Wine cultivars"
+    # The page cleared the rows box (the default) then typed 10,000: the slower
+    # first load ends last and must not replace the data the page shows.
+    slow = store.begin_load(sid)
+    _load(data, sid, "classification", 3_000)
+    with pytest.raises(Superseded):
+        services.load_dataset(store, sid, "classification", {}, ticket=slow)
+    assert store.dataset(sid)["rows"] == 3_000
 
 
 @pytest.mark.parametrize(

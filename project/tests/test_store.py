@@ -33,6 +33,7 @@ from app.server.store import (
     SessionExpired,
     SessionStore,
     StoreUnavailable,
+    Superseded,
     UnsafeCacheDirectory,
     new_session_id,
     valid_run_id,
@@ -307,6 +308,23 @@ def test_an_item_larger_than_the_quota_is_refused_with_a_sentence(make_store):
     if isinstance(store.backend, DiskBackend):  # the refused items are deleted
         files = [f for _, _, names in os.walk(store.backend.directory) for f in names]
         assert len([f for f in files if f.endswith(".val")]) == 1  # the 0.5 MB frame
+
+
+def test_of_two_loads_the_later_asked_for_stays_whichever_ends_last(store):
+    sid = new_session_id()
+    services.load_dataset(store, sid, "iris", {})
+    first = store.begin_load(sid)  # asked for first, but slow
+    services.load_dataset(store, sid, "wine", {})  # asked for later, ends first
+    big = {"n_samples": 3_000, "n_features": 20}
+    with pytest.raises(Superseded):
+        services.load_dataset(store, sid, "regression", big, ticket=first)
+    assert store.dataset(sid)["name"] == "Wine cultivars"
+    held = store.session(sid)["held"].values()
+    assert {e["name"] for e in held} == {"Iris flowers", "Wine cultivars"}
+    again = store.begin_load(sid)  # the same load run twice (a retried job) stays
+    services.load_dataset(store, sid, "regression", big, ticket=again)
+    services.load_dataset(store, sid, "regression", big, ticket=again)
+    assert store.dataset(sid)["rows"] == 3_000
 
 
 def test_explanations_count_but_never_push_runs_out(make_store):

@@ -78,6 +78,10 @@ class QuotaExceeded(SessionExpired):
     """
 
 
+class Superseded(Exception):
+    """A dataset load was overtaken by one the visitor asked for later."""
+
+
 def frame_to_bytes(frame: pd.DataFrame) -> bytes:
     """Serialise a frame to compressed parquet bytes.
 
@@ -503,7 +507,19 @@ class SessionStore:
         return f"staged:{sid}:{slot}"
 
     # -- the session's dataset ---------------------------------------------------
-    def set_dataset(self, sid: str, meta: dict[str, Any]) -> str:
+    def begin_load(self, sid: str) -> int:
+        """A ticket for a dataset load the visitor asked for now: of two loads,
+        the later asked for stays current, whichever ends last."""
+
+        def change(record: dict[str, Any]) -> int:
+            record["loads"] = int(record.get("loads") or 0) + 1
+            return record["loads"]
+
+        return self._update(sid, change)
+
+    def set_dataset(
+        self, sid: str, meta: dict[str, Any], ticket: int | None = None
+    ) -> str:
         """Make ``meta`` (which names a stored frame) the session's current dataset.
 
         ``meta["bytes"]`` is what its frame and profile take (``meta["profile"]``
@@ -514,6 +530,9 @@ class SessionStore:
         ------
         QuotaExceeded
             The dataset alone is larger than the quota (the session is unchanged).
+        Superseded
+            ``ticket`` (from :meth:`begin_load`) is older than a load asked for
+            since (the session is unchanged).
         """
         self._session_key(sid)
         frame = meta.get("frame")
@@ -524,6 +543,8 @@ class SessionStore:
         size = int(meta.get("bytes") or 0)
 
         def change(record: dict[str, Any]) -> list[dict[str, Any]]:
+            if ticket is not None and int(record.get("loads") or 0) > ticket:
+                raise Superseded(f"a later load replaced load {ticket}")
             held = record["held"]
             record["dataset"] = meta  # the previous one may go now
             dropped: list[dict[str, Any]] = []
@@ -544,7 +565,7 @@ class SessionStore:
 
         try:
             dropped = self._update(sid, change)
-        except QuotaExceeded:
+        except (QuotaExceeded, Superseded):
             if frame is not None and frame not in self.session(sid).get("held", {}):
                 self._release(keys, sid)
             raise

@@ -142,6 +142,7 @@ def stage_upload(
         raise DataLoadError(_too_large(filename, len(content), settings))
     token = store.stage(sid, slot, content, STAGED_SECONDS)
     return {
+        "ticket": store.begin_load(sid) if slot == "data" else None,
         "kind": "upload",
         "staged": token,
         "filename": filename,
@@ -171,8 +172,8 @@ def dataset_job(
     cached = store.recall(_bundled_key(key, params))
     if cached is not None and store.has_frame(cached["frame"]):
         return None
-    store.session(sid)
     return {
+        "ticket": store.begin_load(sid),
         "kind": "bundled",
         "key": key,
         "params": dict(params),
@@ -189,12 +190,15 @@ def run_dataset_job(
     The job comes back from the browser: every field is checked again.
     """
     kind = job.get("kind")
+    ticket = job.get("ticket")
+    if not isinstance(ticket, int) or isinstance(ticket, bool):
+        ticket = None  # taken now
     if kind == "bundled":
         key, params = str(job.get("key")), job.get("params")
         params = params if isinstance(params, Mapping) else {}
         if key in DATASETS and DATASETS[key].synthetic:
             _check_generation(key, params, settings.job_memory_mb * 1024 * 1024)
-        return load_dataset(store, sid, key, params)
+        return load_dataset(store, sid, key, params, ticket)
     if kind == "upload":
         filename = str(job.get("filename") or "upload")[:200]
         content = store.unstage(sid, "data", str(job.get("staged")))
@@ -202,7 +206,7 @@ def run_dataset_job(
             raise DataLoadError(
                 f"{filename} is no longer waiting to be read; upload it again."
             )
-        return load_file(store, settings, sid, content, filename)
+        return load_file(store, settings, sid, content, filename, ticket)
     raise ValueError("Unknown data job.")
 
 
@@ -243,9 +247,16 @@ def _bundled_key(key: str, params: Mapping[str, Any]) -> str:
 
 
 def load_file(
-    store: SessionStore, settings: Settings, sid: str, content: bytes, filename: str
+    store: SessionStore,
+    settings: Settings,
+    sid: str,
+    content: bytes,
+    filename: str,
+    ticket: int | None = None,
 ) -> dict[str, Any]:
-    """Read a file's bytes into the session (see :func:`load_upload`)."""
+    """Read a file's bytes into the session (see :func:`load_upload`); ``ticket``
+    as for :func:`load_dataset`."""
+    ticket = store.begin_load(sid) if ticket is None else ticket
     table = read_table(content, filename, **read_limits(settings))
     roles = {
         "id": list(table.id_columns),
@@ -254,7 +265,9 @@ def load_file(
     }
     source = {"kind": "file", "filename": _stem(filename) + ".parquet"}
     return _noted(
-        *_save(store, sid, table.frame, filename, list(table.notes), roles, source)
+        *_save(
+            store, sid, table.frame, filename, list(table.notes), roles, source, ticket
+        )
     )
 
 
@@ -271,9 +284,16 @@ def _too_large(filename: str, size: Any, settings: Settings) -> str:
 
 
 def load_dataset(
-    store: SessionStore, sid: str, key: str, params: Mapping[str, Any]
+    store: SessionStore,
+    sid: str,
+    key: str,
+    params: Mapping[str, Any],
+    ticket: int | None = None,
 ) -> dict[str, Any]:
     """Load a bundled dataset (generated once per parameters) into the session.
+
+    ``ticket`` is from :meth:`SessionStore.begin_load` when the visitor asked
+    (taken now when None): a load asked for later stays current.
 
     When older runs or datasets were removed to make room, the returned
     metadata's notes end with a sentence saying so.
@@ -284,9 +304,12 @@ def load_dataset(
         Unknown dataset or generator parameters out of range.
     QuotaExceeded
         The data is larger than the session's storage quota.
+    Superseded
+        A load asked for later is already current (the session is unchanged).
     """
     if key not in DATASETS:
         raise ValueError(f"Unknown dataset {key!r}.")
+    ticket = store.begin_load(sid) if ticket is None else ticket
     spec = DATASETS[key]
     params = dict(params) if spec.synthetic else {}
     cache_key = _bundled_key(key, params)
@@ -296,7 +319,7 @@ def load_dataset(
         and "bytes" in cached
         and store.has_frame(cached["frame"], holder=sid)
     ):
-        return _noted(cached, store.set_dataset(sid, cached))
+        return _noted(cached, store.set_dataset(sid, cached, ticket))
     frame = load_bundled(key, **params)
     notes: list[str] = []
     roles: dict[str, list[str]] = {name: [] for name in ROLE_NAMES}
@@ -305,7 +328,7 @@ def load_dataset(
         roles = {name: list(found.get(name, ())) for name in ROLE_NAMES}
     label = spec.label.split(" (")[0]
     source = {"kind": "bundled", "key": key, "params": params}
-    meta, notice = _save(store, sid, frame, label, notes, roles, source)
+    meta, notice = _save(store, sid, frame, label, notes, roles, source, ticket)
     store.remember(cache_key, meta)
     return _noted(meta, notice)
 
@@ -318,6 +341,7 @@ def _save(
     notes: list[str],
     roles: dict[str, list[str]],
     source: dict[str, Any],
+    ticket: int | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Store a frame and its profile for the session; (metadata, notice)."""
     frame_key, size = store.save_frame(frame, holder=sid)
@@ -341,7 +365,7 @@ def _save(
         "version": frame_key[-16:],
         "bytes": size,
     }
-    return meta, store.set_dataset(sid, meta)
+    return meta, store.set_dataset(sid, meta, ticket)
 
 
 def _noted(meta: dict[str, Any], notice: str) -> dict[str, Any]:

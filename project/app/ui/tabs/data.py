@@ -21,7 +21,7 @@ from app.ml import (
     dataset_options,
 )
 from app.server import jobs
-from app.server.store import SessionExpired, SessionStore
+from app.server.store import SessionExpired, SessionStore, Superseded
 from app.ui import figures, ids
 from app.ui.components import (
     field,
@@ -488,6 +488,8 @@ class DataCallbacks:
         if current is None:
             try:
                 current = services.load_dataset(self.store, sid, DEFAULT_DATASET, {})
+            except Superseded:
+                return (unchanged[0], picked, *unchanged[1:], *self._superseded(sid))
             except (ValueError, SessionExpired) as exc:
                 shown = self._refused(sid, exc)
                 return (unchanged[0], picked, *unchanged[1:], *shown)
@@ -529,6 +531,8 @@ class DataCallbacks:
                 waiting = status_message("Generating the dataset…")
                 return (no_update, waiting, [], job, synthetic)
             meta = services.load_dataset(self.store, sid, source, params)
+        except Superseded:
+            return self._superseded(sid) + (no_update, synthetic)
         except (ValueError, SessionExpired) as exc:
             return self._refused(sid, exc) + (no_update, synthetic)
         return self._loaded(meta) + (no_update, synthetic)
@@ -555,6 +559,8 @@ class DataCallbacks:
         set_progress((10, job.get("label", "Loading")))
         try:
             meta = services.run_dataset_job(self.store, self.settings, sid, job)
+        except Superseded:
+            return self._superseded(sid)
         except (DataLoadError, ValueError, SessionExpired) as exc:
             return self._refused(sid, exc)
         except jobs.OVER_BUDGET as exc:
@@ -570,6 +576,12 @@ class DataCallbacks:
             f"{meta['name']}: {meta['rows']:,} rows × {len(meta['columns']):,} columns"
         )
         return meta["version"], status, notes_list(meta["notes"])
+
+    def _superseded(self, sid: str) -> tuple[Any, ...]:
+        """What a load overtaken by a later one shows: the data now current."""
+        log.info("a dataset load was overtaken by a later one")
+        current = services.current_dataset(self.store, sid)
+        return self._loaded(current) if current else (no_update,) * 3
 
     def _refused(self, sid: str, why: Exception | str) -> tuple[Any, ...]:
         log.info("data refused: %s", why)
