@@ -39,26 +39,29 @@ CASE = {
 #: Each side runs this many times, one after the other in turn; the best of each
 #: is compared (the machine is shared: single runs vary by a quarter).
 REPEATS = 2
-#: Records when the progress label changes, and when the search's status ends.
+#: Records when the progress moves: its bar or its label.
 WATCH = f"""
 window.__tuneMarks = [];
-const label = document.getElementById('{ids.TUNE_PROGRESS}');
+const bar = document.getElementById('{ids.TUNE_PROGRESS}');
 new MutationObserver(() => window.__tuneMarks.push(
-    [performance.now(), label.textContent])).observe(
-    label, {{childList: true, subtree: true, characterData: true}});
+    [performance.now(), bar.textContent])).observe(bar, {{
+      childList: true, subtree: true, characterData: true,
+      attributes: true, attributeFilter: ['aria-valuenow']}});
 """
+#: Clicks "Start search"; answers when the status says the search ended (watched,
+#: not polled: the page is left alone while the search runs).
 CLICK = f"""
 const done = arguments[arguments.length - 1];
-const has = (id, text) =>
-  ((document.getElementById(id) || {{}}).textContent || '').indexOf(text) >= 0;
+const status = document.getElementById('{ids.TUNE_STATUS}');
+const ended = new MutationObserver(() => {{
+  if (status.textContent.indexOf('Search ended') >= 0) {{
+    ended.disconnect();
+    done([clicked, performance.now(), window.__tuneMarks, status.textContent]);
+  }}
+}});
+ended.observe(status, {{childList: true, subtree: true, characterData: true}});
 const clicked = performance.now();
 document.getElementById('{ids.TUNE_BUTTON}').click();
-(function check() {{
-  if (has('{ids.TUNE_STATUS}', 'Search ended')) {{
-    done([clicked, performance.now(), window.__tuneMarks,
-          document.getElementById('{ids.TUNE_STATUS}').textContent]);
-  }} else {{ setTimeout(check, 20); }}
-}})();
 """
 
 

@@ -426,8 +426,7 @@ def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) ->
 
         def _if_changed(self, key: Any, progress: Any) -> Any:
             """The job's progress when it changed since the last poll was sent
-            it, else None (nothing to send: a search's progress holds its
-            leaderboard and figure, which the page would draw again)."""
+            it, else None (nothing to send, nothing for the page to draw)."""
             digest = hashlib.blake2b(
                 json.dumps(progress, default=str).encode(), digest_size=16
             ).hexdigest()

@@ -273,9 +273,14 @@ def _short(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def progress_text(record: Mapping[str, Any], elapsed: float | None = None) -> str:
+def progress_text(
+    record: Mapping[str, Any],
+    elapsed: float | None = None,
+    left: float | None = None,
+) -> str:
     """ "N of M candidates · best <metric> X · about T left", at ``elapsed``
-    seconds into the search (by default: when the record was last updated)."""
+    seconds into the search (by default: when the record was last updated);
+    ``left`` says T when the caller knows better than :func:`time_left`."""
     metric = record["plan"]["metric"]
     done, total = len(record.get("scored") or ()), int(record.get("total") or 0)
     parts = [f"{done} of {total} candidates"]
@@ -283,10 +288,10 @@ def progress_text(record: Mapping[str, Any], elapsed: float | None = None) -> st
     if chosen is not None:
         label = METRIC_LABELS[metric].split(" (")[0]
         parts.append(f"best {label} {chosen.score(metric)[0]:.4f}")
-    left = time_left(record, elapsed)
-    if left is not None and done < total and left > 0:
+    left = time_left(record, elapsed) if left is None else left
+    if left is not None and done < total and left >= 1:
         parts.append(f"about {_seconds(left)} left")
-    elif elapsed is not None:
+    elif elapsed is not None:  # past its estimate, it still moves each second
         parts.append(f"{_seconds(elapsed)} so far")
     return " · ".join(parts)
 
@@ -306,6 +311,18 @@ def time_left(record: Mapping[str, Any], elapsed: float | None = None) -> float 
     if limit:
         left = min(left, float(limit) - now)
     return max(0.0, left)
+
+
+def countdown(estimate: float | None, said: float | None, tick: bool) -> float | None:
+    """The time left to say, from the ``estimate`` and what was ``said`` last:
+    the estimate moves back a little each time a fold ends, so within two
+    seconds above what was said, the countdown holds (and on a ``tick``, once a
+    second, goes down by one) instead of standing still or going back up."""
+    if estimate is None or said is None:
+        return estimate
+    if 0 <= estimate - said < 2 or round(estimate) == round(said):
+        return said - 1 if tick else said
+    return estimate
 
 
 def _seconds(value: float) -> str:

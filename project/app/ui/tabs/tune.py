@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, dcc, html, no_update
+from dash import ALL, Input, Output, State, dcc, html, no_update, set_props
 from dash.exceptions import PreventUpdate
 
 from app import services
@@ -389,16 +389,11 @@ def live_payload(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-#: Draws the search so far from its job's progress, only when a candidate was
-#: added (the progress also moves with each fold, and comes with every change).
+#: Draws the search so far, which its job sends once per candidate ended.
 DRAW_LIVE = """
 function(live) {
     const no = window.dash_clientside.no_update;
-    if (!live || !live.rows) { return [no, no]; }
-    const drawn = window.dashboardTuneDrawn || {};
-    if (drawn.id === live.id && drawn.count === live.count) { return [no, no]; }
-    window.dashboardTuneDrawn = {id: live.id, count: live.count};
-    return [live.rows, live.figure];
+    return live && live.rows ? [live.rows, live.figure] : [no, no];
 }
 """
 
@@ -409,16 +404,17 @@ SEARCH_POLL_MS = 500
 
 class _Live:
     """What a search's job shows while it runs: the bar and its label after each
-    fold, and every second (the time left counts down), and the search so far
-    after each candidate."""
+    fold, and every second (the time left counts down); the search so far
+    (leaderboard and figure) once after each candidate, apart from the progress:
+    sent with every change of the label, it cost the page half its work."""
 
     TICK_SECONDS = 1.0
 
     def __init__(self, set_progress: Any) -> None:
         self.set_progress = set_progress
-        self.shown: dict[str, Any] | None = None
         self.record: dict[str, Any] | None = None
         self.percent = 0
+        self.left: float | None = None  # the time left said at the last tick
         self.suffix = ""
         self.starting = "Starting the search"
         self.started = time.monotonic()
@@ -427,16 +423,22 @@ class _Live:
     def say(self, percent: int, text: str) -> None:
         with self.lock:
             self.percent = percent
-            self.set_progress((percent, text, self.shown))
+            self.set_progress((percent, text))
 
-    def text(self) -> str:
+    def text(self, tick: bool = False) -> str:
+        """The label now; on a ``tick`` (each second) it always moves."""
         elapsed = time.monotonic() - self.started
         if self.record is None:
             return f"{self.starting} · {round(elapsed)} s so far"
-        return search_service.progress_text(self.record, elapsed) + self.suffix
+        estimate = search_service.time_left(self.record, elapsed)
+        left = search_service.countdown(estimate, self.left, tick)
+        if tick:
+            self.left = left
+        return search_service.progress_text(self.record, elapsed, left) + self.suffix
 
     def candidate(self, record: dict[str, Any]) -> None:
-        self.shown = live_payload(record)
+        """Called in the job's own thread (where Dash's ``set_props`` works)."""
+        set_props(ids.TUNE_LIVE, {"data": live_payload(record)})
         self.fold(record)
 
     def fold(self, record: dict[str, Any]) -> None:
@@ -452,7 +454,7 @@ class _Live:
 
         def tick() -> None:
             while not stop.wait(self.TICK_SECONDS):
-                self.say(self.percent, self.text())
+                self.say(self.percent, self.text(tick=True))
 
         thread = threading.Thread(target=tick, name="search-progress", daemon=True)
         thread.start()
@@ -518,11 +520,6 @@ class TuneCallbacks:
                 ),
             ],
         )
-        # The search so far (leaderboard and figure) is a progress output, a
-        # store the page draws from when a candidate was added. No defaults: a
-        # cancelled search leaves what it found shown.
-        options["progress"] = [*options["progress"], Output(ids.TUNE_LIVE, "data")]
-        del options["progress_default"]
         options["interval"] = SEARCH_POLL_MS
         app.clientside_callback(
             DRAW_LIVE,
