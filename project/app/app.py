@@ -15,8 +15,10 @@ from typing import Any
 import dash
 import flask
 
+from app import api
 from app.config import Settings
 from app.server import jobs, logs, security
+from app.server.shares import Shares
 from app.server.store import SessionStore
 from app.services import tuning as search
 from app.ui import ids
@@ -84,6 +86,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         )
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.add_url_rule("/healthz", "healthz", _healthz)
+    shares = Shares(settings.shares_location)
+    server.extensions["shares"] = shares
+    server.register_blueprint(api.blueprint(shares, settings))
     logs.install(server, project=settings.google_cloud_project)
     warm_up_token = secrets.token_urlsafe(32)
     security.install(

@@ -46,6 +46,9 @@ class Settings:
     login_lockout_seconds: int = 300
     secret_key: str | None = None
     google_cloud_project: str | None = None
+    # Where published runs are kept (fsspec URL; default: beside the cache).
+    share_url: str | None = None
+    api_max_rows: int = 10_000
 
     def __post_init__(self) -> None:
         """Size the memory settings left unset to ``memory_mb`` (by default the
@@ -84,6 +87,12 @@ class Settings:
     def job_concurrency(self) -> int:
         """How many background jobs compute at once per instance (0: one per CPU)."""
         return self.job_slots if self.job_slots > 0 else max(1, os.cpu_count() or 1)
+
+    @property
+    def shares_location(self) -> str:
+        """The fsspec URL of the published runs: ``SHARE_URL``, or a local
+        directory in the cache directory."""
+        return self.share_url or os.path.join(self.cache_dir, "shares")
 
     @property
     def session_ttl_seconds(self) -> int:

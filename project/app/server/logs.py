@@ -21,8 +21,16 @@ from typing import Any
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 _CLOUD_TRACE = re.compile(r"^([0-9a-f]{32})(?:/(\d+))?(?:;o=\d)?$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: Paths that hold a published run's token: logged with the token left out.
+_TOKEN_PATH = re.compile(r"(/r/|/api/v1/runs/)[^/?#]+")
 TRACE_KEY = "logging.googleapis.com/trace"
 SPAN_KEY = "logging.googleapis.com/spanId"
+
+
+def redact(path: str) -> str:
+    """``path`` with any published run's token replaced by ``…`` (tokens open
+    runs: they are never logged)."""
+    return _TOKEN_PATH.sub(r"\1…", path)
 
 
 def trace_from_headers(headers: Any, project: str | None) -> dict[str, str]:
@@ -128,7 +136,7 @@ def install(server: Any, *, project: str | None) -> None:
         forwarded = request.headers.get("X-Forwarded-For", "")
         http = {
             "requestMethod": request.method,
-            "requestUrl": request.base_url,
+            "requestUrl": redact(request.base_url),
             "status": response.status_code,
             "responseSize": str(response.calculate_content_length() or 0),
             "latency": f"{latency:.6f}s",
@@ -142,7 +150,7 @@ def install(server: Any, *, project: str | None) -> None:
             level,
             "%s %s %s",
             request.method,
-            request.path,
+            redact(request.path),
             response.status_code,
             extra={"httpRequest": http},
         )

@@ -29,12 +29,15 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.config import Settings
+from app.server import logs
 
 log = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/_dash-update-component"
 INTERNAL_HEADER = "X-Dashboard-Internal"
 UNPROTECTED_PATHS = ("/healthz",)
+#: Paths with their own access control (a published run's token, API keys).
+OWN_ACCESS_PREFIXES = ("/api/v1/",)
 LOGOUT_PATH = "/logout"
 LOGIN_COOKIE = "dashboard_login"
 LOGIN_SALT = "dashboard-login"
@@ -122,6 +125,8 @@ def install(
     def _login() -> Response | None:
         if login is None or request.path in UNPROTECTED_PATHS:
             return None
+        if request.path.startswith(OWN_ACCESS_PREFIXES):
+            return None
         given = request.headers.get(INTERNAL_HEADER, "")
         if internal_token and hmac.compare_digest(given, internal_token):
             return None
@@ -159,7 +164,9 @@ def install(
 
     @server.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        log.exception(
+            "unexpected error on %s %s", request.method, logs.redact(request.path)
+        )
         return _json_error(500, "Something went wrong on our side; please try again.")
 
 

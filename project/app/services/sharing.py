@@ -1,0 +1,216 @@
+"""Publishing a run behind a lasting link, and what the link and the prediction
+API give: the run's schema, and predictions from its fitted pipeline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from app.ml import CLASSIFICATION, PredictionError
+from app.ml.predict import model_from_skops, predict_batch
+from app.server.shares import ShareNotFound, Shares
+from app.server.store import SessionStore
+
+log = logging.getLogger(__name__)
+
+#: The files of a published run.
+RUN_FILE = "run.json"
+MODEL_FILE = "model.skops"
+REPORT_FILE = "report.html"
+CODE_FILE = "code.py"
+
+
+def _json_bytes(value: Any) -> bytes:
+    def plain(item: Any) -> Any:
+        if isinstance(item, np.generic):
+            return item.item()
+        if isinstance(item, np.ndarray):
+            return item.tolist()
+        return str(item)
+
+    return json.dumps(value, default=plain, allow_nan=False).encode()
+
+
+def publish(store: SessionStore, shares: Shares, sid: str, run_id: str) -> str:
+    """Publish the session's run: its report, fitted pipeline, HTML report and
+    code, under a new link. Returns the link's token.
+
+    Raises
+    ------
+    SessionExpired
+        The run is gone.
+    """
+    from app import services  # the run's files, as the downloads make them
+
+    report = store.run(sid, run_id)
+    files = {
+        RUN_FILE: _json_bytes(_finite(report)),
+        MODEL_FILE: services.model_file(store, sid, run_id),
+        REPORT_FILE: services.report_file(store, sid, run_id).encode(),
+        CODE_FILE: services.code_file(store, sid, run_id).encode(),
+    }
+    about = {
+        "number": report["number"],
+        "model": report["model_label"],
+        "task": report["task"],
+        "dataset": report.get("data", {}).get("name", ""),
+    }
+    token = shares.publish(sid, files, about)
+    log.info("run %s published (%d bytes)", report["number"], _size(files))
+    return token
+
+
+def _size(files: Mapping[str, bytes]) -> int:
+    return sum(len(data) for data in files.values())
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def published_run(shares: Shares, token: str) -> dict[str, Any]:
+    """The report of the run published under ``token``; raises ShareNotFound."""
+    return json.loads(shares.read(token, RUN_FILE))
+
+
+def schema(shares: Shares, token: str) -> dict[str, Any]:
+    """What a client of the prediction API needs: the features and their types,
+    the target, the classes, the hold-out and CV metrics."""
+    report = published_run(shares, token)
+    kinds = {
+        **{name: "number" for name in report["numeric_features"]},
+        **{name: "category" for name in report["categorical_features"]},
+        **{name: "boolean" for name in report.get("boolean_features") or ()},
+        **{name: "date" for name in report.get("date_features") or ()},
+    }
+    features = []
+    for item in report.get("inputs") or ():
+        entry = {"name": item["name"], "type": kinds.get(item["name"], "number")}
+        if item.get("options") and entry["type"] == "category":
+            entry["examples"] = list(item["options"])[:20]
+        features.append(entry)
+    return {
+        "run": report["number"],
+        "model": report["model_label"],
+        "task": report["task"],
+        "target": report["config"]["target"],
+        "features": features,
+        "classes": report.get("classes") if report["task"] == CLASSIFICATION else None,
+        "metrics": [
+            {
+                "name": m["name"],
+                "holdout": m.get("holdout"),
+                "cv_mean": m.get("cv_mean"),
+                "cv_std": m.get("cv_std"),
+            }
+            for m in report["metrics"]
+        ],
+    }
+
+
+def rows_from_json(body: Any, max_rows: int) -> pd.DataFrame:
+    """The rows of a JSON request: ``{"rows": [{feature: value, ...}, ...]}``.
+
+    Raises
+    ------
+    PredictionError
+        Not that shape, no rows, or more than ``max_rows``.
+    """
+    rows = body.get("rows") if isinstance(body, Mapping) else None
+    if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
+        raise PredictionError(
+            'Send JSON of the form {"rows": [{"feature": value, ...}, ...]}.'
+        )
+    return _bounded(pd.DataFrame.from_records(rows), max_rows)
+
+
+def rows_from_csv(content: bytes, max_rows: int) -> pd.DataFrame:
+    """The rows of a CSV request body (a header line, then one row per line)."""
+    from app.ml.loading import DataLoadError, read_table
+
+    try:
+        table = read_table(content, "rows.csv", max_rows=max_rows + 1)
+    except DataLoadError as exc:
+        raise PredictionError(str(exc)) from None
+    return _bounded(table.frame, max_rows)
+
+
+def _bounded(frame: pd.DataFrame, max_rows: int) -> pd.DataFrame:
+    if frame.empty:
+        raise PredictionError("There are no rows to predict.")
+    if len(frame) > max_rows:
+        raise PredictionError(
+            f"{len(frame):,} rows is more than the {max_rows:,} a request may hold."
+        )
+    return frame
+
+
+def predict(shares: Shares, token: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """Predictions (and class probabilities) of the published run for ``frame``,
+    validated as batch prediction validates a file.
+
+    Raises
+    ------
+    ShareNotFound
+        No run is published under ``token``.
+    PredictionError
+        Columns the model needs are missing (named), or the rows are unusable.
+    """
+    report = published_run(shares, token)
+    pipeline = shares.cached(token, MODEL_FILE, model_from_skops)
+    predicted, notes = predict_batch(
+        pipeline,
+        frame,
+        numeric=report["numeric_features"],
+        categorical=report["categorical_features"],
+        boolean=report.get("boolean_features"),
+        dates=report.get("date_features"),
+        task=report["task"],
+        target=report["config"]["target"],
+    )
+    out: dict[str, Any] = {
+        "predictions": _values(predicted["prediction"]),
+        "notes": notes,
+    }
+    columns = [c for c in predicted.columns if str(c).startswith("probability_")]
+    if report["task"] == CLASSIFICATION and columns:
+        classes = [str(c)[len("probability_") :] for c in columns]
+        out["classes"] = classes
+        out["probabilities"] = [
+            dict(zip(classes, (float(v) for v in row)))
+            for row in predicted[columns].to_numpy()
+        ]
+    return out
+
+
+def _values(column: pd.Series) -> list[Any]:
+    return [v.item() if isinstance(v, np.generic) else v for v in column.tolist()]
+
+
+def revoke(shares: Shares, sid: str, token: str) -> bool:
+    """Revoke the link if the session published it; whether it did."""
+    return shares.revoke(token, sid)
+
+
+__all__: Sequence[str] = (
+    "ShareNotFound",
+    "publish",
+    "published_run",
+    "schema",
+    "rows_from_json",
+    "rows_from_csv",
+    "predict",
+    "revoke",
+)

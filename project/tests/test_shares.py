@@ -1,0 +1,249 @@
+"""Published runs: the durable store behind the links, and the prediction API
+(through the Flask app, checked against its own OpenAPI document)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import pytest
+
+from app import services
+from app.app import create_app
+from app.ml import TARGET, TrainConfig
+from app.ml.predict import model_from_skops
+from app.server.shares import ShareNotFound, Shares, valid_token
+from app.server.store import SessionStore
+from app.services import sharing
+
+TOKEN_CHARS = 32
+
+
+@pytest.fixture(params=["local", "memory"])
+def shares(request, tmp_path):
+    if request.param == "local":
+        return Shares(str(tmp_path / "shares"))
+    return Shares(f"memory://shares-{os.urandom(4).hex()}")
+
+
+def test_a_published_run_is_read_back_and_revoked_only_by_its_owner(shares):
+    token = shares.publish("owner-sid", {"a.json": b"{}", "b.bin": b"\0\1"}, {"n": 1})
+    assert valid_token(token) and len(token) == TOKEN_CHARS
+    assert shares.read(token, "b.bin") == b"\0\1"
+    manifest = shares.manifest(token)
+    assert manifest["files"] == {"a.json": 2, "b.bin": 2} and manifest["about"] == {
+        "n": 1
+    }
+    assert "owner-sid" not in json.dumps(manifest)  # only its hash
+    names = shares.fs.find(shares.root)
+    assert names and not any(token in name for name in names)  # hashed names
+    with pytest.raises(ShareNotFound):
+        shares.read(token, "c.txt")  # not one of its files
+    assert shares.revoke(token, "someone-else") is False
+    assert shares.read(token, "a.json") == b"{}"
+    assert shares.revoke(token, "owner-sid") is True
+    with pytest.raises(ShareNotFound):
+        shares.manifest(token)
+    assert shares.fs.find(shares.root) == []  # nothing left behind
+
+
+@pytest.mark.parametrize("token", ["", "../../etc/passwd", "a" * 31, "a/" * 16, None])
+def test_a_malformed_token_is_simply_not_found(shares, token):
+    with pytest.raises(ShareNotFound):
+        shares.manifest(token)
+
+
+def test_file_names_are_checked(shares):
+    for name in ("../x", "manifest.json", "A.json", ""):
+        with pytest.raises(ValueError):
+            shares.publish("o", {name: b""}, {})
+
+
+@pytest.fixture
+def app_and_sid(settings, sid):
+    app = create_app(settings)
+    store = SessionStore.from_settings(settings)
+    services.load_dataset(store, sid, "iris", {})
+    features = tuple(c for c in store.dataset(sid)["columns"] if c != TARGET)
+    config = TrainConfig(
+        target=TARGET,
+        features=features,
+        task="classification",
+        model="logistic_regression",
+        cv_folds=3,
+        random_state=0,
+    )
+    run_id, report = services.train(store, sid, config)
+    return app, store, sid, run_id, report
+
+
+def _openapi(client):
+    from openapi_core import OpenAPI
+
+    document = client.get("/api/v1/openapi.json").get_json()
+    return OpenAPI.from_dict(document)
+
+
+def _checked(api, client, method, path, **kwargs):
+    """The response, checked (request and response) against the OpenAPI document."""
+    from openapi_core.contrib.werkzeug import (
+        WerkzeugOpenAPIRequest,
+        WerkzeugOpenAPIResponse,
+    )
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    response = getattr(client, method)(path, **kwargs)
+    environ = EnvironBuilder(path=path, method=method.upper(), **kwargs).get_environ()
+    request = WerkzeugOpenAPIRequest(Request(environ))
+    api.validate_response(request, WerkzeugOpenAPIResponse(response))
+    return response
+
+
+def test_the_api_gives_a_published_runs_schema_and_predictions(app_and_sid, caplog):
+    app, store, sid, run_id, report = app_and_sid
+    shares = app.server.extensions["shares"]
+    caplog.set_level(logging.INFO)
+    token = sharing.publish(store, shares, sid, run_id)
+    client = app.server.test_client()
+    api = _openapi(client)
+
+    got = _checked(api, client, "get", f"/api/v1/runs/{token}")
+    schema = got.get_json()
+    assert got.status_code == 200 and schema["task"] == "classification"
+    assert schema["run"] == report["number"] and schema["target"] == TARGET
+    names = [f["name"] for f in schema["features"]]
+    assert names == list(report["config"]["features"])
+    assert {f["type"] for f in schema["features"]} == {"number"}
+    assert schema["classes"] == report["classes"]
+    holdout = {m["name"]: m["holdout"] for m in schema["metrics"]}
+    assert holdout["accuracy"] == next(
+        m["holdout"] for m in report["metrics"] if m["name"] == "accuracy"
+    )
+
+    frame = store.get_frame(store.dataset(sid)["frame"]).head(5)
+    rows = frame.drop(columns=[TARGET]).to_dict(orient="records")
+    rows[0]["extra"] = "ignored"
+    got = _checked(
+        api, client, "post", f"/api/v1/runs/{token}/predict", json={"rows": rows}
+    )
+    body = got.get_json()
+    assert got.status_code == 200, body
+    model = store.model(sid, run_id)
+    expected = model.predict(frame.drop(columns=[TARGET]))
+    assert body["predictions"] == expected.tolist()
+    proba = model.predict_proba(frame.drop(columns=[TARGET]))
+    for row, want in zip(body["probabilities"], proba):
+        assert [row[c] for c in body["classes"]] == pytest.approx(list(want), abs=1e-12)
+    assert body["notes"] == ["Ignored 1 column(s) the model does not use."]
+
+    csv = frame.to_csv(index=False).encode()
+    got = client.post(
+        f"/api/v1/runs/{token}/predict", data=csv, content_type="text/csv"
+    )
+    assert got.status_code == 200
+    assert got.get_json()["predictions"] == expected.tolist()
+    assert "POST /api/v1/runs/…/predict 200" in caplog.text  # the access log
+    assert token not in caplog.text  # never logged
+
+
+@pytest.mark.parametrize(
+    "body, kind, status, says",
+    [
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (b'{"rows": 3}', "application/json", 422, 'Send JSON of the form {"rows"'),
+        (b'{"rows": []}', "application/json", 422, "no rows"),
+        (b'{"rows": [{"sepal_length_cm": 1}]}', "application/json", 422, "lacks 3"),
+        (b"a,b\n1,2\n", "text/csv", 422, "lacks 4 column(s)"),
+        (b"rows", "text/plain", 415, "JSON (application/json) or CSV"),
+        (b'{"rows": [' + b"{}," * 3_000_000 + b"{}]}", "application/json", 413, ""),
+    ],
+)
+def test_bad_requests_get_a_json_error(app_and_sid, body, kind, status, says):
+    app, store, sid, run_id, _ = app_and_sid
+    token = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
+    client = app.server.test_client()
+    got = client.post(f"/api/v1/runs/{token}/predict", data=body, content_type=kind)
+    assert got.status_code == status
+    assert says in got.get_json()["error"]
+
+
+def test_too_many_rows_are_refused(app_and_sid):
+    app, store, sid, run_id, _ = app_and_sid
+    token = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
+    rows = [{"sepal_length_cm": 1.0}] * 10_001
+    got = app.server.test_client().post(
+        f"/api/v1/runs/{token}/predict", json={"rows": rows}
+    )
+    assert got.status_code == 422
+    assert "10,001 rows is more than the 10,000" in got.get_json()["error"]
+
+
+def test_a_revoked_link_answers_404_at_once(app_and_sid):
+    app, store, sid, run_id, _ = app_and_sid
+    shares = app.server.extensions["shares"]
+    token = sharing.publish(store, shares, sid, run_id)
+    client = app.server.test_client()
+    rows = {"rows": [{"sepal_length_cm": 5.0}]}
+    assert client.post(f"/api/v1/runs/{token}/predict", json=rows).status_code == 422
+    assert sharing.revoke(shares, "another-session", token) is False
+    assert sharing.revoke(shares, sid, token) is True
+    for path in (f"/api/v1/runs/{token}", f"/api/v1/runs/{token}/predict"):
+        method = client.get if path.endswith(token) else client.post
+        got = method(path, json=rows)
+        assert (
+            got.status_code == 404 and "No run is published" in got.get_json()["error"]
+        )
+
+
+def test_a_response_unlike_the_document_fails_the_check(app_and_sid):
+    from openapi_core.contrib.werkzeug import (
+        WerkzeugOpenAPIRequest,
+        WerkzeugOpenAPIResponse,
+    )
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request, Response
+
+    api = _openapi(app_and_sid[0].server.test_client())
+    path = "/api/v1/runs/" + "a" * TOKEN_CHARS
+    request = WerkzeugOpenAPIRequest(Request(EnvironBuilder(path=path).get_environ()))
+    wrong = Response(json.dumps({"run": "one"}), mimetype="application/json")
+    with pytest.raises(Exception, match="validation|Invalid|invalid"):
+        api.validate_response(request, WerkzeugOpenAPIResponse(wrong))
+
+
+def test_the_openapi_document_is_valid_and_names_every_route(app_and_sid):
+    from openapi_spec_validator import validate
+
+    app = app_and_sid[0]
+    document = app.server.test_client().get("/api/v1/openapi.json").get_json()
+    validate(document)
+    routes = {
+        (rule.rule, method)
+        for rule in app.server.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/runs")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {
+        ("/api/v1" + path.replace("{token}", "<token>"), method.upper())
+        for path, item in document["paths"].items()
+        for method in item
+    }
+    assert routes == documented
+
+
+def test_the_published_code_and_report_are_the_runs(app_and_sid):
+    app, store, sid, run_id, report = app_and_sid
+    shares = app.server.extensions["shares"]
+    token = sharing.publish(store, shares, sid, run_id)
+    assert shares.read(token, sharing.CODE_FILE).decode() == services.code_file(
+        store, sid, run_id
+    )
+    kept = sharing.published_run(shares, token)
+    assert kept["number"] == report["number"] and kept["metrics"] == json.loads(
+        json.dumps(sharing._finite(report["metrics"]))
+    )
+    model = shares.cached(token, sharing.MODEL_FILE, model_from_skops)
+    frame = store.get_frame(store.dataset(sid)["frame"]).drop(columns=[TARGET])
+    assert (model.predict(frame) == store.model(sid, run_id).predict(frame)).all()
