@@ -70,7 +70,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         ],
     )
     app.layout = partial(serve_layout, settings)
-    register_callbacks(app, store, settings)
+    shares = Shares(settings.shares_location)
+    register_callbacks(app, store, settings, shares)
     server = app.server
     # Signs background-job handles; every process of every instance must agree.
     server.secret_key = settings.secret_key or store.shared_secret()
@@ -86,9 +87,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         )
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.add_url_rule("/healthz", "healthz", _healthz)
-    shares = Shares(settings.shares_location)
     server.extensions["shares"] = shares
     server.register_blueprint(api.blueprint(shares, settings))
+    server.register_blueprint(api.viewer(shares))
     logs.install(server, project=settings.google_cloud_project)
     warm_up_token = secrets.token_urlsafe(32)
     security.install(

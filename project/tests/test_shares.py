@@ -14,7 +14,7 @@ from app.app import create_app
 from app.ml import TARGET, TrainConfig
 from app.ml.predict import model_from_skops
 from app.server.shares import ShareNotFound, Shares, valid_token
-from app.server.store import SessionStore
+from app.server.store import SessionStore, new_session_id
 from app.services import sharing
 
 TOKEN_CHARS = 32
@@ -187,8 +187,11 @@ def test_a_revoked_link_answers_404_at_once(app_and_sid):
     client = app.server.test_client()
     rows = {"rows": [{"sepal_length_cm": 5.0}]}
     assert client.post(f"/api/v1/runs/{token}/predict", json=rows).status_code == 422
-    assert sharing.revoke(shares, "another-session", token) is False
-    assert sharing.revoke(shares, sid, token) is True
+    assert sharing.links(store, shares, sid) == [{"token": token, "number": 1}]
+    other = new_session_id()
+    assert sharing.revoke(store, shares, other, token) is False
+    assert sharing.revoke(store, shares, sid, token) is True
+    assert sharing.links(store, shares, sid) == []
     for path in (f"/api/v1/runs/{token}", f"/api/v1/runs/{token}/predict"):
         method = client.get if path.endswith(token) else client.post
         got = method(path, json=rows)
@@ -247,3 +250,87 @@ def test_the_published_code_and_report_are_the_runs(app_and_sid):
     model = shares.cached(token, sharing.MODEL_FILE, model_from_skops)
     frame = store.get_frame(store.dataset(sid)["frame"]).drop(columns=[TARGET])
     assert (model.predict(frame) == store.model(sid, run_id).predict(frame)).all()
+
+
+def test_a_links_page_shows_the_run_read_only_with_its_downloads(app_and_sid):
+    app, store, sid, run_id, report = app_and_sid
+    shares = app.server.extensions["shares"]
+    token = sharing.publish(store, shares, sid, run_id)
+    client = app.server.test_client()
+    page = client.get(f"/r/{token}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    assert f"Run {report['number']}: Logistic regression" in text
+    assert f'src="/r/{token}/report.html?view=1"' in text
+    framed = client.get(f"/r/{token}/report.html?view=1")
+    policy = framed.headers["Content-Security-Policy"]
+    assert policy.startswith("sandbox allow-scripts;") and "'self'" in policy
+    assert framed.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert framed.get_data() == shares.read(token, sharing.REPORT_FILE)
+    model = client.get(f"/r/{token}/model.skops")
+    assert model.headers["Content-Disposition"] == (
+        'attachment; filename="model-run-1.skops"'
+    )
+    frame = store.get_frame(store.dataset(sid)["frame"]).drop(columns=[TARGET])
+    loaded = model_from_skops(model.get_data())
+    assert (loaded.predict(frame) == store.model(sid, run_id).predict(frame)).all()
+    assert client.get(f"/r/{token}/secrets.txt").status_code == 404
+    assert client.get(f"/r/{token}/code.py").get_data(as_text=True) == (
+        services.code_file(store, sid, run_id)
+    )
+    sharing.revoke(store, shares, sid, token)
+    for path in (f"/r/{token}", f"/r/{token}/model.skops"):
+        assert client.get(path).status_code == 404
+
+
+def test_with_a_login_the_app_is_closed_but_a_link_and_its_api_are_open(
+    settings, sid, tmp_path
+):
+    import dataclasses
+
+    from werkzeug.security import generate_password_hash
+
+    users = f"ada:{generate_password_hash('correct horse battery')}"
+    locked = create_app(dataclasses.replace(settings, auth_users=users))
+    store = SessionStore.from_settings(settings)
+    services.load_dataset(store, sid, "iris", {})
+    features = tuple(c for c in store.dataset(sid)["columns"] if c != TARGET)
+    config = TrainConfig(
+        target=TARGET,
+        features=features,
+        task="classification",
+        model="logistic_regression",
+        cv_folds=0,
+    )
+    run_id, _ = services.train(store, sid, config)
+    token = sharing.publish(store, locked.server.extensions["shares"], sid, run_id)
+    client = locked.server.test_client()
+    assert client.get("/").status_code == 401
+    assert client.get(f"/r/{token}").status_code == 200
+    assert client.get("/assets/00-bootstrap.min.css").status_code == 200
+    assert client.get(f"/api/v1/runs/{token}").status_code == 200
+    assert client.get("/api/v1/runs/" + "b" * TOKEN_CHARS).status_code == 404
+
+
+def test_the_share_button_publishes_the_shown_run_and_revoke_removes_it(
+    app_and_sid, settings, monkeypatch
+):
+    from app.ui.tabs import export as export_tab
+
+    app, store, sid, run_id, _ = app_and_sid
+    shares = app.server.extensions["shares"]
+    export = export_tab.ExportCallbacks(store, settings, shares)
+
+    def text(shown):
+        return json.dumps(shown, default=lambda c: c.to_plotly_json())
+
+    shown = export.publish(1, run_id, sid)
+    (link,) = store.shares(sid)
+    assert f"/r/{link['token']}" in text(shown) and "Run 1: " in text(shown)
+    key = {"type": "share-revoke", "key": link["token"][:8]}
+    monkeypatch.setattr(export_tab, "triggered_id", lambda: key)
+    assert "Run 1's link is revoked." in text(export.revoke([1], sid))
+    assert store.shares(sid) == []
+    with pytest.raises(ShareNotFound):
+        shares.manifest(link["token"])
+    assert "already revoked" in text(export.revoke([1], sid))

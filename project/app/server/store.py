@@ -710,6 +710,33 @@ class SessionStore:
         self._run_entry(sid, run_id)
         return self.backend.get(f"explain:{sid}:{run_id}:{name}")
 
+    #: Links a session remembers (the newest kept).
+    MAX_SHARES = 20
+
+    def keep_share(self, sid: str, token: str, number: int) -> None:
+        """Remember that the session published its run ``number`` as ``token``."""
+
+        def change(record: dict[str, Any]) -> None:
+            kept = [s for s in record.get("shares", ()) if s["token"] != token]
+            kept.append({"token": token, "number": int(number)})
+            record["shares"] = kept[-self.MAX_SHARES :]
+
+        self._update(sid, change)
+
+    def shares(self, sid: str) -> list[dict[str, Any]]:
+        """The links the session published (oldest first): ``{token, number}``."""
+        return list(self.session(sid).get("shares", ()))
+
+    def forget_share(self, sid: str, token: str) -> None:
+        """Forget a link the session revoked."""
+
+        def change(record: dict[str, Any]) -> None:
+            record["shares"] = [
+                s for s in record.get("shares", ()) if s["token"] != token
+            ]
+
+        self._update(sid, change)
+
     def keep_explanation(self, sid: str, run_id: str, name: str, value: Any) -> bool:
         """Keep an explanation of a run, counted in the session's quota.
 

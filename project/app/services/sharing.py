@@ -61,8 +61,22 @@ def publish(store: SessionStore, shares: Shares, sid: str, run_id: str) -> str:
         "dataset": report.get("data", {}).get("name", ""),
     }
     token = shares.publish(sid, files, about)
+    store.keep_share(sid, token, report["number"])
     log.info("run %s published (%d bytes)", report["number"], _size(files))
     return token
+
+
+def links(store: SessionStore, shares: Shares, sid: str) -> list[dict[str, Any]]:
+    """The session's published runs still published: ``{token, number}``,
+    the newest first."""
+    kept = []
+    for entry in reversed(store.shares(sid)):
+        try:
+            shares.manifest(entry["token"])
+        except ShareNotFound:
+            continue
+        kept.append(entry)
+    return kept
 
 
 def _size(files: Mapping[str, bytes]) -> int:
@@ -199,9 +213,12 @@ def _values(column: pd.Series) -> list[Any]:
     return [v.item() if isinstance(v, np.generic) else v for v in column.tolist()]
 
 
-def revoke(shares: Shares, sid: str, token: str) -> bool:
+def revoke(store: SessionStore, shares: Shares, sid: str, token: str) -> bool:
     """Revoke the link if the session published it; whether it did."""
-    return shares.revoke(token, sid)
+    done = shares.revoke(token, sid)
+    if done:
+        store.forget_share(sid, token)
+    return done
 
 
 __all__: Sequence[str] = (
@@ -213,4 +230,5 @@ __all__: Sequence[str] = (
     "rows_from_csv",
     "predict",
     "revoke",
+    "links",
 )

@@ -97,6 +97,9 @@ EVAL_COMPARE = "eval-compare"
 EVAL_DOWNLOAD = "eval-download"
 EVAL_DOWNLOAD_DATA = "eval-download-data"
 EVAL_DOWNLOAD_STATUS = "eval-download-status"
+SHARE_BUTTON = "share-button"
+SHARE_LIST = "share-list"
+SHARE_REVOKE = "share-revoke"  # dict ids: {"type": SHARE_REVOKE, "index": n}
 MAIN_TABS = "main-tabs"
 
 # explanation section

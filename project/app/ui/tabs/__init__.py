@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.config import Settings
+from app.server.shares import Shares
 from app.server.store import SessionStore
 from app.ui.tabs.data import DataCallbacks
 from app.ui.tabs.explain import ExplainCallbacks
@@ -24,14 +25,17 @@ __all__ = [
 ]
 
 
-def register_callbacks(app: Any, store: SessionStore, settings: Settings) -> None:
-    """Wire every callback of the app to ``app``."""
+def register_callbacks(
+    app: Any, store: SessionStore, settings: Settings, shares: Shares | None = None
+) -> None:
+    """Wire every callback of the app to ``app`` (``shares``: the published runs,
+    by default those of the settings)."""
     for group in (
         DataCallbacks,
         TrainCallbacks,
         TuneCallbacks,
         ExplainCallbacks,
         PredictCallbacks,
-        ExportCallbacks,
     ):
         group(store, settings).register(app)
+    ExportCallbacks(store, settings, shares).register(app)

@@ -1,4 +1,5 @@
-"""The download bar: the shown run's model, code, report and data."""
+"""The download bar: the shown run's model, code, report and data; and its
+publishing behind a lasting link (with the session's links, each revocable)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import logging
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dcc, html, no_update
+from dash import ALL, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app import services
 from app.config import Settings
+from app.server.shares import Shares
 from app.server.store import SessionExpired, SessionStore
+from app.services import sharing
 from app.ui import ids
 from app.ui.tabs import _inputs
 from app.ui.tabs._inputs import triggered_id
@@ -58,10 +61,53 @@ def download_bar() -> html.Div:
                 "Data (.parquet)",
                 "The data as the model saw it, for the script",
             ),
+            button(
+                ids.SHARE_BUTTON,
+                "Share…",
+                "Publish the run behind a link anyone holding it can open "
+                "(read-only), with a prediction API",
+            ),
             html.Span(id=ids.EVAL_DOWNLOAD_STATUS, className="small text-danger ms-2"),
+            html.Div(id=ids.SHARE_LIST, className="w-100 small"),
         ],
         className="d-flex flex-wrap gap-2 align-items-center mt-2",
     )
+
+
+def share_list(links: list[dict[str, Any]], note: str = "") -> list[Any]:
+    """The session's published runs: each link, its API and a revoke button."""
+    items: list[Any] = []
+    for link in links:
+        page, api = f"/r/{link['token']}", f"/api/v1/runs/{link['token']}"
+        items.append(
+            html.Li(
+                [
+                    f"Run {link['number']}: ",
+                    html.A(page, href=page, target="_blank", rel="noreferrer"),
+                    " · API ",
+                    html.Code(api),
+                    " ",
+                    dbc.Button(
+                        "Revoke",
+                        id={"type": ids.SHARE_REVOKE, "key": link["token"][:8]},
+                        color="link",
+                        size="sm",
+                        className="p-0 align-baseline",
+                        n_clicks=0,
+                    ),
+                ]
+            )
+        )
+    shown: list[Any] = [html.Div(note)] if note else []
+    if items:
+        shown.append(
+            html.Div(
+                "Published (anyone holding a link sees the run, read-only, and "
+                "can predict with it):"
+            )
+        )
+        shown.append(html.Ul(items, className="mb-0"))
+    return shown
 
 
 # Callbacks
@@ -70,9 +116,12 @@ def download_bar() -> html.Div:
 class ExportCallbacks:
     """Take-away files of the shown run (or, when none is shown, the latest)."""
 
-    def __init__(self, store: SessionStore, settings: Settings) -> None:
+    def __init__(
+        self, store: SessionStore, settings: Settings, shares: Shares | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.shares = shares or Shares(settings.shares_location)
 
     def register(self, app: Any) -> None:
         """Attach the download callback to ``app``."""
@@ -87,6 +136,19 @@ class ExportCallbacks:
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
         )(self.download)
+        app.callback(
+            Output(ids.SHARE_LIST, "children"),
+            Input(ids.SHARE_BUTTON, "n_clicks"),
+            State(ids.EVAL_RUN, "data"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.publish)
+        app.callback(
+            Output(ids.SHARE_LIST, "children", allow_duplicate=True),
+            Input({"type": ids.SHARE_REVOKE, "key": ALL}, "n_clicks"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.revoke)
 
     def download(self, *args: Any) -> tuple[Any, str]:
         """Send the file of the button that was clicked."""
@@ -121,3 +183,35 @@ class ExportCallbacks:
         except SessionExpired as exc:
             return no_update, str(exc)
         raise PreventUpdate
+
+    def publish(self, n_clicks: Any, run_id: Any, sid: str) -> list[Any]:
+        """Publish the shown run (or the latest) and list the session's links."""
+        if not n_clicks:
+            raise PreventUpdate
+        try:
+            run_id = _inputs.run_id(run_id) or services.latest_run(self.store, sid)
+            if run_id is None:
+                return share_list([], "Train a model first.")
+            sharing.publish(self.store, self.shares, sid, run_id)
+            links = sharing.links(self.store, self.shares, sid)
+        except SessionExpired as exc:
+            return share_list([], str(exc))
+        return share_list(links)
+
+    def revoke(self, clicks: list[Any], sid: str) -> list[Any]:
+        """Revoke the link whose button was clicked; list the links left."""
+        key = triggered_id()
+        if not isinstance(key, dict) or not any(clicks or ()):
+            raise PreventUpdate
+        try:
+            for link in self.store.shares(sid):
+                if link["token"][:8] == str(key.get("key")):
+                    sharing.revoke(self.store, self.shares, sid, link["token"])
+                    note = f"Run {link['number']}'s link is revoked."
+                    break
+            else:
+                note = "That link was already revoked."
+            links = sharing.links(self.store, self.shares, sid)
+        except SessionExpired as exc:
+            return share_list([], str(exc))
+        return share_list(links, note)
