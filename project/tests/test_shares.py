@@ -8,6 +8,7 @@ import logging
 import os
 
 import pytest
+from gcs_fixture import BUCKET, gcs_emulator  # noqa: F401 - a fixture
 
 from app import services
 from app.app import create_app
@@ -20,11 +21,15 @@ from app.services import sharing
 TOKEN_CHARS = 32
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "gcs"])
 def shares(request, tmp_path):
+    folder = f"shares-{os.urandom(4).hex()}"
     if request.param == "local":
-        return Shares(str(tmp_path / "shares"))
-    return Shares(f"memory://shares-{os.urandom(4).hex()}")
+        return Shares(str(tmp_path / folder))
+    if request.param == "memory":
+        return Shares(f"memory://{folder}")
+    request.getfixturevalue("gcs_emulator")  # a bucket on a local Cloud Storage API
+    return Shares(f"gs://{BUCKET}/{folder}", token="anon")
 
 
 def test_a_published_run_is_read_back_and_revoked_only_by_its_owner(shares):
@@ -60,8 +65,16 @@ def test_file_names_are_checked(shares):
             shares.publish("o", {name: b""}, {})
 
 
-@pytest.fixture
-def app_and_sid(settings, sid):
+@pytest.fixture(params=["local", "gcs"])
+def app_and_sid(request, settings, sid):
+    """The app, a session and its run 1 (iris), with published runs kept in a
+    local directory, or in a bucket of a local Cloud Storage API."""
+    import dataclasses
+
+    if request.param == "gcs":
+        request.getfixturevalue("gcs_emulator")
+        folder = f"gs://{BUCKET}/app-{os.urandom(4).hex()}"
+        settings = dataclasses.replace(settings, share_url=folder)
     app = create_app(settings)
     store = SessionStore.from_settings(settings)
     services.load_dataset(store, sid, "iris", {})

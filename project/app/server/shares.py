@@ -55,11 +55,12 @@ class Shares:
     #: Loaded files (fitted pipelines) kept per process, the most recent first.
     KEPT_LOADED = 8
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, **options: Any) -> None:
+        """``options`` go to the file system (gcsfs: ``token``, ``project``...)."""
         self.url = url
         self._loaded: OrderedDict[tuple[str, str, float], Any] = OrderedDict()
         self._lock = threading.Lock()
-        self.fs, self.root = fsspec.core.url_to_fs(url)
+        self.fs, self.root = fsspec.core.url_to_fs(url, **options)
         self.root = self.root.rstrip("/")
         protocol = self.fs.protocol
         self.local = "file" in (
