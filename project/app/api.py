@@ -4,7 +4,11 @@ out; its OpenAPI document at ``/api/v1/openapi.json``)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+import time
+from collections import OrderedDict, deque
 from typing import Any
 
 import flask
@@ -41,6 +45,9 @@ _TOKEN = {
 def _errors(*codes: int) -> dict[str, Any]:
     why = {
         400: "The body is not what the endpoint takes.",
+        401: "The run is private: send one of its owner's API keys.",
+        403: "The API key sent does not open this run.",
+        429: "Too many requests from this key or client; see Retry-After.",
         404: "No run is published under this token (never, or revoked).",
         413: "The body is larger than the API accepts.",
         415: "The body is neither JSON nor CSV.",
@@ -142,7 +149,7 @@ def openapi_document(max_rows: int) -> dict[str, Any]:
                             "description": "The run's schema.",
                             "content": {"application/json": {"schema": schema}},
                         },
-                        **_errors(404),
+                        **_errors(401, 403, 404, 429),
                     },
                 }
             },
@@ -169,12 +176,20 @@ def openapi_document(max_rows: int) -> dict[str, Any]:
                             "description": "One prediction per row, in order.",
                             "content": {"application/json": {"schema": predictions}},
                         },
-                        **_errors(400, 404, 413, 415, 422),
+                        **_errors(400, 401, 403, 404, 413, 415, 422, 429),
                     },
                 }
             },
         },
         "servers": [{"url": PREFIX}],
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            }
+        },
+        # A public run needs no key; a private one, a key of its owner.
+        "security": [{}, {"bearer": []}, {"apiKey": []}],
     }
 
 
@@ -184,10 +199,80 @@ def _error(status: int, message: str) -> flask.Response:
     return response
 
 
+class RateLimit:
+    """At most ``per_minute`` requests per caller (an API key, or a client
+    address) in any 60 s, counted in this process."""
+
+    WINDOW = 60.0
+    CALLERS = 10_000
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def wait(self, caller: str) -> float:
+        """0 when ``caller`` may go on (the request is counted), else the seconds
+        until it may."""
+        now = time.monotonic()
+        with self._lock:
+            stamps = self._seen.pop(caller, None) or deque()
+            while stamps and now - stamps[0] >= self.WINDOW:
+                stamps.popleft()
+            self._seen[caller] = stamps
+            while len(self._seen) > self.CALLERS:
+                self._seen.popitem(last=False)
+            if len(stamps) >= self.per_minute:
+                return self.WINDOW - (now - stamps[0])
+            stamps.append(now)
+            return 0.0
+
+
+def api_key(request: flask.Request) -> str | None:
+    """The API key a request sends: ``Authorization: Bearer <key>`` or
+    ``X-API-Key: <key>``."""
+    bearer = request.headers.get("Authorization", "")
+    if bearer[:7].lower() == "bearer ":
+        return bearer[7:].strip() or None
+    return request.headers.get("X-API-Key", "").strip() or None
+
+
+def _caller(request: flask.Request, key: str | None) -> str:
+    if key:
+        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    return "ip:" + (forwarded.split(",")[-1].strip() or request.remote_addr or "")
+
+
+def _checked(shares: Shares, limit: RateLimit, token: str) -> flask.Response | None:
+    """None when the request may use the run's API, else the answer: 404 for an
+    unknown link, 401/403 for a private run's missing or wrong key, 429 over
+    the rate (with ``Retry-After``)."""
+    request = flask.request
+    key = api_key(request)
+    wait = limit.wait(_caller(request, key))
+    if wait:
+        response = _error(429, "Too many requests; try again shortly.")
+        response.headers["Retry-After"] = str(max(1, round(wait)))
+        return response
+    try:
+        allowed = shares.allows(token, key)
+    except ShareNotFound as exc:
+        return _error(404, str(exc))
+    if allowed:
+        return None
+    if key is None:
+        response = _error(401, "This run's API needs an API key of its owner.")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="dashboard"'
+        return response
+    return _error(403, "This API key does not open this run.")
+
+
 def blueprint(shares: Shares, settings: Settings) -> flask.Blueprint:
     """The API's routes, reading published runs from ``shares``."""
     api = flask.Blueprint("api", __name__, url_prefix=PREFIX)
     document = openapi_document(settings.api_max_rows)
+    limit = RateLimit(settings.api_rate_per_minute)
 
     @api.get("/openapi.json")
     def _openapi() -> Any:
@@ -195,6 +280,9 @@ def blueprint(shares: Shares, settings: Settings) -> flask.Blueprint:
 
     @api.get("/runs/<token>")
     def _run(token: str) -> Any:
+        refused = _checked(shares, limit, token)
+        if refused is not None:
+            return refused
         try:
             return flask.jsonify(sharing.schema(shares, token))
         except ShareNotFound as exc:
@@ -204,8 +292,10 @@ def blueprint(shares: Shares, settings: Settings) -> flask.Blueprint:
     def _predict(token: str) -> Any:
         request = flask.request
         request.max_content_length = MAX_BODY_BYTES
+        refused = _checked(shares, limit, token)  # before the body is read
+        if refused is not None:
+            return refused
         try:
-            shares.manifest(token)  # an unknown link is a 404 before the body is read
             if request.mimetype == "application/json":
                 body = request.get_json(silent=True)
                 if body is None:

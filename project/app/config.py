@@ -49,6 +49,7 @@ class Settings:
     # Where published runs are kept (fsspec URL; default: beside the cache).
     share_url: str | None = None
     api_max_rows: int = 10_000
+    api_rate_per_minute: int = 120
 
     def __post_init__(self) -> None:
         """Size the memory settings left unset to ``memory_mb`` (by default the

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 
 import pytest
 from gcs_fixture import BUCKET, gcs_emulator  # noqa: F401 - a fixture
@@ -200,7 +201,9 @@ def test_a_revoked_link_answers_404_at_once(app_and_sid):
     client = app.server.test_client()
     rows = {"rows": [{"sepal_length_cm": 5.0}]}
     assert client.post(f"/api/v1/runs/{token}/predict", json=rows).status_code == 422
-    assert sharing.links(store, shares, sid) == [{"token": token, "number": 1}]
+    assert sharing.links(store, shares, sid) == [
+        {"token": token, "number": 1, "private": False}
+    ]
     other = new_session_id()
     assert sharing.revoke(store, shares, other, token) is False
     assert sharing.revoke(store, shares, sid, token) is True
@@ -335,9 +338,11 @@ def test_the_share_button_publishes_the_shown_run_and_revoke_removes_it(
     export = export_tab.ExportCallbacks(store, settings, shares)
 
     def text(shown):
-        return json.dumps(shown, default=lambda c: c.to_plotly_json())
+        return json.dumps(
+            shown, default=lambda c: c.to_plotly_json(), ensure_ascii=False
+        )
 
-    shown = export.publish(1, run_id, sid)
+    shown = export.publish(1, False, run_id, sid)
     (link,) = store.shares(sid)
     assert f"/r/{link['token']}" in text(shown) and "Run 1: " in text(shown)
     key = {"type": "share-revoke", "key": link["token"][:8]}
@@ -347,3 +352,72 @@ def test_the_share_button_publishes_the_shown_run_and_revoke_removes_it(
     with pytest.raises(ShareNotFound):
         shares.manifest(link["token"])
     assert "already revoked" in text(export.revoke([1], sid))
+
+    shown = text(export.publish(1, True, run_id, sid))
+    assert "(needs a key)" in shown
+    shown = text(export.new_key(1, sid))
+    (kept,) = store.keys(sid)
+    key = re.search(r"dk_[A-Za-z0-9_-]{43}", shown).group(0)
+    assert key.startswith("dk_") and kept["hint"] == key[:7] + "…"
+    assert key not in text(export.publish(1, True, run_id, sid))  # shown once
+    private = store.shares(sid)[-1]["token"]
+    assert shares.allows(private, key) and not shares.allows(private, None)
+    monkeypatch.setattr(
+        export_tab,
+        "triggered_id",
+        lambda: {"type": "share-key-revoke", "key": kept["id"][:12]},
+    )
+    assert f"API key {kept['hint']} is revoked." in text(export.revoke_key([1], sid))
+    assert not shares.allows(private, key)
+
+
+def test_a_private_runs_api_needs_a_key_of_its_owner(app_and_sid):
+    app, store, sid, run_id, _ = app_and_sid
+    shares = app.server.extensions["shares"]
+    token = sharing.publish(store, shares, sid, run_id, private=True)
+    public = sharing.publish(store, shares, sid, run_id)
+    client = app.server.test_client()
+    api = _openapi(client)
+    path = f"/api/v1/runs/{token}"
+    refused = _checked(api, client, "get", path)
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    key = sharing.create_key(store, shares, sid)
+    assert key.startswith("dk_") and len(key) == 46
+    (kept,) = store.keys(sid)
+    assert key not in json.dumps(store.session(sid))  # only its hint and hash id
+    assert key not in json.dumps(shares.fs.find(shares.root, detail=True), default=str)
+    for headers in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
+        answer = _checked(api, client, "get", path, headers=headers)
+        assert answer.status_code == 200 and answer.get_json()["run"] == 1
+    other_key = sharing.create_key(store, shares, new_session_id())
+    wrong = _checked(api, client, "get", path, headers={"X-API-Key": other_key})
+    assert wrong.status_code == 403
+    forged = _checked(api, client, "get", path, headers={"X-API-Key": "dk_" + "a" * 43})
+    assert forged.status_code == 403
+    rows = {"rows": [{"sepal_length_cm": 5.0}]}
+    assert client.post(f"{path}/predict", json=rows).status_code == 401
+    answer = client.post(f"{path}/predict", json=rows, headers={"X-API-Key": key})
+    assert answer.status_code == 422  # past the key, to the rows
+    assert client.get(f"/api/v1/runs/{public}").status_code == 200  # no key needed
+    assert sharing.revoke_key(store, shares, new_session_id(), kept["id"]) is False
+    assert sharing.revoke_key(store, shares, sid, kept["id"]) is True
+    assert store.keys(sid) == []
+    assert client.get(path, headers={"X-API-Key": key}).status_code == 403
+
+
+def test_the_api_is_rate_limited_per_key_or_client(app_and_sid, settings):
+    import dataclasses
+
+    app, store, sid, run_id, _ = app_and_sid
+    tight = create_app(dataclasses.replace(settings, api_rate_per_minute=3))
+    shares = tight.server.extensions["shares"]
+    token = sharing.publish(store, shares, sid, run_id)
+    client = tight.server.test_client()
+    path = f"/api/v1/runs/{token}"
+    assert [client.get(path).status_code for _ in range(4)] == [200, 200, 200, 429]
+    limited = client.get(path)
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert "Too many requests" in limited.get_json()["error"]
+    key = sharing.create_key(store, shares, sid)  # a key is counted on its own
+    assert client.get(path, headers={"X-API-Key": key}).status_code == 200

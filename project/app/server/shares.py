@@ -29,6 +29,10 @@ TOKEN_BYTES = 24
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
 _FILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MANIFEST = "manifest.json"
+KEYS = "keys"
+#: API keys: a prefix that says what they are, then 256 random bits.
+KEY_PREFIX = "dk_"
+_KEY = re.compile(r"^dk_[A-Za-z0-9_-]{43}$")
 
 
 class ShareNotFound(LookupError):
@@ -75,11 +79,16 @@ class Shares:
         return f"{self.root}/{_digest(token)[:40]}"
 
     def publish(
-        self, owner: str, files: Mapping[str, bytes], about: Mapping[str, Any]
+        self,
+        owner: str,
+        files: Mapping[str, bytes],
+        about: Mapping[str, Any],
+        private: bool = False,
     ) -> str:
         """Keep ``files`` (name to bytes) as a new published run of ``owner`` (a
         secret the owner holds: its session id); ``about`` is small JSON kept in
-        its manifest. Returns the new link's token."""
+        its manifest; a ``private`` run's API needs one of its owner's keys.
+        Returns the new link's token."""
         for name in files:
             if not _FILE_NAME.match(name) or name == MANIFEST:
                 raise ValueError(f"Not a file name for a published run: {name!r}")
@@ -91,6 +100,7 @@ class Shares:
             self.fs.pipe_file(f"{folder}/{name}", bytes(data))
         manifest = {
             "owner": _digest(owner),
+            "private": bool(private),
             "published": time.time(),
             "files": {name: len(data) for name, data in files.items()},
             "about": dict(about),
@@ -150,3 +160,50 @@ class Shares:
             pass
         log.info("a published run was revoked")
         return True
+
+    # -- API keys ------------------------------------------------------------------
+    def _key_path(self, key_id: str) -> str:
+        return f"{self.root}/{KEYS}/{key_id}.json"
+
+    def create_key(self, owner: str) -> tuple[str, str]:
+        """A new API key of ``owner``: (the key, shown once; its id, its hash's
+        start, by which it is listed and revoked). Only the hash is kept."""
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        key_id = _digest(key)[:40]
+        if self.local:
+            self.fs.makedirs(f"{self.root}/{KEYS}", exist_ok=True)
+        record = {"owner": _digest(owner), "created": time.time()}
+        self.fs.pipe_file(self._key_path(key_id), json.dumps(record).encode())
+        return key, key_id
+
+    def key_owner(self, key: Any) -> str | None:
+        """The owner hash of a valid, unrevoked key, else None."""
+        if not isinstance(key, str) or not _KEY.match(key):
+            return None
+        try:
+            record = json.loads(self.fs.cat_file(self._key_path(_digest(key)[:40])))
+        except FileNotFoundError:
+            return None
+        return str(record["owner"])
+
+    def revoke_key(self, key_id: str, owner: str) -> bool:
+        """Delete the key ``key_id`` if ``owner`` created it; whether it did."""
+        if not re.fullmatch(r"[0-9a-f]{40}", str(key_id)):
+            return False
+        try:
+            record = json.loads(self.fs.cat_file(self._key_path(key_id)))
+        except FileNotFoundError:
+            return False
+        if not secrets.compare_digest(record["owner"], _digest(owner)):
+            return False
+        self.fs.rm_file(self._key_path(key_id))
+        return True
+
+    def allows(self, token: str, key: Any) -> bool:
+        """Whether the API of the run under ``token`` answers a request with
+        ``key`` (None: no key): a public run, or a key of its owner."""
+        manifest = self.manifest(token)
+        if not manifest.get("private"):
+            return True
+        owner = self.key_owner(key)
+        return owner is not None and secrets.compare_digest(owner, manifest["owner"])

@@ -713,13 +713,35 @@ class SessionStore:
     #: Links a session remembers (the newest kept).
     MAX_SHARES = 20
 
-    def keep_share(self, sid: str, token: str, number: int) -> None:
+    def keep_share(
+        self, sid: str, token: str, number: int, private: bool = False
+    ) -> None:
         """Remember that the session published its run ``number`` as ``token``."""
+        entry = {"token": token, "number": int(number), "private": bool(private)}
+        self._remember(sid, "shares", "token", entry)
 
+    def keep_key(self, sid: str, key_id: str, hint: str) -> None:
+        """Remember the session's API key ``key_id`` (``hint``: its first letters)."""
+        self._remember(sid, "keys", "id", {"id": key_id, "hint": hint})
+
+    def keys(self, sid: str) -> list[dict[str, Any]]:
+        """The session's API keys (oldest first): ``{id, hint}``."""
+        return list(self.session(sid).get("keys", ()))
+
+    def forget_key(self, sid: str, key_id: str) -> None:
+        """Forget an API key the session revoked."""
+        self._forget(sid, "keys", "id", key_id)
+
+    def _remember(self, sid: str, kind: str, name: str, entry: dict) -> None:
         def change(record: dict[str, Any]) -> None:
-            kept = [s for s in record.get("shares", ()) if s["token"] != token]
-            kept.append({"token": token, "number": int(number)})
-            record["shares"] = kept[-self.MAX_SHARES :]
+            kept = [e for e in record.get(kind, ()) if e[name] != entry[name]]
+            record[kind] = [*kept, entry][-self.MAX_SHARES :]
+
+        self._update(sid, change)
+
+    def _forget(self, sid: str, kind: str, name: str, value: str) -> None:
+        def change(record: dict[str, Any]) -> None:
+            record[kind] = [e for e in record.get(kind, ()) if e[name] != value]
 
         self._update(sid, change)
 
@@ -729,13 +751,7 @@ class SessionStore:
 
     def forget_share(self, sid: str, token: str) -> None:
         """Forget a link the session revoked."""
-
-        def change(record: dict[str, Any]) -> None:
-            record["shares"] = [
-                s for s in record.get("shares", ()) if s["token"] != token
-            ]
-
-        self._update(sid, change)
+        self._forget(sid, "shares", "token", token)
 
     def keep_explanation(self, sid: str, run_id: str, name: str, value: Any) -> bool:
         """Keep an explanation of a run, counted in the session's quota.

@@ -36,9 +36,12 @@ def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, default=plain, allow_nan=False).encode()
 
 
-def publish(store: SessionStore, shares: Shares, sid: str, run_id: str) -> str:
+def publish(
+    store: SessionStore, shares: Shares, sid: str, run_id: str, private: bool = False
+) -> str:
     """Publish the session's run: its report, fitted pipeline, HTML report and
-    code, under a new link. Returns the link's token.
+    code, under a new link (whose API needs one of the session's keys when
+    ``private``). Returns the link's token.
 
     Raises
     ------
@@ -60,8 +63,8 @@ def publish(store: SessionStore, shares: Shares, sid: str, run_id: str) -> str:
         "task": report["task"],
         "dataset": report.get("data", {}).get("name", ""),
     }
-    token = shares.publish(sid, files, about)
-    store.keep_share(sid, token, report["number"])
+    token = shares.publish(sid, files, about, private=private)
+    store.keep_share(sid, token, report["number"], private=private)
     log.info("run %s published (%d bytes)", report["number"], _size(files))
     return token
 
@@ -211,6 +214,24 @@ def predict(shares: Shares, token: str, frame: pd.DataFrame) -> dict[str, Any]:
 
 def _values(column: pd.Series) -> list[Any]:
     return [v.item() if isinstance(v, np.generic) else v for v in column.tolist()]
+
+
+def create_key(store: SessionStore, shares: Shares, sid: str) -> str:
+    """A new API key of the session (for its private links); the key itself is
+    returned once and never kept."""
+    key, key_id = shares.create_key(sid)
+    store.keep_key(sid, key_id, key[:7] + "…")
+    log.info("an API key was created")
+    return key
+
+
+def revoke_key(store: SessionStore, shares: Shares, sid: str, key_id: str) -> bool:
+    """Revoke one of the session's API keys; whether it did."""
+    done = shares.revoke_key(key_id, sid)
+    if done:
+        store.forget_key(sid, key_id)
+        log.info("an API key was revoked")
+    return done
 
 
 def revoke(store: SessionStore, shares: Shares, sid: str, token: str) -> bool:

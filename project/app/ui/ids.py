@@ -99,7 +99,11 @@ EVAL_DOWNLOAD_DATA = "eval-download-data"
 EVAL_DOWNLOAD_STATUS = "eval-download-status"
 SHARE_BUTTON = "share-button"
 SHARE_LIST = "share-list"
-SHARE_REVOKE = "share-revoke"  # dict ids: {"type": SHARE_REVOKE, "index": n}
+SHARE_REVOKE = "share-revoke"  # dict ids: {"type": SHARE_REVOKE, "key": ...}
+SHARE_PRIVATE = "share-private"
+SHARE_NEW_KEY = "share-new-key"
+SHARE_KEY_SHOWN = "share-key-shown"
+SHARE_KEY_REVOKE = "share-key-revoke"  # dict ids, as SHARE_REVOKE
 MAIN_TABS = "main-tabs"
 
 # explanation section

@@ -67,6 +67,17 @@ def download_bar() -> html.Div:
                 "Publish the run behind a link anyone holding it can open "
                 "(read-only), with a prediction API",
             ),
+            dbc.Checkbox(
+                id=ids.SHARE_PRIVATE,
+                label="private API (needs a key)",
+                value=False,
+                className="small",
+            ),
+            button(
+                ids.SHARE_NEW_KEY,
+                "New API key",
+                "A key for the API of your private links (shown once)",
+            ),
             html.Span(id=ids.EVAL_DOWNLOAD_STATUS, className="small text-danger ms-2"),
             html.Div(id=ids.SHARE_LIST, className="w-100 small"),
         ],
@@ -74,8 +85,25 @@ def download_bar() -> html.Div:
     )
 
 
-def share_list(links: list[dict[str, Any]], note: str = "") -> list[Any]:
-    """The session's published runs: each link, its API and a revoke button."""
+def _revoke(kind: str, key: str) -> dbc.Button:
+    return dbc.Button(
+        "Revoke",
+        id={"type": kind, "key": key},
+        color="link",
+        size="sm",
+        className="p-0 align-baseline",
+        n_clicks=0,
+    )
+
+
+def share_list(
+    links: list[dict[str, Any]],
+    note: str = "",
+    keys: list[dict[str, Any]] | None = None,
+    new_key: str | None = None,
+) -> list[Any]:
+    """The session's published runs (each link, its API, a revoke button) and
+    API keys (each revocable); a ``new_key`` is shown this once."""
     items: list[Any] = []
     for link in links:
         page, api = f"/r/{link['token']}", f"/api/v1/runs/{link['token']}"
@@ -86,15 +114,8 @@ def share_list(links: list[dict[str, Any]], note: str = "") -> list[Any]:
                     html.A(page, href=page, target="_blank", rel="noreferrer"),
                     " · API ",
                     html.Code(api),
-                    " ",
-                    dbc.Button(
-                        "Revoke",
-                        id={"type": ids.SHARE_REVOKE, "key": link["token"][:8]},
-                        color="link",
-                        size="sm",
-                        className="p-0 align-baseline",
-                        n_clicks=0,
-                    ),
+                    " (needs a key) " if link.get("private") else " ",
+                    _revoke(ids.SHARE_REVOKE, link["token"][:8]),
                 ]
             )
         )
@@ -107,6 +128,34 @@ def share_list(links: list[dict[str, Any]], note: str = "") -> list[Any]:
             )
         )
         shown.append(html.Ul(items, className="mb-0"))
+    if new_key:
+        shown.append(
+            html.Div(
+                [
+                    "Your new API key, shown this once (send it as ",
+                    html.Code("Authorization: Bearer <key>"),
+                    "): ",
+                    html.Code(new_key, id=ids.SHARE_KEY_SHOWN),
+                ]
+            )
+        )
+    if keys:
+        shown.append(html.Div("API keys:"))
+        shown.append(
+            html.Ul(
+                [
+                    html.Li(
+                        [
+                            html.Code(k["hint"]),
+                            " ",
+                            _revoke(ids.SHARE_KEY_REVOKE, k["id"][:12]),
+                        ]
+                    )
+                    for k in keys
+                ],
+                className="mb-0",
+            )
+        )
     return shown
 
 
@@ -139,10 +188,23 @@ class ExportCallbacks:
         app.callback(
             Output(ids.SHARE_LIST, "children"),
             Input(ids.SHARE_BUTTON, "n_clicks"),
+            State(ids.SHARE_PRIVATE, "value"),
             State(ids.EVAL_RUN, "data"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
         )(self.publish)
+        app.callback(
+            Output(ids.SHARE_LIST, "children", allow_duplicate=True),
+            Input(ids.SHARE_NEW_KEY, "n_clicks"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.new_key)
+        app.callback(
+            Output(ids.SHARE_LIST, "children", allow_duplicate=True),
+            Input({"type": ids.SHARE_KEY_REVOKE, "key": ALL}, "n_clicks"),
+            State(ids.APP_SESSION, "data"),
+            prevent_initial_call=True,
+        )(self.revoke_key)
         app.callback(
             Output(ids.SHARE_LIST, "children", allow_duplicate=True),
             Input({"type": ids.SHARE_REVOKE, "key": ALL}, "n_clicks"),
@@ -184,7 +246,11 @@ class ExportCallbacks:
             return no_update, str(exc)
         raise PreventUpdate
 
-    def publish(self, n_clicks: Any, run_id: Any, sid: str) -> list[Any]:
+    def _panel(self, sid: str, note: str = "", new_key: str | None = None) -> list:
+        links = sharing.links(self.store, self.shares, sid)
+        return share_list(links, note, self.store.keys(sid), new_key)
+
+    def publish(self, n_clicks: Any, private: Any, run_id: Any, sid: str) -> list[Any]:
         """Publish the shown run (or the latest) and list the session's links."""
         if not n_clicks:
             raise PreventUpdate
@@ -192,11 +258,36 @@ class ExportCallbacks:
             run_id = _inputs.run_id(run_id) or services.latest_run(self.store, sid)
             if run_id is None:
                 return share_list([], "Train a model first.")
-            sharing.publish(self.store, self.shares, sid, run_id)
-            links = sharing.links(self.store, self.shares, sid)
+            sharing.publish(
+                self.store, self.shares, sid, run_id, private=private is True
+            )
+            return self._panel(sid)
         except SessionExpired as exc:
             return share_list([], str(exc))
-        return share_list(links)
+
+    def new_key(self, n_clicks: Any, sid: str) -> list[Any]:
+        """Make an API key for the session's private links; show it once."""
+        if not n_clicks:
+            raise PreventUpdate
+        try:
+            key = sharing.create_key(self.store, self.shares, sid)
+            return self._panel(sid, new_key=key)
+        except SessionExpired as exc:
+            return share_list([], str(exc))
+
+    def revoke_key(self, clicks: list[Any], sid: str) -> list[Any]:
+        """Revoke the API key whose button was clicked."""
+        key = triggered_id()
+        if not isinstance(key, dict) or not any(clicks or ()):
+            raise PreventUpdate
+        try:
+            for kept in self.store.keys(sid):
+                if kept["id"][:12] == str(key.get("key")):
+                    sharing.revoke_key(self.store, self.shares, sid, kept["id"])
+                    return self._panel(sid, f"API key {kept['hint']} is revoked.")
+            return self._panel(sid, "That key was already revoked.")
+        except SessionExpired as exc:
+            return share_list([], str(exc))
 
     def revoke(self, clicks: list[Any], sid: str) -> list[Any]:
         """Revoke the link whose button was clicked; list the links left."""
@@ -211,7 +302,6 @@ class ExportCallbacks:
                     break
             else:
                 note = "That link was already revoked."
-            links = sharing.links(self.store, self.shares, sid)
+            return self._panel(sid, note)
         except SessionExpired as exc:
             return share_list([], str(exc))
-        return share_list(links, note)
