@@ -78,6 +78,12 @@ def app_and_sid(request, settings, sid):
         settings = dataclasses.replace(settings, share_url=folder)
     app = create_app(settings)
     store = SessionStore.from_settings(settings)
+    run_id, report = _iris_run(store, sid, folds=3)
+    return app, store, sid, run_id, report
+
+
+def _iris_run(store, sid, folds):
+    """A logistic regression trained on iris in the session: (run id, report)."""
     services.load_dataset(store, sid, "iris", {})
     features = tuple(c for c in store.dataset(sid)["columns"] if c != TARGET)
     config = TrainConfig(
@@ -85,11 +91,10 @@ def app_and_sid(request, settings, sid):
         features=features,
         task="classification",
         model="logistic_regression",
-        cv_folds=3,
+        cv_folds=folds,
         random_state=0,
     )
-    run_id, report = services.train(store, sid, config)
-    return app, store, sid, run_id, report
+    return services.train(store, sid, config)
 
 
 def _openapi(client):
@@ -309,16 +314,7 @@ def test_with_a_login_the_app_is_closed_but_a_link_and_its_api_are_open(
     users = f"ada:{generate_password_hash('correct horse battery')}"
     locked = create_app(dataclasses.replace(settings, auth_users=users))
     store = SessionStore.from_settings(settings)
-    services.load_dataset(store, sid, "iris", {})
-    features = tuple(c for c in store.dataset(sid)["columns"] if c != TARGET)
-    config = TrainConfig(
-        target=TARGET,
-        features=features,
-        task="classification",
-        model="logistic_regression",
-        cv_folds=0,
-    )
-    run_id, _ = services.train(store, sid, config)
+    run_id, _ = _iris_run(store, sid, folds=0)
     token = sharing.publish(store, locked.server.extensions["shares"], sid, run_id)
     client = locked.server.test_client()
     assert client.get("/").status_code == 401
