@@ -15,7 +15,7 @@ from typing import Any
 import dash
 import flask
 
-from app import api
+from app import agents, api
 from app.config import Settings
 from app.server import jobs, logs, security
 from app.server.shares import Shares
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         compress=True,
         suppress_callback_exceptions=True,
         background_callback_manager=manager,
+        enable_mcp=settings.enable_mcp,
         meta_tags=[
             {"name": "viewport", "content": "width=device-width, initial-scale=1"}
         ],
@@ -88,8 +89,11 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.add_url_rule("/healthz", "healthz", _healthz)
     server.extensions["shares"] = shares
+    server.extensions["store"] = store
     server.register_blueprint(api.blueprint(shares, settings))
     server.register_blueprint(api.viewer(shares))
+    if settings.enable_mcp:
+        agents.install(app, shares, settings)
     logs.install(server, project=settings.google_cloud_project)
     warm_up_token = secrets.token_urlsafe(32)
     security.install(

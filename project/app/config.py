@@ -50,6 +50,7 @@ class Settings:
     share_url: str | None = None
     api_max_rows: int = 10_000
     api_rate_per_minute: int = 120
+    enable_mcp: bool = False
 
     def __post_init__(self) -> None:
         """Size the memory settings left unset to ``memory_mb`` (by default the

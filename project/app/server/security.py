@@ -37,7 +37,7 @@ CALLBACK_PATH = "/_dash-update-component"
 INTERNAL_HEADER = "X-Dashboard-Internal"
 UNPROTECTED_PATHS = ("/healthz", "/assets/00-bootstrap.min.css")
 #: Paths with their own access control (a published run's token, API keys).
-OWN_ACCESS_PREFIXES = ("/api/v1/", "/r/")
+OWN_ACCESS_PREFIXES = ("/api/v1/", "/r/", "/_mcp")
 LOGOUT_PATH = "/logout"
 LOGIN_COOKIE = "dashboard_login"
 LOGIN_SALT = "dashboard-login"
