@@ -81,8 +81,10 @@ def train_model(
     decision_tree, hist_gradient_boosting, knn, lasso, linear_regression,
     logistic_regression, naive_bayes, random_forest, ridge, svm (regression
     datasets take the regressors, classification ones the classifiers);
-    ``parameters`` are the model's scikit-learn hyper-parameters (for example
-    {"n_estimators": 200}); ``cv_folds`` 0 skips cross-validation."""
+    ``parameters`` are the model's main hyper-parameters as the app offers them
+    (for example {"n_estimators": 200}; values outside the app's ranges are
+    refused with a sentence, other names ignored); ``cv_folds`` 0 skips
+    cross-validation."""
     store, _, sid = _context()
     if dataset not in DATASETS:
         raise ToolError(f"No dataset {dataset!r}; call list_datasets for the names.")
@@ -188,7 +190,7 @@ def _said(tool: Any) -> Any:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return tool(*args, **kwargs)
-        except (ToolError, SessionExpired) as exc:
+        except (ValueError, SessionExpired) as exc:  # ToolError, a bad parameter
             return {"error": str(exc)}
 
     return run

@@ -60,7 +60,7 @@ def test_the_tools_train_explain_and_predict_with_a_key(served):
     store, shares = app.server.extensions["store"], app.server.extensions["shares"]
     owner = new_session_id()
     key = sharing.create_key(store, shares, owner)
-    listed, (datasets, described, trained, explained, wrong) = asyncio.run(
+    listed, (datasets, described, trained, explained, wrong, huge) = asyncio.run(
         _calls(
             url,
             key,
@@ -77,6 +77,14 @@ def test_the_tools_train_explain_and_predict_with_a_key(served):
                 ),
                 ("explain_run", {"run": 1, "top": 2}),
                 ("train_model", {"dataset": "iris", "model": "gpt"}),
+                (
+                    "train_model",
+                    {
+                        "dataset": "iris",
+                        "model": "random_forest",
+                        "parameters": {"n_estimators": 10**9},
+                    },
+                ),
             ],
         )
     )
@@ -101,6 +109,7 @@ def test_the_tools_train_explain_and_predict_with_a_key(served):
     top = _result(explained)["features"]
     assert len(top) == 2 and top[0]["importance"] >= top[1]["importance"]
     assert "No model 'gpt'" in _result(wrong)["error"]
+    assert "use fewer trees" in _result(huge)["error"]  # the app's own budget
 
     # The owner's private run: its key opens it, another owner's does not.
     run_id = _iris_run(store, owner)
