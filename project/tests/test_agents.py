@@ -9,6 +9,7 @@ import dataclasses
 import threading
 
 import pytest
+from test_shares import _iris_run  # the run the sharing tests publish
 from werkzeug.serving import make_server
 
 from app.app import create_app
@@ -112,7 +113,7 @@ def test_the_tools_train_explain_and_predict_with_a_key(served):
     assert "use fewer trees" in _result(huge)["error"]  # the app's own budget
 
     # The owner's private run: its key opens it, another owner's does not.
-    run_id = _iris_run(store, owner)
+    run_id, _ = _iris_run(store, owner, folds=0)
     token = sharing.publish(store, shares, owner, run_id, private=True)
     row = {
         "sepal_length_cm": 6.3,
@@ -129,22 +130,6 @@ def test_the_tools_train_explain_and_predict_with_a_key(served):
         _calls(url, stranger, [("predict", {"token": token, "rows": [row]})])
     )
     assert "private" in _result(theirs)["error"]  # another owner's key
-
-
-def _iris_run(store, sid) -> str:
-    from app import services
-    from app.ml import TARGET, TrainConfig
-
-    services.load_dataset(store, sid, "iris", {})
-    features = tuple(c for c in store.dataset(sid)["columns"] if c != TARGET)
-    config = TrainConfig(
-        target=TARGET,
-        features=features,
-        task="classification",
-        model="logistic_regression",
-        cv_folds=0,
-    )
-    return services.train(store, sid, config)[0]
 
 
 @pytest.mark.parametrize("key", [None, "dk_" + "x" * 43, "not a key"])
