@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-import time
-from collections import OrderedDict, deque
 from typing import Any
 
 import flask
@@ -16,6 +13,7 @@ import jinja2
 
 from app.config import Settings
 from app.ml import PredictionError
+from app.server.security import FailureThrottle
 from app.server.shares import ShareNotFound, Shares
 from app.services import sharing
 
@@ -199,35 +197,6 @@ def _error(status: int, message: str) -> flask.Response:
     return response
 
 
-class RateLimit:
-    """At most ``per_minute`` requests per caller (an API key, or a client
-    address) in any 60 s, counted in this process."""
-
-    WINDOW = 60.0
-    CALLERS = 10_000
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def wait(self, caller: str) -> float:
-        """0 when ``caller`` may go on (the request is counted), else the seconds
-        until it may."""
-        now = time.monotonic()
-        with self._lock:
-            stamps = self._seen.pop(caller, None) or deque()
-            while stamps and now - stamps[0] >= self.WINDOW:
-                stamps.popleft()
-            self._seen[caller] = stamps
-            while len(self._seen) > self.CALLERS:
-                self._seen.popitem(last=False)
-            if len(stamps) >= self.per_minute:
-                return self.WINDOW - (now - stamps[0])
-            stamps.append(now)
-            return 0.0
-
-
 def api_key(request: flask.Request) -> str | None:
     """The API key a request sends: ``Authorization: Bearer <key>`` or
     ``X-API-Key: <key>``."""
@@ -244,16 +213,18 @@ def _caller(request: flask.Request, key: str | None) -> str:
     return "ip:" + (forwarded.split(",")[-1].strip() or request.remote_addr or "")
 
 
-def _checked(shares: Shares, limit: RateLimit, token: str) -> flask.Response | None:
+def _checked(
+    shares: Shares, limit: FailureThrottle, token: str
+) -> flask.Response | None:
     """None when the request may use the run's API, else the answer: 404 for an
     unknown link, 401/403 for a private run's missing or wrong key, 429 over
     the rate (with ``Retry-After``)."""
     request = flask.request
     key = api_key(request)
-    wait = limit.wait(_caller(request, key))
-    if wait:
+    stamp, wait = limit.reserve(_caller(request, key))  # the request is counted
+    if stamp is None:
         response = _error(429, "Too many requests; try again shortly.")
-        response.headers["Retry-After"] = str(max(1, round(wait)))
+        response.headers["Retry-After"] = str(wait)
         return response
     try:
         allowed = shares.allows(token, key)
@@ -272,7 +243,8 @@ def blueprint(shares: Shares, settings: Settings) -> flask.Blueprint:
     """The API's routes, reading published runs from ``shares``."""
     api = flask.Blueprint("api", __name__, url_prefix=PREFIX)
     document = openapi_document(settings.api_max_rows)
-    limit = RateLimit(settings.api_rate_per_minute)
+    # The login's sliding window, counting every request of a key or client.
+    limit = FailureThrottle(settings.api_rate_per_minute, 60.0)
 
     @api.get("/openapi.json")
     def _openapi() -> Any:
