@@ -98,8 +98,9 @@ def _finite(value: Any) -> Any:
 
 
 def published_run(shares: Shares, token: str) -> dict[str, Any]:
-    """The report of the run published under ``token``; raises ShareNotFound."""
-    return json.loads(shares.read(token, RUN_FILE))
+    """The report of the run published under ``token`` (read once per process
+    while it stays published); raises ShareNotFound."""
+    return shares.cached(token, RUN_FILE, json.loads)
 
 
 def schema(shares: Shares, token: str) -> dict[str, Any]:
