@@ -1,6 +1,5 @@
-"""What a published run's link gives: its page ``/r/<token>`` (the run's report
-and downloads, read-only) and the prediction API under ``/api/v1`` (JSON in and
-out; its OpenAPI document at ``/api/v1/openapi.json``)."""
+"""The prediction API of published runs, under ``/api/v1``: JSON in and out;
+its OpenAPI document at ``/api/v1/openapi.json``."""
 
 from __future__ import annotations
 
@@ -9,11 +8,10 @@ import logging
 from typing import Any
 
 import flask
-import jinja2
 
 from app.config import Settings
 from app.ml import PredictionError
-from app.server.security import FailureThrottle
+from app.server.security import FailureThrottle, client_key
 from app.server.shares import ShareNotFound, Shares
 from app.services import sharing
 
@@ -210,7 +208,7 @@ def _caller(request: flask.Request, key: str | None) -> str:
     if key:
         return "key:" + hashlib.sha256(key.encode()).hexdigest()[:32]
     forwarded = request.headers.get("X-Forwarded-For", "")
-    return "ip:" + (forwarded.split(",")[-1].strip() or request.remote_addr or "")
+    return "ip:" + client_key(request.remote_addr, forwarded)
 
 
 def _checked(
@@ -239,12 +237,19 @@ def _checked(
     return _error(403, "This API key does not open this run.")
 
 
-def blueprint(shares: Shares, settings: Settings) -> flask.Blueprint:
+def rate_limit(settings: Settings) -> FailureThrottle:
+    """The API's limit: the login's sliding window, counting every request of
+    a key or client (``API_RATE_PER_MINUTE``)."""
+    return FailureThrottle(settings.api_rate_per_minute, 60.0)
+
+
+def blueprint(
+    shares: Shares, settings: Settings, limit: FailureThrottle | None = None
+) -> flask.Blueprint:
     """The API's routes, reading published runs from ``shares``."""
     api = flask.Blueprint("api", __name__, url_prefix=PREFIX)
     document = openapi_document(settings.api_max_rows)
-    # The login's sliding window, counting every request of a key or client.
-    limit = FailureThrottle(settings.api_rate_per_minute, 60.0)
+    limit = limit or rate_limit(settings)
 
     @api.get("/openapi.json")
     def _openapi() -> Any:
@@ -287,84 +292,3 @@ def blueprint(shares: Shares, settings: Settings) -> flask.Blueprint:
             return _error(422, "These rows cannot be predicted by this model.")
 
     return api
-
-
-#: The published run's files a link downloads: name in the link -> (file kept,
-#: media type).
-DOWNLOADS = {
-    "model.skops": (sharing.MODEL_FILE, "application/octet-stream"),
-    "code.py": (sharing.CODE_FILE, "text/x-python"),
-    "report.html": (sharing.REPORT_FILE, "text/html"),
-}
-#: The report, framed by its page: scripts run (its figures) in a sandbox, an
-#: origin of their own, with nothing to fetch.
-REPORT_POLICY = (
-    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; "
-    "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
-    "frame-ancestors 'self'"
-)
-PAGE = jinja2.Environment(autoescape=True).from_string("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>Run {{ about.number }} · {{ about.model }} · Dashboard</title>
-<link rel="stylesheet" href="/assets/00-bootstrap.min.css">
-</head>
-<body class="bg-light">
-<main class="container-fluid py-3">
-<h1 class="h4">Run {{ about.number }}: {{ about.model }} on {{ about.dataset }}</h1>
-<p class="small text-muted mb-2">A published, read-only run ({{ about.task }}).
-Take it away:
-<a href="{{ base }}/model.skops" download>model (.skops)</a> ·
-<a href="{{ base }}/code.py" download>code (.py)</a> ·
-<a href="{{ base }}/report.html" download>report (.html)</a>.
-Predict with it: <code>POST {{ api }}/predict</code> (JSON rows or CSV;
-schema at <a href="{{ api }}">{{ api }}</a>).</p>
-<iframe title="The run's report" src="{{ base }}/report.html?view=1"
-  style="width:100%;height:85vh;border:1px solid #dee2e6;background:#fff"></iframe>
-</main>
-</body>
-</html>""")
-
-
-def viewer(shares: Shares) -> flask.Blueprint:
-    """The pages of published runs, ``/r/<token>``, and their downloads."""
-    pages = flask.Blueprint("published", __name__, url_prefix="/r")
-
-    @pages.get("/<token>")
-    def _page(token: str) -> Any:
-        try:
-            about = shares.manifest(token)["about"]
-        except ShareNotFound as exc:
-            return _error(404, str(exc))
-        base = f"/r/{token}"
-        html = PAGE.render(about=about, base=base, api=f"{PREFIX}/runs/{token}")
-        response = flask.Response(html, mimetype="text/html")
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    @pages.get("/<token>/<name>")
-    def _file(token: str, name: str) -> Any:
-        if name not in DOWNLOADS:
-            return _error(404, "A published run has no such file.")
-        kept, media = DOWNLOADS[name]
-        try:
-            data = shares.read(token, kept)
-            number = shares.manifest(token)["about"]["number"]
-        except ShareNotFound as exc:
-            return _error(404, str(exc))
-        response = flask.Response(data, mimetype=media)
-        response.headers["Cache-Control"] = "no-store"
-        if name == "report.html" and flask.request.args.get("view"):
-            response.headers["Content-Security-Policy"] = REPORT_POLICY
-            response.headers["X-Frame-Options"] = "SAMEORIGIN"
-        else:
-            stem, _, suffix = name.partition(".")
-            response.headers["Content-Disposition"] = (
-                f'attachment; filename="{stem}-run-{int(number)}.{suffix}"'
-            )
-        return response
-
-    return pages

@@ -15,7 +15,7 @@ from typing import Any
 import dash
 import flask
 
-from app import agents, api
+from app import agents, api, viewer
 from app.config import Settings
 from app.server import jobs, logs, security
 from app.server.shares import Shares
@@ -90,8 +90,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.add_url_rule("/healthz", "healthz", _healthz)
     server.extensions["shares"] = shares
     server.extensions["store"] = store
-    server.register_blueprint(api.blueprint(shares, settings))
-    server.register_blueprint(api.viewer(shares))
+    limit = api.rate_limit(settings)  # API and pages' predictions alike
+    server.register_blueprint(api.blueprint(shares, settings, limit))
+    server.register_blueprint(viewer.blueprint(shares, settings, limit))
     if settings.enable_mcp:
         agents.install(app, shares, settings)
     logs.install(server, project=settings.google_cloud_project)

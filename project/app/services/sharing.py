@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 
 from app.ml import CLASSIFICATION, PredictionError
-from app.ml.predict import model_from_skops, predict_batch
+from app.ml.predict import (
+    input_row_with_notes,
+    model_from_skops,
+    predict_batch,
+    predict_one,
+    to_safe_csv,
+)
 from app.server.shares import ShareNotFound, Shares
 from app.server.store import SessionStore
 
@@ -175,17 +181,9 @@ def _bounded(frame: pd.DataFrame, max_rows: int) -> pd.DataFrame:
     return frame
 
 
-def predict(shares: Shares, token: str, frame: pd.DataFrame) -> dict[str, Any]:
-    """Predictions (and class probabilities) of the published run for ``frame``,
-    validated as batch prediction validates a file.
-
-    Raises
-    ------
-    ShareNotFound
-        No run is published under ``token``.
-    PredictionError
-        Columns the model needs are missing (named), or the rows are unusable.
-    """
+def _predicted(
+    shares: Shares, token: str, frame: pd.DataFrame
+) -> tuple[dict[str, Any], pd.DataFrame, list[str]]:
     report = published_run(shares, token)
     pipeline = shares.cached(token, MODEL_FILE, model_from_skops)
     predicted, notes = predict_batch(
@@ -198,6 +196,21 @@ def predict(shares: Shares, token: str, frame: pd.DataFrame) -> dict[str, Any]:
         task=report["task"],
         target=report["config"]["target"],
     )
+    return report, predicted, notes
+
+
+def predict(shares: Shares, token: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """Predictions (and class probabilities) of the published run for ``frame``,
+    validated as batch prediction validates a file.
+
+    Raises
+    ------
+    ShareNotFound
+        No run is published under ``token``.
+    PredictionError
+        Columns the model needs are missing (named), or the rows are unusable.
+    """
+    report, predicted, notes = _predicted(shares, token, frame)
     out: dict[str, Any] = {
         "predictions": _values(predicted["prediction"]),
         "notes": notes,
@@ -211,6 +224,44 @@ def predict(shares: Shares, token: str, frame: pd.DataFrame) -> dict[str, Any]:
             for row in predicted[columns].to_numpy()
         ]
     return out
+
+
+def predict_upload(
+    shares: Shares, token: str, content: bytes, filename: str, max_rows: int
+) -> tuple[bytes, int, list[str]]:
+    """Predict every row of an uploaded file with the published run, as batch
+    prediction does in the app: safe CSV bytes (the rows and their
+    predictions), the number of rows, notes.
+
+    Raises
+    ------
+    ShareNotFound, PredictionError
+        As :func:`predict`; also for a file that cannot be read or holds more
+        than ``max_rows`` rows.
+    """
+    from app.ml.loading import DataLoadError, read_table
+
+    try:
+        table = read_table(content, filename, max_rows=max_rows + 1)
+    except DataLoadError as exc:
+        raise PredictionError(str(exc)) from None
+    frame = _bounded(table.frame, max_rows)
+    _, predicted, notes = _predicted(shares, token, frame)
+    return to_safe_csv(predicted), len(predicted), notes
+
+
+def whatif(
+    shares: Shares, token: str, values: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The published run's report, and its prediction for one row of what-if
+    values (``notes``: per feature, what was unusual about its value), as the
+    app's what-if makes them."""
+    report = published_run(shares, token)
+    pipeline = shares.cached(token, MODEL_FILE, model_from_skops)
+    row, notes = input_row_with_notes(report["inputs"], values, pipeline=pipeline)
+    result = predict_one(pipeline, row, task=report["task"])
+    result["notes"] = notes
+    return report, result
 
 
 def _values(column: pd.Series) -> list[Any]:
@@ -251,6 +302,8 @@ __all__: Sequence[str] = (
     "rows_from_json",
     "rows_from_csv",
     "predict",
+    "predict_upload",
+    "whatif",
     "revoke",
     "links",
 )
