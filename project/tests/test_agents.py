@@ -114,7 +114,7 @@ def test_the_tools_train_explain_and_predict_with_a_key(served):
 
     # The owner's private run: its key opens it, another owner's does not.
     run_id, _ = _iris_run(store, owner, folds=0)
-    token = sharing.publish(store, shares, owner, run_id, private=True)
+    token, _ = sharing.publish(store, shares, owner, run_id, private=True)
     row = {
         "sepal_length_cm": 6.3,
         "sepal_width_cm": 3.3,

@@ -124,7 +124,7 @@ def test_the_api_gives_a_published_runs_schema_and_predictions(app_and_sid, capl
     app, store, sid, run_id, report = app_and_sid
     shares = app.server.extensions["shares"]
     caplog.set_level(logging.INFO)
-    token = sharing.publish(store, shares, sid, run_id)
+    token, _ = sharing.publish(store, shares, sid, run_id)
     client = app.server.test_client()
     api = _openapi(client)
 
@@ -181,7 +181,7 @@ def test_the_api_gives_a_published_runs_schema_and_predictions(app_and_sid, capl
 )
 def test_bad_requests_get_a_json_error(app_and_sid, body, kind, status, says):
     app, store, sid, run_id, _ = app_and_sid
-    token = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
+    token, _ = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
     client = app.server.test_client()
     got = client.post(f"/api/v1/runs/{token}/predict", data=body, content_type=kind)
     assert got.status_code == status
@@ -190,7 +190,7 @@ def test_bad_requests_get_a_json_error(app_and_sid, body, kind, status, says):
 
 def test_too_many_rows_are_refused(app_and_sid):
     app, store, sid, run_id, _ = app_and_sid
-    token = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
+    token, _ = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
     rows = [{"sepal_length_cm": 1.0}] * 10_001
     got = app.server.test_client().post(
         f"/api/v1/runs/{token}/predict", json={"rows": rows}
@@ -202,13 +202,12 @@ def test_too_many_rows_are_refused(app_and_sid):
 def test_a_revoked_link_answers_404_at_once(app_and_sid):
     app, store, sid, run_id, _ = app_and_sid
     shares = app.server.extensions["shares"]
-    token = sharing.publish(store, shares, sid, run_id)
+    token, _ = sharing.publish(store, shares, sid, run_id)
     client = app.server.test_client()
     rows = {"rows": [{"sepal_length_cm": 5.0}]}
     assert client.post(f"/api/v1/runs/{token}/predict", json=rows).status_code == 422
-    assert sharing.links(store, shares, sid) == [
-        {"token": token, "number": 1, "private": False}
-    ]
+    (link,) = sharing.links(store, shares, sid)
+    assert (link["token"], link["number"], link["private"]) == (token, 1, False)
     other = new_session_id()
     assert sharing.revoke(store, shares, other, token) is False
     assert sharing.revoke(store, shares, sid, token) is True
@@ -260,7 +259,7 @@ def test_the_openapi_document_is_valid_and_names_every_route(app_and_sid):
 def test_the_published_code_and_report_are_the_runs(app_and_sid):
     app, store, sid, run_id, report = app_and_sid
     shares = app.server.extensions["shares"]
-    token = sharing.publish(store, shares, sid, run_id)
+    token, _ = sharing.publish(store, shares, sid, run_id)
     assert shares.read(token, sharing.CODE_FILE).decode() == services.code_file(
         store, sid, run_id
     )
@@ -276,7 +275,7 @@ def test_the_published_code_and_report_are_the_runs(app_and_sid):
 def test_a_links_page_shows_the_run_read_only_with_its_downloads(app_and_sid):
     app, store, sid, run_id, report = app_and_sid
     shares = app.server.extensions["shares"]
-    token = sharing.publish(store, shares, sid, run_id)
+    token, _ = sharing.publish(store, shares, sid, run_id)
     client = app.server.test_client()
     page = client.get(f"/r/{token}")
     text = page.get_data(as_text=True)
@@ -315,7 +314,7 @@ def test_with_a_login_the_app_is_closed_but_a_link_and_its_api_are_open(
     locked = create_app(dataclasses.replace(settings, auth_users=users))
     store = SessionStore.from_settings(settings)
     run_id, _ = _iris_run(store, sid, folds=0)
-    token = sharing.publish(store, locked.server.extensions["shares"], sid, run_id)
+    token, _ = sharing.publish(store, locked.server.extensions["shares"], sid, run_id)
     client = locked.server.test_client()
     assert client.get("/").status_code == 401
     assert client.get(f"/r/{token}").status_code == 200
@@ -370,8 +369,8 @@ def test_the_share_button_publishes_the_shown_run_and_revoke_removes_it(
 def test_a_private_runs_api_needs_a_key_of_its_owner(app_and_sid):
     app, store, sid, run_id, _ = app_and_sid
     shares = app.server.extensions["shares"]
-    token = sharing.publish(store, shares, sid, run_id, private=True)
-    public = sharing.publish(store, shares, sid, run_id)
+    token, _ = sharing.publish(store, shares, sid, run_id, private=True)
+    public, _ = sharing.publish(store, shares, sid, run_id)
     client = app.server.test_client()
     api = _openapi(client)
     path = f"/api/v1/runs/{token}"
@@ -408,7 +407,7 @@ def test_the_api_is_rate_limited_per_key_or_client(app_and_sid, settings):
     app, store, sid, run_id, _ = app_and_sid
     tight = create_app(dataclasses.replace(settings, api_rate_per_minute=3))
     shares = tight.server.extensions["shares"]
-    token = sharing.publish(store, shares, sid, run_id)
+    token, _ = sharing.publish(store, shares, sid, run_id)
     client = tight.server.test_client()
     path = f"/api/v1/runs/{token}"
     assert [client.get(path).status_code for _ in range(4)] == [200, 200, 200, 429]
@@ -417,3 +416,81 @@ def test_the_api_is_rate_limited_per_key_or_client(app_and_sid, settings):
     assert "Too many requests" in limited.get_json()["error"]
     key = sharing.create_key(store, shares, sid)  # a key is counted on its own
     assert client.get(path, headers={"X-API-Key": key}).status_code == 200
+
+
+def test_published_runs_count_in_the_owners_quota_until_revoked(app_and_sid):
+    app, store, sid, run_id, _ = app_and_sid
+    shares = app.server.extensions["shares"]
+    before = store.usage(sid)
+    token, notice = sharing.publish(store, shares, sid, run_id)
+    published = sum(
+        len(shares.read(token, name))
+        for name in (sharing.RUN_FILE, sharing.MODEL_FILE)
+        + (sharing.REPORT_FILE, sharing.CODE_FILE)
+    )
+    assert notice == "" and store.usage(sid) == before + published
+    sharing.revoke(store, shares, sid, token)
+    assert store.usage(sid) == before
+
+
+def test_a_published_run_makes_room_or_is_refused_whole(settings, sid, tmp_path):
+    from app.server.store import QuotaExceeded
+
+    store = SessionStore.from_settings(settings)
+    shares = Shares(str(tmp_path / "links"))
+    first, _ = _iris_run(store, sid, folds=0)
+    second, _ = _iris_run(store, sid, folds=0)  # the same data: held once
+    token, _ = sharing.publish(store, shares, sid, second)
+    size = store.shares(sid)[0]["bytes"]
+    sharing.revoke(store, shares, sid, token)
+
+    store.quota = store.usage(sid) + size - 1  # one byte short: run 1 goes
+    token, notice = sharing.publish(store, shares, sid, second)
+    assert "Run 1 was removed" in notice, notice
+    assert store.run_ids(sid) == [second] and shares.manifest(token)
+
+    store.quota = store.usage(sid) + size // 2  # not even alone: refused whole
+    with pytest.raises(QuotaExceeded, match="This published run .* needs"):
+        sharing.publish(store, shares, sid, second)
+    assert [s["token"] for s in store.shares(sid)] == [token]
+    manifests = [p for p in shares.fs.find(shares.root) if p.endswith("manifest.json")]
+    assert len(manifests) == 1  # the refused one left nothing published
+    del first
+
+
+def test_a_session_holds_at_most_so_many_links_and_keys(app_and_sid, monkeypatch):
+    from app.server.store import QuotaExceeded
+
+    app, store, sid, run_id, _ = app_and_sid
+    shares = app.server.extensions["shares"]
+    monkeypatch.setattr(SessionStore, "MAX_SHARES", 2)
+    tokens = [sharing.publish(store, shares, sid, run_id)[0] for _ in range(2)]
+    with pytest.raises(QuotaExceeded, match="2 published links.*revoke one first"):
+        sharing.publish(store, shares, sid, run_id)
+    manifests = [p for p in shares.fs.find(shares.root) if p.endswith("manifest.json")]
+    assert len(manifests) == 2  # none left behind that nobody could revoke
+    sharing.revoke(store, shares, sid, tokens[0])
+    assert sharing.publish(store, shares, sid, run_id)[0]
+
+    keys = [sharing.create_key(store, shares, sid) for _ in range(2)]
+    with pytest.raises(QuotaExceeded, match="2 API keys"):
+        sharing.create_key(store, shares, sid)
+    assert all(shares.key_owner(k) for k in keys)
+    assert len(shares.fs.find(f"{shares.root}/keys")) == 2
+
+
+def test_the_share_button_says_why_not_one_more_link(
+    app_and_sid, settings, monkeypatch
+):
+    from app.ui.tabs import export as export_tab
+
+    app, store, sid, run_id, _ = app_and_sid
+    export = export_tab.ExportCallbacks(
+        store, settings, app.server.extensions["shares"]
+    )
+    monkeypatch.setattr(SessionStore, "MAX_SHARES", 1)
+    export.publish(1, False, run_id, sid)
+    shown = json.dumps(
+        export.publish(2, False, run_id, sid), default=lambda c: c.to_plotly_json()
+    )
+    assert "revoke one first" in shown and "Run 1: " in shown  # the link still listed

@@ -49,7 +49,7 @@ def _fields(html: str) -> dict[str, str]:
 
 def test_the_pages_what_if_predicts_as_the_app_does(app_and_sid):
     app, store, sid, run_id, report = app_and_sid
-    token = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
+    token, _ = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
     client = app.server.test_client()
     page = client.get(f"/r/{token}")
     html = page.get_data(as_text=True)
@@ -76,7 +76,7 @@ def test_the_pages_what_if_predicts_as_the_app_does(app_and_sid):
 
 def test_the_pages_batch_prediction_returns_the_apps_csv(app_and_sid, settings):
     app, store, sid, run_id, _ = app_and_sid
-    token = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
+    token, _ = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
     client = app.server.test_client()
     frame = store.get_frame(store.dataset(sid)["frame"]).head(40)
     content = frame.drop(columns=[TARGET]).to_csv(index=False).encode()
@@ -105,7 +105,7 @@ def test_the_pages_batch_prediction_returns_the_apps_csv(app_and_sid, settings):
 )
 def test_a_bad_file_is_a_sentence_on_the_page(app_and_sid, content, status, says):
     app, store, sid, run_id, _ = app_and_sid
-    token = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
+    token, _ = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
     client = app.server.test_client()
     data = {} if content is None else {"file": (io.BytesIO(content), "rows.csv")}
     got = client.post(
@@ -122,7 +122,7 @@ def test_too_many_rows_are_refused_on_the_page(settings, sid):
     app = create_app(few)
     store = SessionStore.from_settings(few)
     run_id, _ = _iris_run(store, sid, folds=0)
-    token = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
+    token, _ = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
     frame = store.get_frame(store.dataset(sid)["frame"]).head(11)
     got = app.server.test_client().post(
         f"/r/{token}/predictions",
@@ -136,7 +136,7 @@ def test_too_many_rows_are_refused_on_the_page(settings, sid):
 def test_a_revoked_links_page_and_predictions_are_gone(app_and_sid):
     app, store, sid, run_id, _ = app_and_sid
     shares = app.server.extensions["shares"]
-    token = sharing.publish(store, shares, sid, run_id)
+    token, _ = sharing.publish(store, shares, sid, run_id)
     client = app.server.test_client()
     sharing.revoke(store, shares, sid, token)
     assert client.get(f"/r/{token}?predict=1").status_code == 404
@@ -153,7 +153,7 @@ def test_the_pages_predictions_count_in_the_apis_rate(settings, sid):
     app = create_app(tight)
     store = SessionStore.from_settings(tight)
     run_id, _ = _iris_run(store, sid, folds=0)
-    token = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
+    token, _ = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
     client = app.server.test_client()
     assert client.get(f"/r/{token}").status_code == 200  # viewing is not counted
     codes = [client.get(f"/r/{token}?predict=1").status_code for _ in range(3)]
@@ -190,7 +190,7 @@ def test_a_mixed_runs_form_offers_categories_yes_no_and_dates(settings, sid):
         random_state=0,
     )
     run_id, report = services.train(store, sid, config)
-    token = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
+    token, _ = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
     client = app.server.test_client()
     html = client.get(f"/r/{token}").get_data(as_text=True)
     assert re.search(r'<select[^>]*name="x\.colour">', html)

@@ -134,6 +134,12 @@ def _run_keys(sid: str, entry: dict[str, Any]) -> list[str]:
     ]
 
 
+def _used(record: dict[str, Any]) -> int:
+    """Bytes a session record counts: what it holds and what it published."""
+    held = sum(int(e["bytes"]) for e in record.get("held", {}).values())
+    return held + sum(int(e.get("bytes") or 0) for e in record.get("shares", ()))
+
+
 def _empty_record() -> dict[str, Any]:
     return {"dataset": None, "held": {}, "seq": 0}
 
@@ -285,8 +291,8 @@ class SessionStore:
         return result
 
     def usage(self, sid: str) -> int:
-        """Bytes the session holds (by its ledger)."""
-        return sum(e["bytes"] for e in self.session(sid).get("held", {}).values())
+        """Bytes the session holds (by its ledger), its published runs included."""
+        return _used(self.session(sid))
 
     # -- the quota ---------------------------------------------------------------
     def _make_room(
@@ -318,7 +324,7 @@ class SessionStore:
         held = record["held"]
         current = (record.get("dataset") or {}).get("frame")
         keep = keep | {current}
-        total = sum(e["bytes"] for e in held.values())
+        total = _used(record)
         dropped = []
         while total + size > self.quota:
             used = {e.get("data") for e in held.values() if e["kind"] == "run"}
@@ -710,19 +716,74 @@ class SessionStore:
         self._run_entry(sid, run_id)
         return self.backend.get(f"explain:{sid}:{run_id}:{name}")
 
-    #: Links a session remembers (the newest kept).
+    #: Published links, and API keys, a session may hold at once.
     MAX_SHARES = 20
 
     def keep_share(
-        self, sid: str, token: str, number: int, private: bool = False
-    ) -> None:
-        """Remember that the session published its run ``number`` as ``token``."""
-        entry = {"token": token, "number": int(number), "private": bool(private)}
-        self._remember(sid, "shares", "token", entry)
+        self,
+        sid: str,
+        token: str,
+        run_id: str,
+        size: int,
+        private: bool = False,
+    ) -> str:
+        """Count the session's run ``run_id``, published as ``token`` (``size``
+        bytes), in its quota until revoked; the session's oldest items go to
+        make room, the run itself kept. Returns the notice of what went ("" if
+        nothing).
+
+        Raises
+        ------
+        QuotaExceeded
+            The session holds ``MAX_SHARES`` links already, or the published run
+            does not fit in the quota (nothing is changed).
+        """
+        entry = self._run_entry(sid, run_id)
+        published = {
+            "token": token,
+            "number": int(entry["number"]),
+            "private": bool(private),
+            "bytes": int(size),
+        }
+
+        def change(record: dict[str, Any]) -> list[dict[str, Any]]:
+            kept = list(record.get("shares", ()))
+            if len(kept) >= self.MAX_SHARES:
+                raise QuotaExceeded(
+                    f"This session has {len(kept)} published links, the most it "
+                    "may hold; revoke one first."
+                )
+            run = record["held"].get("run:" + run_id, {})
+            dropped = self._make_room(
+                record,
+                int(size),
+                {"run:" + run_id, run.get("data")},
+                "This published run (its model, report and code)",
+                "Revoke a link you no longer need.",
+            )
+            record["shares"] = [*kept, published]
+            return dropped
+
+        dropped = self._update(sid, change)
+        self._discard(sid, dropped)
+        return self._notice(dropped, [])
 
     def keep_key(self, sid: str, key_id: str, hint: str) -> None:
-        """Remember the session's API key ``key_id`` (``hint``: its first letters)."""
-        self._remember(sid, "keys", "id", {"id": key_id, "hint": hint})
+        """Remember the session's API key ``key_id`` (``hint``: its first letters).
+
+        Raises QuotaExceeded when the session holds ``MAX_SHARES`` keys already.
+        """
+
+        def change(record: dict[str, Any]) -> None:
+            kept = list(record.get("keys", ()))
+            if len(kept) >= self.MAX_SHARES:
+                raise QuotaExceeded(
+                    f"This session has {len(kept)} API keys, the most it may "
+                    "hold; revoke one first."
+                )
+            record["keys"] = [*kept, {"id": key_id, "hint": hint}]
+
+        self._update(sid, change)
 
     def keys(self, sid: str) -> list[dict[str, Any]]:
         """The session's API keys (oldest first): ``{id, hint}``."""
@@ -732,13 +793,6 @@ class SessionStore:
         """Forget an API key the session revoked."""
         self._forget(sid, "keys", "id", key_id)
 
-    def _remember(self, sid: str, kind: str, name: str, entry: dict) -> None:
-        def change(record: dict[str, Any]) -> None:
-            kept = [e for e in record.get(kind, ()) if e[name] != entry[name]]
-            record[kind] = [*kept, entry][-self.MAX_SHARES :]
-
-        self._update(sid, change)
-
     def _forget(self, sid: str, kind: str, name: str, value: str) -> None:
         def change(record: dict[str, Any]) -> None:
             record[kind] = [e for e in record.get(kind, ()) if e[name] != value]
@@ -746,11 +800,12 @@ class SessionStore:
         self._update(sid, change)
 
     def shares(self, sid: str) -> list[dict[str, Any]]:
-        """The links the session published (oldest first): ``{token, number}``."""
+        """The links the session published (oldest first): ``{token, number,
+        private, bytes}``."""
         return list(self.session(sid).get("shares", ()))
 
     def forget_share(self, sid: str, token: str) -> None:
-        """Forget a link the session revoked."""
+        """Forget a link the session revoked (its bytes no longer counted)."""
         self._forget(sid, "shares", "token", token)
 
     def keep_explanation(self, sid: str, run_id: str, name: str, value: Any) -> bool:

@@ -20,7 +20,7 @@ from app.ml.predict import (
     to_safe_csv,
 )
 from app.server.shares import ShareNotFound, Shares
-from app.server.store import SessionStore
+from app.server.store import SessionExpired, SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +44,19 @@ def _json_bytes(value: Any) -> bytes:
 
 def publish(
     store: SessionStore, shares: Shares, sid: str, run_id: str, private: bool = False
-) -> str:
+) -> tuple[str, str]:
     """Publish the session's run: its report, fitted pipeline, HTML report and
     code, under a new link (whose API needs one of the session's keys when
-    ``private``). Returns the link's token.
+    ``private``), counted in the session's quota until revoked. Returns the
+    link's token, and a notice of the items removed to make room ("" if none).
 
     Raises
     ------
     SessionExpired
         The run is gone.
+    QuotaExceeded
+        The session's links are at their maximum, or the run does not fit in
+        its quota (nothing is published).
     """
     from app import services  # the run's files, as the downloads make them
 
@@ -70,19 +74,25 @@ def publish(
         "dataset": report.get("data", {}).get("name", ""),
     }
     token = shares.publish(sid, files, about, private=private)
-    store.keep_share(sid, token, report["number"], private=private)
+    try:
+        notice = store.keep_share(sid, token, run_id, _size(files), private=private)
+    except SessionExpired:  # over the quota, or the run went meanwhile
+        shares.revoke(token, sid)
+        raise
     log.info("run %s published (%d bytes)", report["number"], _size(files))
-    return token
+    return token, notice
 
 
 def links(store: SessionStore, shares: Shares, sid: str) -> list[dict[str, Any]]:
-    """The session's published runs still published: ``{token, number}``,
-    the newest first."""
+    """The session's published runs still published: ``{token, number,
+    private, bytes}``, the newest first. A link found revoked (from another
+    instance, or by a cleanup) is forgotten, and no longer counted."""
     kept = []
     for entry in reversed(store.shares(sid)):
         try:
             shares.manifest(entry["token"])
         except ShareNotFound:
+            store.forget_share(sid, entry["token"])
             continue
         kept.append(entry)
     return kept
@@ -272,7 +282,11 @@ def create_key(store: SessionStore, shares: Shares, sid: str) -> str:
     """A new API key of the session (for its private links); the key itself is
     returned once and never kept."""
     key, key_id = shares.create_key(sid)
-    store.keep_key(sid, key_id, key[:7] + "…")
+    try:
+        store.keep_key(sid, key_id, key[:7] + "…")
+    except SessionExpired:  # as many keys as a session may hold
+        shares.revoke_key(key_id, sid)
+        raise
     log.info("an API key was created")
     return key
 

@@ -13,7 +13,7 @@ from dash.exceptions import PreventUpdate
 from app import services
 from app.config import Settings
 from app.server.shares import Shares
-from app.server.store import SessionExpired, SessionStore
+from app.server.store import QuotaExceeded, SessionExpired, SessionStore
 from app.services import sharing
 from app.ui import ids
 from app.ui.tabs import _inputs
@@ -258,10 +258,12 @@ class ExportCallbacks:
             run_id = _inputs.run_id(run_id) or services.latest_run(self.store, sid)
             if run_id is None:
                 return share_list([], "Train a model first.")
-            sharing.publish(
+            _, notice = sharing.publish(
                 self.store, self.shares, sid, run_id, private=private is True
             )
-            return self._panel(sid)
+            return self._panel(sid, notice)
+        except QuotaExceeded as exc:  # the links are kept; say why not one more
+            return self._panel(sid, str(exc))
         except SessionExpired as exc:
             return share_list([], str(exc))
 
@@ -272,6 +274,8 @@ class ExportCallbacks:
         try:
             key = sharing.create_key(self.store, self.shares, sid)
             return self._panel(sid, new_key=key)
+        except QuotaExceeded as exc:
+            return self._panel(sid, str(exc))
         except SessionExpired as exc:
             return share_list([], str(exc))
 
