@@ -11,7 +11,13 @@ from app.ml import TrainConfig, load_bundled, train_model
 from app.server.store import SessionStore, new_session_id
 
 #: Modules whose tests start a server: gunicorn, several app instances, Redis.
-SERVER_MODULES = {"test_gunicorn", "test_bigdata", "test_fair_jobs", "test_distributed"}
+SERVER_MODULES = {
+    "test_gunicorn",
+    "test_bigdata",
+    "test_fair_jobs",
+    "test_distributed",
+    "test_distributed_share",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

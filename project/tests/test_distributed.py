@@ -190,6 +190,7 @@ def _environment(redis_url: str, cache_dir: Path, **extra: str) -> dict[str, str
     env.update(
         REDIS_URL=redis_url,
         CACHE_DIR=str(cache_dir),
+        SHARE_URL=str(cache_dir.parent / "shares"),  # one for every instance
         LOG_LEVEL="info",
         PYTHONUNBUFFERED="1",
         **extra,

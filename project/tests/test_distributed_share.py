@@ -1,0 +1,75 @@
+"""A published run on many instances: two gunicorn instances on one Redis and one
+``SHARE_URL``. A link published through one opens on both; revoked through the
+other, it answers 404 on both at once."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from test_distributed import (  # noqa: F401 - fixtures
+    Page,
+    _click_train,
+    _load_bundled,
+    _prepare_training,
+    _services_stay_up,
+    cluster,
+)
+
+from app.ui import ids
+from tools.dashclient import components, prop_id, text
+
+SHARES = f"{ids.SHARE_LIST}.children"
+ROW = {
+    "sepal_length_cm": 6.3,
+    "sepal_width_cm": 3.3,
+    "petal_length_cm": 6.0,
+    "petal_width_cm": 2.5,
+}
+
+
+def _answers(link: str) -> list[int]:
+    """What the link's page, schema and prediction answer."""
+    api = link.replace("/r/", "/api/v1/runs/")
+    return [
+        requests.get(link, timeout=30).status_code,
+        requests.get(api, timeout=30).status_code,
+        requests.post(f"{api}/predict", json={"rows": [ROW]}, timeout=30).status_code,
+    ]
+
+
+def test_a_link_revoked_on_one_instance_is_gone_on_every_other_at_once(cluster):
+    a, b = cluster.a.base, cluster.b.base
+    page = Page(a)
+    assert "150 rows" in _load_bundled(page, a, "iris")
+    _prepare_training(page, a)
+    page.finish(page.follow([a], _click_train(page, a)))
+
+    page.set(ids.SHARE_BUTTON, n_clicks=1)
+    shown = page.call(a, SHARES, f"{ids.SHARE_BUTTON}.n_clicks")
+    assert "Run 1:" in text(shown[ids.SHARE_LIST])
+    path = next(p["href"] for p in components(shown[ids.SHARE_LIST]) if "href" in p)
+    assert path.startswith("/r/"), path
+    for base in (a, b):  # published on A, open on B too
+        assert _answers(base + path) == [200, 200, 200]
+    answer = requests.post(
+        f"{b}{path.replace('/r/', '/api/v1/runs/')}/predict",
+        json={"rows": [ROW]},
+        timeout=30,
+    )
+    assert answer.json()["predictions"] == ["virginica"]
+
+    # The visitor's page goes on on B, which revokes the link.
+    revoke = next(
+        p["id"]
+        for p in components(shown[ids.SHARE_LIST])
+        if isinstance(p.get("id"), dict) and p["id"]["type"] == ids.SHARE_REVOKE
+    )
+    page.set(revoke, n_clicks=1)
+    out = page.call(b, SHARES, prop_id(revoke, "n_clicks"))
+    revoked = time.monotonic()
+    assert "Run 1's link is revoked." in text(out[ids.SHARE_LIST])
+    answers = {base: _answers(base + path) for base in (a, b)}
+    elapsed = time.monotonic() - revoked
+    assert answers == {a: [404, 404, 404], b: [404, 404, 404]}
+    assert elapsed < 1.0, f"the six requests after revoking took {elapsed:.2f} s"
