@@ -38,7 +38,9 @@ def _answers(link: str) -> list[int]:
     ]
 
 
-def test_a_link_revoked_on_one_instance_is_gone_on_every_other_at_once(cluster):
+def test_a_link_revoked_on_one_instance_is_gone_on_every_other_at_once(
+    cluster,  # noqa: F811 - the fixture
+):
     a, b = cluster.a.base, cluster.b.base
     page = Page(a)
     assert "150 rows" in _load_bundled(page, a, "iris")
