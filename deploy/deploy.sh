@@ -22,6 +22,9 @@
 #                                the app sizes its store, session quota and job
 #                                budget to them unless CACHE_SIZE_MB,
 #                                SESSION_QUOTA_MB or JOB_MEMORY_MB are set
+#   SHARE_URL                    where published runs are kept: gs://BUCKET/prefix
+#                                (deploy/share-bucket.sh creates it) [unset: on
+#                                the instance's disk, gone with it; a warning]
 #   CLOUD_RUN_ENV_VARS           more app settings, KEY=VALUE;KEY=VALUE
 #   COMMIT_SHA                   recorded as the revision's commit-sha label
 #   GITHUB_OUTPUT                when set, gets url=... and revision=...
@@ -67,6 +70,16 @@ for name in CACHE_SIZE_MB JOB_MEMORY_MB SESSION_QUOTA_MB; do
     env_vars+=";$name=${!name}"
   fi
 done
+if [ -n "${SHARE_URL:-}" ]; then
+  if [[ "$SHARE_URL" != gs://?* ]]; then
+    echo "deploy: SHARE_URL must be a bucket (gs://BUCKET/prefix), got: $SHARE_URL" >&2
+    exit 2
+  fi
+  env_vars+=";SHARE_URL=$SHARE_URL"
+elif [[ "${CLOUD_RUN_ENV_VARS:-}" != *SHARE_URL=gs://* ]]; then
+  echo "deploy: warning: SHARE_URL is not set; published links live on an" \
+    "instance's disk and go with it (deploy/share-bucket.sh makes a bucket)" >&2
+fi
 if [ -n "${CLOUD_RUN_ENV_VARS:-}" ]; then
   env_vars+=";${CLOUD_RUN_ENV_VARS}"
 fi

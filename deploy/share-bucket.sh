@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Create (when missing) the private bucket that keeps published runs, and let the
+# service's runtime identity read and write its objects. Safe to run again.
+#
+#   REGION=europe-west1 SERVICE_ACCOUNT=dashboard-run@PROJECT.iam.gserviceaccount.com \
+#     deploy/share-bucket.sh gs://BUCKET[/prefix] [--dry-run]
+#
+# Then deploy with SHARE_URL=gs://BUCKET/prefix. The bucket has uniform access and
+# public access prevention: nothing in it is ever public; links are served by the
+# app, which checks them. Optional: PROJECT [gcloud's configured one].
+set -euo pipefail
+
+if [ "$#" -lt 1 ] || [ "$#" -gt 2 ] || [[ "$1" != gs://?* ]]; then
+  echo "usage: REGION=... SERVICE_ACCOUNT=... $0 gs://BUCKET[/prefix] [--dry-run]" >&2
+  exit 2
+fi
+dry_run=false
+if [ "${2:-}" = --dry-run ]; then
+  dry_run=true
+elif [ -n "${2:-}" ]; then
+  echo "share-bucket: unknown option $2" >&2
+  exit 2
+fi
+: "${REGION:?set REGION to the location of the bucket (the region of the service)}"
+: "${SERVICE_ACCOUNT:?set SERVICE_ACCOUNT to the runtime identity of the service}"
+path=${1#gs://}
+bucket="gs://${path%%/*}"
+common=()
+if [ -n "${PROJECT:-}" ]; then
+  common+=(--project="$PROJECT")
+fi
+
+run() {
+  if [ "$dry_run" = true ]; then
+    echo "would run: $*" >&2
+  else
+    "$@"
+  fi
+}
+
+if gcloud storage buckets describe "$bucket" "${common[@]}" --format='value(name)' \
+  >/dev/null 2>&1; then
+  echo "share-bucket: $bucket exists" >&2
+else
+  echo "share-bucket: creating $bucket in $REGION" >&2
+  run gcloud storage buckets create "$bucket" "${common[@]}" \
+    --location="$REGION" \
+    --uniform-bucket-level-access \
+    --public-access-prevention
+fi
+# objectUser: read, write, list and delete objects; nothing on the bucket itself.
+echo "share-bucket: $SERVICE_ACCOUNT may use the objects of $bucket" >&2
+run gcloud storage buckets add-iam-policy-binding "$bucket" "${common[@]}" \
+  --member="serviceAccount:$SERVICE_ACCOUNT" \
+  --role=roles/storage.objectUser \
+  --quiet >/dev/null
+echo "share-bucket: deploy with SHARE_URL=gs://$path" >&2
