@@ -77,6 +77,16 @@ def on_starting(server):
         jobs.start(server.app.wsgi())
 
 
+def post_fork(server, worker):
+    """In each new worker: the MCP endpoint's session, as every worker knows it
+    (see ``app.agents.after_fork``)."""
+    import sys
+
+    agents = sys.modules.get("app.agents")
+    if agents is not None:
+        agents.after_fork(server.app.wsgi())
+
+
 def on_exit(server):
     """Stop the job runner and its jobs, so that none outlives the server."""
     jobs = _jobs()

@@ -93,10 +93,10 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     limit = api.rate_limit(settings)  # API and pages' predictions alike
     server.register_blueprint(api.blueprint(shares, settings, limit))
     server.register_blueprint(viewer.blueprint(shares, settings, limit))
-    if settings.enable_mcp:
-        agents.install(app, shares, settings)
-    logs.install(server, project=settings.google_cloud_project)
     warm_up_token = secrets.token_urlsafe(32)
+    if settings.enable_mcp:
+        agents.install(app, shares, settings, internal_token=warm_up_token)
+    logs.install(server, project=settings.google_cloud_project)
     security.install(
         server,
         script_hashes=app.csp_hashes(),

@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 
 from app.app import create_app
 from app.ml import MODEL_SPECS
+from app.server import jobs
 from app.server.store import new_session_id
 from app.services import sharing
 
@@ -24,8 +25,11 @@ DASH_TASK_TOOLS = {"get_background_task_result", "cancel_background_task"}
 
 
 @pytest.fixture
-def served(settings):
-    app = create_app(dataclasses.replace(settings, enable_mcp=True))
+def served(settings, request):
+    """A live server with MCP on, and its job runner (trainings run there)."""
+    changes = getattr(request, "param", {})
+    app = create_app(dataclasses.replace(settings, enable_mcp=True, **changes))
+    jobs.start(app.server)
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -33,6 +37,7 @@ def served(settings):
         yield app, f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        jobs.stop(app.server)
 
 
 async def _calls(url: str, key: str | None, calls: list[tuple[str, dict]]):
@@ -107,6 +112,7 @@ def test_the_tools_train_explain_and_predict_with_a_key(served):
     assert run["run"] == 1 and run["model"] == "Random forest"
     accuracy = next(m for m in run["metrics"] if m["name"] == "accuracy")
     assert accuracy["holdout"] > 0.85 and accuracy["cv_mean"] > 0.85
+    assert 0.2 < accuracy["baseline"] < 0.5  # the majority class of three
     top = _result(explained)["features"]
     assert len(top) == 2 and top[0]["importance"] >= top[1]["importance"]
     assert "No model 'gpt'" in _result(wrong)["error"]
@@ -152,3 +158,36 @@ def test_without_enable_mcp_there_is_no_endpoint(settings):
     client = create_app(settings).server.test_client()
     answer = client.post("/_mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
     assert answer.status_code in (404, 405)
+
+
+@pytest.mark.parametrize("served", [{"job_seconds": 2}], indirect=True)
+def test_a_tools_training_runs_as_a_job_within_its_budget(served):
+    app, url = served
+    store, shares = app.server.extensions["store"], app.server.extensions["shares"]
+    key = sharing.create_key(store, shares, new_session_id())
+    heavy = {"n_estimators": 1000, "max_depth": None}
+    _, (quick, slow, after) = asyncio.run(
+        _calls(
+            url,
+            key,
+            [
+                ("train_model", {"dataset": "iris", "model": "logistic_regression"}),
+                (
+                    "train_model",
+                    {
+                        "dataset": "digits",
+                        "model": "random_forest",
+                        "parameters": heavy,
+                        "cv_folds": 10,
+                    },
+                ),
+                ("train_model", {"dataset": "wine", "model": "naive_bayes"}),
+            ],
+        )
+    )
+    assert _result(quick)["run"] == 1
+    refused = slow.structured_content["result"]
+    assert (
+        "ran longer than the 2 seconds this server allows one job" in refused["error"]
+    )
+    assert _result(after)["run"] == 2  # the web process is fine, and goes on

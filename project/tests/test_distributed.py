@@ -191,6 +191,7 @@ def _environment(redis_url: str, cache_dir: Path, **extra: str) -> dict[str, str
         REDIS_URL=redis_url,
         CACHE_DIR=str(cache_dir),
         SHARE_URL=str(cache_dir.parent / "shares"),  # one for every instance
+        ENABLE_MCP="1",  # the agents' trainings run on the workers
         LOG_LEVEL="info",
         PYTHONUNBUFFERED="1",
         **extra,

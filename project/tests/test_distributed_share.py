@@ -4,9 +4,11 @@ other, it answers 404 on both at once."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import requests
+from test_agents import _calls, _result
 from test_distributed import (  # noqa: F401 - fixtures
     Page,
     _click_train,
@@ -16,6 +18,8 @@ from test_distributed import (  # noqa: F401 - fixtures
     cluster,
 )
 
+from app.server.shares import Shares
+from app.services import sharing
 from app.ui import ids
 from tools.dashclient import components, prop_id, text
 
@@ -75,3 +79,23 @@ def test_a_link_revoked_on_one_instance_is_gone_on_every_other_at_once(
     elapsed = time.monotonic() - revoked
     assert answers == {a: [404, 404, 404], b: [404, 404, 404]}
     assert elapsed < 1.0, f"the six requests after revoking took {elapsed:.2f} s"
+
+
+def test_an_agents_training_runs_on_a_celery_worker(cluster):  # noqa: F811
+    store = cluster.store()
+    shares = Shares(str(cluster.root / "shares"))
+    key = sharing.create_key(store, shares, "agent-owner-0123456789ab")
+    _, (trained, explained) = asyncio.run(
+        _calls(
+            cluster.a.base,
+            key,
+            [
+                ("train_model", {"dataset": "wine", "model": "logistic_regression"}),
+                ("explain_run", {"run": 1, "top": 3}),
+            ],
+        )
+    )
+    run = _result(trained)
+    assert run["run"] == 1 and run["model"] == "Logistic regression"
+    assert len(_result(explained)["features"]) == 3
+    assert "agents.train" in cluster.worker.tail(200_000)  # the worker ran it
