@@ -52,7 +52,8 @@ def test_a_link_revoked_on_one_instance_is_gone_on_every_other_at_once(
     page.finish(page.follow([a], _click_train(page, a)))
 
     page.set(ids.SHARE_BUTTON, n_clicks=1)
-    shown = page.call(a, SHARES, f"{ids.SHARE_BUTTON}.n_clicks")
+    job = page.start(a, SHARES, f"{ids.SHARE_BUTTON}.n_clicks")  # on a worker
+    shown = page.finish(page.follow([a], job))
     assert "Run 1:" in text(shown[ids.SHARE_LIST])
     path = next(p["href"] for p in components(shown[ids.SHARE_LIST]) if "href" in p)
     assert path.startswith("/r/"), path

@@ -270,6 +270,15 @@ def test_the_published_code_and_report_are_the_runs(app_and_sid):
     model = shares.cached(token, sharing.MODEL_FILE, model_from_skops)
     frame = store.get_frame(store.dataset(sid)["frame"]).drop(columns=[TARGET])
     assert (model.predict(frame) == store.model(sid, run_id).predict(frame)).all()
+    # The explanation the Explain tab shows, in the files and in the report.
+    explained = json.loads(shares.read(token, sharing.EXPLAIN_FILE))["permutation"]
+    shown = services.explanation(store, sid, run_id, "permutation")
+    assert explained["features"] == shown["features"]
+    assert explained["mean"] == pytest.approx(shown["mean"], abs=1e-12)
+    page = shares.read(token, sharing.REPORT_FILE).decode()
+    assert "Permutation importance" in page and "Permutation importance" not in (
+        services.report_file(store, sid, run_id)
+    )
 
 
 def test_a_links_page_shows_the_run_read_only_with_its_downloads(app_and_sid):
@@ -421,13 +430,12 @@ def test_the_api_is_rate_limited_per_key_or_client(app_and_sid, settings):
 def test_published_runs_count_in_the_owners_quota_until_revoked(app_and_sid):
     app, store, sid, run_id, _ = app_and_sid
     shares = app.server.extensions["shares"]
+    services.explanation(store, sid, run_id, "permutation")  # kept with the run
     before = store.usage(sid)
     token, notice = sharing.publish(store, shares, sid, run_id)
-    published = sum(
-        len(shares.read(token, name))
-        for name in (sharing.RUN_FILE, sharing.MODEL_FILE)
-        + (sharing.REPORT_FILE, sharing.CODE_FILE)
-    )
+    files = (sharing.RUN_FILE, sharing.MODEL_FILE, sharing.REPORT_FILE)
+    files += (sharing.CODE_FILE, sharing.EXPLAIN_FILE)
+    published = sum(len(shares.read(token, name)) for name in files)
     assert notice == "" and store.usage(sid) == before + published
     sharing.revoke(store, shares, sid, token)
     assert store.usage(sid) == before

@@ -47,7 +47,7 @@ from app.ml import (
     train_model,
 )
 from app.server.store import SessionExpired, SessionStore, frame_to_bytes
-from app.ui.figures import make_run_figures
+from app.ui.figures import make_importance_figure, make_run_figures
 from app.ui.report import make_report_html
 
 log = logging.getLogger(__name__)
@@ -712,14 +712,23 @@ def data_file(store: SessionStore, sid: str, run_id: str) -> bytes:
     return frame_to_bytes(store.get_frame(report["data"]["frame"]))
 
 
-def report_file(store: SessionStore, sid: str, run_id: str) -> str:
-    """The run as a self-contained HTML report."""
+def report_file(
+    store: SessionStore,
+    sid: str,
+    run_id: str,
+    importance: Mapping[str, Any] | None = None,
+) -> str:
+    """The run as a self-contained HTML report (with its permutation
+    ``importance``, from :func:`explanation`, when given)."""
     report = store.run(sid, run_id)
+    figures = make_run_figures(report)
+    if importance is not None:
+        figures.append(make_importance_figure(dict(importance)))
     return make_report_html(
         report,
         run_id=str(report["number"]),
         dataset=report["data"],
-        figures=make_run_figures(report),
+        figures=figures,
     )
 
 

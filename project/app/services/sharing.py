@@ -29,6 +29,7 @@ RUN_FILE = "run.json"
 MODEL_FILE = "model.skops"
 REPORT_FILE = "report.html"
 CODE_FILE = "code.py"
+EXPLAIN_FILE = "explain.json"
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -45,8 +46,8 @@ def _json_bytes(value: Any) -> bytes:
 def publish(
     store: SessionStore, shares: Shares, sid: str, run_id: str, private: bool = False
 ) -> tuple[str, str]:
-    """Publish the session's run: its report, fitted pipeline, HTML report and
-    code, under a new link (whose API needs one of the session's keys when
+    """Publish the session's run: its report, fitted pipeline, permutation
+    importances, HTML report (with them) and code, under a new link (whose API needs one of the session's keys when
     ``private``), counted in the session's quota until revoked. Returns the
     link's token, and a notice of the items removed to make room ("" if none).
 
@@ -61,11 +62,13 @@ def publish(
     from app import services  # the run's files, as the downloads make them
 
     report = store.run(sid, run_id)
+    importance = services.explanation(store, sid, run_id, "permutation")
     files = {
         RUN_FILE: _json_bytes(_finite(report)),
         MODEL_FILE: services.model_file(store, sid, run_id),
-        REPORT_FILE: services.report_file(store, sid, run_id).encode(),
+        REPORT_FILE: services.report_file(store, sid, run_id, importance).encode(),
         CODE_FILE: services.code_file(store, sid, run_id).encode(),
+        EXPLAIN_FILE: _json_bytes(_finite({"permutation": importance})),
     }
     about = {
         "number": report["number"],

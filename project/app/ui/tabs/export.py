@@ -17,6 +17,7 @@ from app.server.store import QuotaExceeded, SessionExpired, SessionStore
 from app.services import sharing
 from app.ui import ids
 from app.ui.tabs import _inputs
+from app.ui.tabs._background import PLAIN
 from app.ui.tabs._inputs import triggered_id
 
 log = logging.getLogger(__name__)
@@ -185,13 +186,15 @@ class ExportCallbacks:
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
         )(self.download)
-        app.callback(
+        app.callback(  # a job: it explains the run and writes its files
             Output(ids.SHARE_LIST, "children"),
             Input(ids.SHARE_BUTTON, "n_clicks"),
             State(ids.SHARE_PRIVATE, "value"),
             State(ids.EVAL_RUN, "data"),
             State(ids.APP_SESSION, "data"),
             prevent_initial_call=True,
+            running=[(Output(ids.SHARE_BUTTON, "disabled"), True, False)],
+            **PLAIN,
         )(self.publish)
         app.callback(
             Output(ids.SHARE_LIST, "children", allow_duplicate=True),
