@@ -47,9 +47,10 @@ def publish(
     store: SessionStore, shares: Shares, sid: str, run_id: str, private: bool = False
 ) -> tuple[str, str]:
     """Publish the session's run: its report, fitted pipeline, permutation
-    importances, HTML report (with them) and code, under a new link (whose API needs one of the session's keys when
-    ``private``), counted in the session's quota until revoked. Returns the
-    link's token, and a notice of the items removed to make room ("" if none).
+    importances, HTML report (with them) and code, under a new link (whose API
+    needs one of the session's keys when ``private``), counted in the session's
+    quota until revoked. Returns the link's token, and a notice of the items
+    removed to make room ("" if none).
 
     Raises
     ------
