@@ -224,3 +224,14 @@ def test_form_fields_keep_what_was_sent_and_fill_the_rest():
         fields[1]["choices"] == ["a", "b", "zzz"] and fields[1]["note"] == "never seen"
     )
     assert fields[0]["help"] == "0 to 3 in training"
+
+
+def test_the_page_has_the_apps_security_headers_and_no_script(app_and_sid):
+    app, store, sid, run_id, _ = app_and_sid
+    token, _ = sharing.publish(store, app.server.extensions["shares"], sid, run_id)
+    client = app.server.test_client()
+    for page in (client.get(f"/r/{token}"), client.get(f"/r/{token}?predict=1")):
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+        assert "<script" not in page.get_data(as_text=True)
