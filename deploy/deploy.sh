@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Deploy one image, by digest, to Cloud Run with every setting spelled out, send all
-# traffic to the new revision, and print the service URL.
+# Deploy one image, by digest, to Cloud Run as a new revision that takes NO
+# traffic, reachable at its tag's URL, with every setting spelled out. Traffic
+# moves later, by deploy/promote.sh, once the revision passed its smoke test
+# (deploy/release.sh does the three in order).
 #
 #   SERVICE=dashboard REGION=europe-west1 deploy/deploy.sh IMAGE@sha256:DIGEST
 #
@@ -26,8 +28,12 @@
 #                                (deploy/share-bucket.sh creates it) [unset: on
 #                                the instance's disk, gone with it; a warning]
 #   CLOUD_RUN_ENV_VARS           more app settings, KEY=VALUE;KEY=VALUE
+#   DEPLOY_TAG                   the revision's tag: its URL is
+#                                https://TAG---SERVICE-... [candidate]
 #   COMMIT_SHA                   recorded as the revision's commit-sha label
-#   GITHUB_OUTPUT                when set, gets url=... and revision=...
+#   GITHUB_OUTPUT                when set, gets url=, revision= and tag_url=
+#
+# Prints url=..., revision=... and tag_url=... (one per line) on stdout.
 set -euo pipefail
 
 if [ "$#" -ne 1 ]; then
@@ -45,6 +51,12 @@ fi
 common=(--region="$REGION")
 if [ -n "${PROJECT:-}" ]; then
   common+=(--project="$PROJECT")
+fi
+
+tag="${DEPLOY_TAG:-candidate}"
+if ! [[ "$tag" =~ ^[a-z][a-z0-9-]{0,45}$ ]]; then
+  echo "deploy: DEPLOY_TAG must be lowercase letters, digits and -, got: $tag" >&2
+  exit 2
 fi
 
 timeout="${CLOUD_RUN_TIMEOUT:-600}"
@@ -99,6 +111,8 @@ flags=(
   --session-affinity
   --ingress=all
   --set-env-vars="^;^$env_vars"
+  --no-traffic
+  --tag="$tag"
 )
 # Background jobs (training, importances) run between the page's progress polls,
 # so by default the CPU stays allocated outside requests too.
@@ -116,23 +130,26 @@ if [ -n "${COMMIT_SHA:-}" ]; then
 fi
 flags+=(--labels="$labels" --quiet)
 
-echo "deploy: $SERVICE in $REGION <- $image" >&2
+echo "deploy: $SERVICE in $REGION <- $image (no traffic, tag $tag)" >&2
 gcloud run deploy "$SERVICE" "${flags[@]}"
-# A rollback pins traffic to an old revision; a new deploy takes it all back.
-gcloud run services update-traffic "$SERVICE" "${common[@]}" --to-latest --quiet
 
-url=$(gcloud run services describe "$SERVICE" "${common[@]}" --format='value(status.url)')
-revision=$(gcloud run services describe "$SERVICE" "${common[@]}" \
-  --format='value(status.latestReadyRevisionName)')
-if [ -z "$url" ]; then
-  echo "deploy: the service has no URL after the deploy" >&2
+described=$(gcloud run services describe "$SERVICE" "${common[@]}" --format=json)
+read -r url revision tag_url < <(
+  TAG="$tag" python3 -c '
+import json, os, sys
+status = json.load(sys.stdin).get("status", {})
+tagged = [t for t in status.get("traffic", []) if t.get("tag") == os.environ["TAG"]]
+print(status.get("url", "-"), status.get("latestReadyRevisionName", "-"),
+      tagged[0].get("url", "-") if tagged else "-")' <<<"$described"
+)
+if [ "$url" = - ] || [ "$revision" = - ] || [ "$tag_url" = - ]; then
+  echo "deploy: the service reports no URL, revision or tag URL after the deploy" >&2
   exit 1
 fi
-echo "deploy: revision $revision serves $url" >&2
-if [ -n "${GITHUB_OUTPUT:-}" ]; then
-  {
-    echo "url=$url"
-    echo "revision=$revision"
-  } >>"$GITHUB_OUTPUT"
-fi
-echo "$url"
+echo "deploy: revision $revision is at $tag_url (no traffic yet)" >&2
+for line in "url=$url" "revision=$revision" "tag_url=$tag_url"; do
+  echo "$line"
+  if [ -n "${GITHUB_OUTPUT:-}" ]; then
+    echo "$line" >>"$GITHUB_OUTPUT"
+  fi
+done

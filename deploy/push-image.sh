@@ -6,6 +6,7 @@
 #   deploy/push-image.sh LOCAL_IMAGE REPOSITORY COMMIT_SHA
 #   deploy/push-image.sh dashboard:ci gcr.io/my-project/dashboard "$GITHUB_SHA"
 #
+# LATEST=false leaves `latest` alone (a pull request's preview image).
 # Docker must already be logged in to the registry
 # (`gcloud auth configure-docker gcr.io` or LOCATION-docker.pkg.dev).
 # Progress goes to stderr; stdout is only the digest reference.
@@ -30,7 +31,11 @@ if ! [[ "$sha" =~ ^[0-9a-f]{7,40}$ ]]; then
   exit 2
 fi
 
-for tag in "$sha" latest; do
+tags=("$sha")
+if [ "${LATEST:-true}" != false ]; then
+  tags+=(latest)
+fi
+for tag in "${tags[@]}"; do
   docker tag "$local_image" "$repository:$tag"
   docker push "$repository:$tag" >&2
 done

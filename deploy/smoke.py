@@ -9,12 +9,20 @@ Checks, retrying for a while (a new revision may be cold-starting):
 - ``GET /_dash-layout`` answers 200 with JSON (the layout the page asks for).
 Prints one line per check and the response time; exits 1 if any check fails.
 Standard library only.
+
+Credentials, from the environment (never the command line, never printed):
+``SMOKE_ID_TOKEN``, an identity token for a service that requires one (sent as
+``X-Serverless-Authorization``, which Cloud Run checks and removes, leaving
+``Authorization`` to the app), and ``SMOKE_LOGIN``, ``user:password`` of the
+app's login (sent as HTTP Basic).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -25,7 +33,7 @@ import urllib.request
 def fetch(url: str, timeout: float) -> tuple[int, str, float]:
     """GET ``url``: (status, body, seconds); status 0 when there is no answer."""
     start = time.monotonic()
-    request = urllib.request.Request(url, headers={"User-Agent": "dashboard-smoke"})
+    request = urllib.request.Request(url, headers=credentials())
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:  # nosec B310
             body = resp.read().decode("utf-8", "replace")
@@ -34,6 +42,19 @@ def fetch(url: str, timeout: float) -> tuple[int, str, float]:
         return err.code, err.read().decode("utf-8", "replace"), time.monotonic() - start
     except (urllib.error.URLError, OSError) as err:
         return 0, str(err), time.monotonic() - start
+
+
+def credentials() -> dict[str, str]:
+    """The request headers: who is asking, with the credentials the environment
+    gives (see the module's docstring)."""
+    headers = {"User-Agent": "dashboard-smoke"}
+    token = os.environ.get("SMOKE_ID_TOKEN", "").strip()
+    if token:
+        headers["X-Serverless-Authorization"] = f"Bearer {token}"
+    login = os.environ.get("SMOKE_LOGIN", "")
+    if login:
+        headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
+    return headers
 
 
 def _is_health(body: str) -> bool:

@@ -117,15 +117,37 @@ def load_script(name: str):
 # ---------------------------------------------------------------- deploy.sh
 
 
-def deploy_rules(fake: FakeTools, *scope: str) -> None:
+REVISION = "dashboard-00042-xyz"
+
+
+def described(
+    url: str = URL, tag: str = "candidate", tag_url: str | None = None
+) -> str:
+    """What ``gcloud run services describe --format=json`` prints after a deploy
+    with no traffic: the new revision is the latest ready one, at its tag's URL."""
+    host = url.split("://", 1)[1]
+    return json.dumps(
+        {
+            "status": {
+                "url": url,
+                "latestReadyRevisionName": REVISION,
+                "traffic": [
+                    {"revisionName": "dashboard-00041-abc", "percent": 100},
+                    {
+                        "revisionName": REVISION,
+                        "tag": tag,
+                        "url": tag_url or f"https://{tag}---{host}",
+                    },
+                ],
+            }
+        }
+    )
+
+
+def deploy_rules(fake: FakeTools, *scope: str, **described_as: str) -> None:
     describe = ["run", "services", "describe", "dashboard", "--region=europe-west1"]
-    fake.on("gcloud", *describe, *scope, "--format=value(status.url)", stdout=URL)
     fake.on(
-        "gcloud",
-        *describe,
-        *scope,
-        "--format=value(status.latestReadyRevisionName)",
-        stdout="dashboard-00042-xyz\n",
+        "gcloud", *describe, *scope, "--format=json", stdout=described(**described_as)
     )
 
 
@@ -142,7 +164,7 @@ def env_vars(call: list[str]) -> dict[str, str]:
     return dict(item.split("=", 1) for item in value[3:].split(";"))
 
 
-def test_deploy_ships_the_digest_then_moves_traffic_and_reports(fake):
+def test_deploy_ships_the_digest_with_no_traffic_and_reports(fake):
     deploy_rules(fake)
     result = fake.run(
         "bash",
@@ -153,7 +175,6 @@ def test_deploy_ships_the_digest_then_moves_traffic_and_reports(fake):
         COMMIT_SHA=SHA,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == URL + "\n"
     calls = fake.calls("gcloud")
     deploys = [c for c in calls if c[1:4] == ["run", "deploy", "dashboard"]]
     assert len(deploys) == 1
@@ -170,12 +191,12 @@ def test_deploy_ships_the_digest_then_moves_traffic_and_reports(fake):
     # Sessions stay on one instance; the job runner keeps its CPU between requests.
     assert "session-affinity" in deploy and "no-cpu-throttling" in deploy
     assert f"commit-sha={SHA}" in deploy["labels"]
-    # Traffic moves to the new revision after it is deployed, then the URL is read.
-    order = [" ".join(c[1:4]) for c in calls]
-    assert order.index("run deploy dashboard") < order.index(
-        "run services update-traffic"
-    )
-    assert fake.output.read_text() == f"url={URL}\nrevision=dashboard-00042-xyz\n"
+    # The new revision takes no traffic: it is reached at its tag's URL.
+    assert "no-traffic" in deploy and deploy["tag"] == "candidate"
+    assert not [c for c in calls if "update-traffic" in c]
+    tag_url = "https://candidate---" + URL.split("://")[1]
+    lines = f"url={URL}\nrevision={REVISION}\ntag_url={tag_url}\n"
+    assert result.stdout == lines and fake.output.read_text() == lines
 
 
 def test_deploy_overrides_reach_the_flags(fake):
