@@ -219,3 +219,48 @@ def test_a_previews_image_leaves_latest_alone(fake):  # noqa: F811
     )
     assert result.returncode == 0, result.stderr
     assert [c[2] for c in fake.calls("docker") if c[1] == "push"] == [f"{IMAGE}:{SHA}"]
+
+
+def test_the_rescan_finds_the_image_that_serves_not_a_candidate(fake):  # noqa: F811
+    import json
+
+    traffic = [
+        {"revisionName": "dashboard-00041-abc", "percent": 100},
+        {"revisionName": REVISION, "tag": "candidate"},  # failed its smoke test
+    ]
+    fake.on(
+        "gcloud",
+        "run",
+        "services",
+        "describe",
+        stdout=json.dumps({"status": {"traffic": traffic}}),
+    )
+    fake.on(
+        "gcloud",
+        "run",
+        "revisions",
+        "describe",
+        "dashboard-00041-abc",
+        stdout=f"{IMAGE}@{DIGEST}\n",
+    )
+    env = {"SERVICE": "dashboard", "REGION": "europe-west1"}
+    result = fake.run("bash", DEPLOY / "serving-image.sh", **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{IMAGE}@{DIGEST}\n"
+    asked = [c[4] for c in fake.calls("gcloud") if c[1:3] == ["run", "revisions"]]
+    assert asked == ["dashboard-00041-abc"]
+
+
+def test_every_workflows_actions_are_pinned_to_a_commit_with_its_version():
+    import re
+
+    files = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    assert {f.name for f in files} >= {"main.yml", "preview-cleanup.yml", "rescan.yml"}
+    for path in files:
+        text = path.read_text()
+        for ref, rest in re.findall(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", text, re.M):
+            name, _, pin = ref.partition("@")
+            assert re.fullmatch(r"[0-9a-f]{40}", pin), f"{path.name}: {ref}"
+            assert re.search(r"#\s*v\d+(\.\d+)*", rest), f"{path.name}: {name}"
+        for image in re.findall(r"docker_name:\s*(\S+)", text):
+            assert re.search(r"@sha256:[0-9a-f]{64}$", image), image
