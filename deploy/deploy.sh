@@ -16,7 +16,12 @@
 #   CLOUD_RUN_MAX_INSTANCES      cost ceiling [3]
 #   CLOUD_RUN_TIMEOUT            request timeout in seconds [600]
 #   CLOUD_RUN_CPU_ALWAYS         "false": CPU only while requests run [true]
-#   CLOUD_RUN_SERVICE_ACCOUNT    identity the service runs as [project default]
+#   CLOUD_RUN_SERVICE_ACCOUNT    identity the service runs as (required: the
+#                                default compute account has far more rights)
+#   CLOUD_RUN_SECRETS            secrets as environment variables, from Secret
+#                                Manager: NAME=SECRET:VERSION,... (for example
+#                                REDIS_URL=dashboard-redis-url:latest); the
+#                                runtime identity needs secretAccessor on each
 #   WEB_CONCURRENCY, GUNICORN_THREADS, LOG_LEVEL
 #                                app settings [2, 4, info]; JOB_SLOTS follows
 #                                CLOUD_RUN_CPU and MEMORY_MB CLOUD_RUN_MEMORY (a
@@ -47,6 +52,7 @@ if ! [[ "$image" =~ @sha256:[0-9a-f]{64}$ ]]; then
 fi
 : "${SERVICE:?set SERVICE to the Cloud Run service name}"
 : "${REGION:?set REGION to the Cloud Run region}"
+: "${CLOUD_RUN_SERVICE_ACCOUNT:?set CLOUD_RUN_SERVICE_ACCOUNT to the runtime identity (deploy/setup.sh makes it)}"
 
 common=(--region="$REGION")
 if [ -n "${PROJECT:-}" ]; then
@@ -93,6 +99,15 @@ elif [[ "${CLOUD_RUN_ENV_VARS:-}" != *SHARE_URL=gs://* ]]; then
     "instance's disk and go with it (deploy/share-bucket.sh makes a bucket)" >&2
 fi
 if [ -n "${CLOUD_RUN_ENV_VARS:-}" ]; then
+  # Credentials never travel as plain variables (readable by anyone who may view
+  # the service): they come from Secret Manager.
+  for name in REDIS_URL SECRET_KEY AUTH_USERS; do
+    if [[ ";$CLOUD_RUN_ENV_VARS" == *";$name="* ]]; then
+      echo "deploy: $name is a credential; pass it in CLOUD_RUN_SECRETS" \
+        "($name=SECRET:VERSION), not CLOUD_RUN_ENV_VARS" >&2
+      exit 2
+    fi
+  done
   env_vars+=";${CLOUD_RUN_ENV_VARS}"
 fi
 
@@ -113,16 +128,24 @@ flags=(
   --set-env-vars="^;^$env_vars"
   --no-traffic
   --tag="$tag"
+  --service-account="$CLOUD_RUN_SERVICE_ACCOUNT"
+  # Ready when /healthz answers (the app built, its job runner started), not when
+  # the port merely accepts a connection: up to 2 minutes.
+  --startup-probe="httpGet.path=/healthz,httpGet.port=8050,initialDelaySeconds=0,timeoutSeconds=2,periodSeconds=2,failureThreshold=60"
 )
+if [ -n "${CLOUD_RUN_SECRETS:-}" ]; then
+  if ! [[ "$CLOUD_RUN_SECRETS" =~ ^[A-Z_][A-Z0-9_]*=[A-Za-z0-9_-]+:(latest|[0-9]+)(,[A-Z_][A-Z0-9_]*=[A-Za-z0-9_-]+:(latest|[0-9]+))*$ ]]; then
+    echo "deploy: CLOUD_RUN_SECRETS must be NAME=SECRET:VERSION,..., got: $CLOUD_RUN_SECRETS" >&2
+    exit 2
+  fi
+  flags+=(--update-secrets="$CLOUD_RUN_SECRETS")
+fi
 # Background jobs (training, importances) run between the page's progress polls,
 # so by default the CPU stays allocated outside requests too.
 if [ "${CLOUD_RUN_CPU_ALWAYS:-true}" = false ]; then
   flags+=(--cpu-throttling)
 else
   flags+=(--no-cpu-throttling)
-fi
-if [ -n "${CLOUD_RUN_SERVICE_ACCOUNT:-}" ]; then
-  flags+=(--service-account="$CLOUD_RUN_SERVICE_ACCOUNT")
 fi
 labels="managed-by=github-actions"
 if [ -n "${COMMIT_SHA:-}" ]; then

@@ -29,6 +29,7 @@ DIGEST = "sha256:" + "a" * 64
 SHA = "0123456789abcdef0123456789abcdef01234567"
 IMAGE = "gcr.io/demo-project/dashboard"
 URL = "https://dashboard-abc123-ew.a.run.app"
+RUNTIME = "dashboard-run@demo-project.iam.gserviceaccount.com"
 
 FAKE_TOOL = """#!{python}
 import json, os, sys
@@ -79,6 +80,8 @@ class FakeTools:
             FAKE_LOG=str(self.log),
             FAKE_RULES=str(self.rules_file),
             GITHUB_OUTPUT=str(self.output),
+            # The deploy requires the service's runtime identity.
+            CLOUD_RUN_SERVICE_ACCOUNT=RUNTIME,
         )
         env.update(extra)
         return env
@@ -217,7 +220,8 @@ def test_deploy_overrides_reach_the_flags(fake):
         CLOUD_RUN_TIMEOUT="900",
         CLOUD_RUN_CPU_ALWAYS="false",
         CLOUD_RUN_SERVICE_ACCOUNT="runtime@demo-project.iam.gserviceaccount.com",
-        CLOUD_RUN_ENV_VARS="REDIS_URL=redis://10.0.0.3:6379/0;MAX_UPLOAD_MB=50",
+        CLOUD_RUN_ENV_VARS="MAX_UPLOAD_MB=50;ENABLE_MCP=1",
+        CLOUD_RUN_SECRETS="REDIS_URL=dashboard-redis-url:latest,SECRET_KEY=key:3",
         WEB_CONCURRENCY="4",
     )
     assert result.returncode == 0, result.stderr
@@ -242,7 +246,8 @@ def test_deploy_overrides_reach_the_flags(fake):
         "--service-account=runtime@demo-project.iam.gserviceaccount.com",
         "--set-env-vars=^;^LOG_LEVEL=info;WEB_CONCURRENCY=4;GUNICORN_THREADS=4;"
         "GUNICORN_TIMEOUT=900;MEMORY_MB=4096;JOB_SLOTS=2;JOB_MEMORY_MB=900;"
-        "REDIS_URL=redis://10.0.0.3:6379/0;MAX_UPLOAD_MB=50",
+        "MAX_UPLOAD_MB=50;ENABLE_MCP=1",
+        "--update-secrets=REDIS_URL=dashboard-redis-url:latest,SECRET_KEY=key:3",
         "--labels=managed-by=github-actions",
     ):
         assert flag in deploy

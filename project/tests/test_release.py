@@ -264,3 +264,41 @@ def test_every_workflows_actions_are_pinned_to_a_commit_with_its_version():
             assert re.search(r"#\s*v\d+(\.\d+)*", rest), f"{path.name}: {name}"
         for image in re.findall(r"docker_name:\s*(\S+)", text):
             assert re.search(r"@sha256:[0-9a-f]{64}$", image), image
+
+
+def _deploy(fake, **env: str):  # noqa: F811
+    deploy_rules(fake)
+    return fake.run(
+        "bash",
+        DEPLOY / "deploy.sh",
+        f"{IMAGE}@{DIGEST}",
+        SERVICE="dashboard",
+        REGION="europe-west1",
+        **env,
+    )
+
+
+def test_the_deploy_needs_a_runtime_identity_and_probes_health(fake):  # noqa: F811
+    refused = _deploy(fake, CLOUD_RUN_SERVICE_ACCOUNT="")
+    assert refused.returncode != 0 and "CLOUD_RUN_SERVICE_ACCOUNT" in refused.stderr
+    assert fake.calls("gcloud") == []
+    assert _deploy(fake).returncode == 0
+    (deployed,) = [c for c in fake.calls("gcloud") if c[1:3] == ["run", "deploy"]]
+    probe = dict(
+        item.split("=", 1) for item in flags(deployed)["startup-probe"].split(",")
+    )
+    assert probe["httpGet.path"] == "/healthz" and probe["httpGet.port"] == "8050"
+    budget = int(probe["periodSeconds"]) * int(probe["failureThreshold"])
+    assert 60 <= budget <= 240  # a cold start, well within Cloud Run's 600 s
+
+
+@pytest.mark.parametrize("name", ["REDIS_URL", "SECRET_KEY", "AUTH_USERS"])
+def test_credentials_are_refused_as_plain_variables(fake, name):  # noqa: F811
+    result = _deploy(fake, CLOUD_RUN_ENV_VARS=f"MAX_UPLOAD_MB=5;{name}=x")
+    assert result.returncode == 2 and "CLOUD_RUN_SECRETS" in result.stderr
+    assert fake.calls("gcloud") == []
+
+
+def test_malformed_secrets_are_refused(fake):  # noqa: F811
+    result = _deploy(fake, CLOUD_RUN_SECRETS="REDIS_URL=redis://10.0.0.3")
+    assert result.returncode == 2 and fake.calls("gcloud") == []
