@@ -7,7 +7,7 @@ PORT ?= 8050
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit integration e2e browser services bench lock clean
+.PHONY: help run test lint unit integration e2e browser services bench lock clean gcp-setup
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ lock: $(BIN)/python ## Re-pin project/requirements*.txt from the .in files
 	$(BIN)/python -m pip install --quiet pip-tools
 	cd project && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
 	cd project && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
+
+gcp-setup: ## Create or update the Google Cloud set-up (deploy/setup.py; ARGS="--project ... --dry-run")
+	$(PYTHON) deploy/setup.py $(ARGS)
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache project/.pytest_cache

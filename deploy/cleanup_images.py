@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""Delete the app's old images from the registry, never one that Cloud Run may need.
+"""Report (or delete) the app's old images in the registry, never one that Cloud
+Run may need.
 
     python3 deploy/cleanup_images.py --image gcr.io/PROJECT/APP \\
         --service dashboard --region europe-west1 [--keep 5] [--dry-run]
+
+The registry's own cleanup policy (deploy/setup.py) does the deleting; the
+pipeline runs this with ``--dry-run`` as a report of what could go and why the
+rest stays, in a job of its own that never fails the deploy.
 
 What may go: images with no tag, and images whose only tags are commit SHAs (the
 pipeline tags every push with its commit; those tags would otherwise keep every
 image for ever). What always stays:
 - any image with another tag (``latest``, a release name, ...);
 - the image of every revision that serves traffic (or has a traffic tag);
+- every image any revision of another Cloud Run service, or any Cloud Run job, of
+  the project refers to (a worker pool, a preview's service, a batch job...);
 - the images of the ``--keep`` most recent revisions (rollback targets);
 - the ``--keep`` most recently pushed images (pushed but not yet deployed).
 
@@ -113,11 +120,41 @@ def serving_revisions(service: dict[str, Any]) -> set[str]:
     return names
 
 
+def images_in(value: Any, repository: str, tag_digests: dict[str, str]) -> set[str]:
+    """The digests of ``repository``'s images that a resource's JSON (a
+    revision, a job) names anywhere, by digest or by tag."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for item in value.values():
+            found |= images_in(item, repository, tag_digests)
+    elif isinstance(value, list):
+        for item in value:
+            found |= images_in(item, repository, tag_digests)
+    elif isinstance(value, str) and value.startswith(repository + "@"):
+        found.add(digest_of(value) or "")
+    elif isinstance(value, str) and value.startswith(repository + ":"):
+        found.add(tag_digests.get(value.rsplit(":", 1)[1], ""))
+    return found - {""}
+
+
+def used_elsewhere(
+    others: list[tuple[str, Any]], repository: str, images: list[dict[str, Any]]
+) -> dict[str, str]:
+    """digest -> which other service or job uses it, from ``(label, JSON)``."""
+    tag_digests = {tag: image["version"] for image in images for tag in tags_of(image)}
+    used: dict[str, str] = {}
+    for label, resource in others:
+        for found in sorted(images_in(resource, repository, tag_digests)):
+            used.setdefault(found, f"used by {label}")
+    return used
+
+
 def plan(
     images: list[dict[str, Any]],
     revisions: list[dict[str, Any]],
     service: dict[str, Any],
     keep: int,
+    elsewhere: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Which images to delete, and why each other one stays (digest -> reason)."""
     tag_digests = {tag: image["version"] for image in images for tag in tags_of(image)}
@@ -150,8 +187,35 @@ def plan(
         reverse=True,
     )[:keep]
     keep_all((image["version"] for image in newest), "recently pushed")
+    for found, reason in (elsewhere or {}).items():
+        kept.setdefault(found, reason)
     doomed = [image for image in images if image["version"] not in kept]
     return doomed, kept
+
+
+def other_users(service: str, region: str, project: list[str]) -> list[tuple[str, Any]]:
+    """Every other Cloud Run service's revisions, and every Cloud Run job, of the
+    project (all regions), as ``(label, JSON)``."""
+    found: list[tuple[str, Any]] = []
+    for other in gcloud_json("run", "services", "list", *project) or []:
+        meta = other.get("metadata") or {}
+        name = meta.get("name")
+        where = (meta.get("labels") or {}).get("cloud.googleapis.com/location")
+        if not name or not where or (name == service and where == region):
+            continue
+        revisions = gcloud_json(
+            "run",
+            "revisions",
+            "list",
+            f"--service={name}",
+            f"--region={where}",
+            *project,
+        )
+        found.append((f"service {name} ({where})", revisions))
+    for job in gcloud_json("run", "jobs", "list", *project) or []:
+        name = (job.get("metadata") or {}).get("name", "?")
+        found.append((f"job {name}", job))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,13 +248,15 @@ def main(argv: list[str] | None = None) -> int:
         images = gcloud_json(
             "artifacts", "docker", "images", "list", image, "--include-tags", *project
         )
+        others = other_users(args.service, args.region, project)
     except (GcloudError, ValueError) as err:
         print(f"cleanup: nothing deleted, a read failed: {err}", file=sys.stderr)
         return 1
     if isinstance(service, list):  # describe gives an object; be strict
         service = service[0] if service else {}
     images = [i for i in images if digest_of(i.get("version"))]
-    doomed, kept = plan(images, revisions, service, args.keep)
+    elsewhere = used_elsewhere(others, image, images)
+    doomed, kept = plan(images, revisions, service, args.keep, elsewhere)
 
     print(f"cleanup: {len(images)} images in {image}, {len(kept)} kept")
     for digest, reason in sorted(kept.items(), key=lambda item: item[1]):

@@ -49,9 +49,23 @@ else
     --public-access-prevention
 fi
 # objectUser: read, write, list and delete objects; nothing on the bucket itself.
-echo "share-bucket: $SERVICE_ACCOUNT may use the objects of $bucket" >&2
-run gcloud storage buckets add-iam-policy-binding "$bucket" "${common[@]}" \
-  --member="serviceAccount:$SERVICE_ACCOUNT" \
-  --role=roles/storage.objectUser \
-  --quiet >/dev/null
+member="serviceAccount:$SERVICE_ACCOUNT"
+role=roles/storage.objectUser
+policy=$(gcloud storage buckets get-iam-policy "$bucket" "${common[@]}" --format=json \
+  2>/dev/null || true)
+if MEMBER="$member" ROLE="$role" python3 -c '
+import json, os, sys
+try:
+    policy = json.load(sys.stdin) or {}
+except ValueError:
+    policy = {}
+sys.exit(not any(b.get("role") == os.environ["ROLE"]
+                 and os.environ["MEMBER"] in b.get("members", ())
+                 for b in policy.get("bindings", ())))' <<<"$policy"; then
+  echo "share-bucket: $SERVICE_ACCOUNT may use the objects of $bucket already" >&2
+else
+  echo "share-bucket: $SERVICE_ACCOUNT may use the objects of $bucket" >&2
+  run gcloud storage buckets add-iam-policy-binding "$bucket" "${common[@]}" \
+    --member="$member" --role="$role" --quiet >/dev/null
+fi
 echo "share-bucket: deploy with SHARE_URL=gs://$path" >&2

@@ -302,3 +302,70 @@ def test_credentials_are_refused_as_plain_variables(fake, name):  # noqa: F811
 def test_malformed_secrets_are_refused(fake):  # noqa: F811
     result = _deploy(fake, CLOUD_RUN_SECRETS="REDIS_URL=redis://10.0.0.3")
     assert result.returncode == 2 and fake.calls("gcloud") == []
+
+
+def test_the_cleanup_report_keeps_what_other_services_and_jobs_use(fake):  # noqa: F811
+    import json
+    import sys
+
+    from test_deploy_scripts import CLEANUP_ARGS, cleanup_rules, digest
+
+    cleanup_rules(fake)
+    worker = {
+        "metadata": {
+            "name": "dashboard-worker",
+            "labels": {"cloud.googleapis.com/location": "europe-west1"},
+        }
+    }
+    itself = {
+        "metadata": {
+            "name": "dashboard",
+            "labels": {"cloud.googleapis.com/location": "europe-west1"},
+        }
+    }
+    fake.rules["gcloud"].insert(
+        0,
+        {
+            "args": ["run", "revisions", "list", "--service=dashboard-worker"],
+            "stdout": json.dumps(
+                [{"spec": {"containers": [{"image": f"{IMAGE}@{digest('1')}"}]}}]
+            ),
+            "exit": 0,
+        },
+    )
+    fake.on("gcloud", "run", "services", "list", stdout=json.dumps([itself, worker]))
+    job = {
+        "metadata": {"name": "nightly"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "template": {
+                        "spec": {"containers": [{"image": f"{IMAGE}:{'3' * 40}"}]}
+                    }
+                }
+            }
+        },
+    }
+    fake.on("gcloud", "run", "jobs", "list", stdout=json.dumps([job]))
+    result = fake.run(
+        sys.executable, DEPLOY / "cleanup_images.py", *CLEANUP_ARGS, "--dry-run"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "used by service dashboard-worker (europe-west1)" in result.stdout
+    assert "used by job nightly" in result.stdout
+    assert "would delete 1 image(s)" in result.stdout  # of 3 before
+    assert not [c for c in fake.calls("gcloud") if "delete" in c]
+
+
+def test_the_cleanup_report_runs_apart_and_never_fails_the_deploy():
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    jobs = workflow["jobs"]
+    assert not [
+        s for s in jobs["deploy"]["steps"] if "cleanup_images.py" in s.get("run", "")
+    ]
+    report = jobs["cleanup-report"]
+    assert report["needs"] == "deploy" and report["continue-on-error"] is True
+    (run,) = [
+        s["run"] for s in report["steps"] if "cleanup_images.py" in s.get("run", "")
+    ]
+    assert "--dry-run" in run

@@ -26,7 +26,11 @@ def _bucket(fake, *argv: str, **env: str):  # noqa: F811 - the fixture
 
 
 def _writes(fake) -> list[list[str]]:  # noqa: F811
-    return [c for c in fake.calls("gcloud") if "describe" not in c]
+    return [
+        c
+        for c in fake.calls("gcloud")
+        if "describe" not in c and "get-iam-policy" not in c
+    ]
 
 
 def test_a_missing_bucket_is_created_private_and_opened_to_the_service(
@@ -56,8 +60,28 @@ def test_an_existing_bucket_is_left_as_it_is(fake):  # noqa: F811
     fake.on("gcloud", "storage", "buckets", "describe", stdout="demo-shares\n")
     result = _bucket(fake, "gs://demo-shares")
     assert result.returncode == 0, result.stderr
-    (granted,) = _writes(fake)  # no create; the binding is idempotent
+    (granted,) = _writes(fake)  # no create; the missing binding only
     assert granted[3] == "add-iam-policy-binding"
+
+
+def test_a_bucket_set_up_already_gets_no_write(fake):  # noqa: F811
+    import json
+
+    fake.on("gcloud", "storage", "buckets", "describe", stdout="demo-shares\n")
+    binding = {
+        "role": "roles/storage.objectUser",
+        "members": [f"serviceAccount:{ACCOUNT}"],
+    }
+    fake.on(
+        "gcloud",
+        "storage",
+        "buckets",
+        "get-iam-policy",
+        stdout=json.dumps({"bindings": [binding]}),
+    )
+    result = _bucket(fake, "gs://demo-shares")
+    assert result.returncode == 0, result.stderr
+    assert _writes(fake) == []
 
 
 def test_a_dry_run_changes_nothing(fake):  # noqa: F811
