@@ -10,6 +10,7 @@
 # the podman options below (they suit a machine without systemd or overlayfs).
 #
 # Environment: CONTAINER_TEST_IMAGES="prod local" (which images; default both),
+# MAX_IMAGE_MB (the production image's size limit; default 760, a ratchet),
 # KEEP_IMAGES=1 (keep the built images; by default they are removed, the
 # stand-in base images are kept for the next run).
 set -euo pipefail
@@ -110,7 +111,14 @@ for name in $images; do
   echo "== build $dockerfile -> $image"
   start=$SECONDS
   log=$(mktemp)
-  if ! "${engine_cmd[@]}" build "${build_opts[@]}" -f "$dockerfile" -t "$image" project/ >"$log" 2>&1; then
+  build_file=$dockerfile
+  if [ "$engine" = podman ]; then
+    # The Dockerfile names its base by digest, which only the registry has: build
+    # a copy whose FROM lines name the stand-in instead (nothing else changes).
+    build_file=$(mktemp)
+    sed -E "s#^FROM python:[^ ]+@sha256:[0-9a-f]{64}#FROM $base#" "$dockerfile" >"$build_file"
+  fi
+  if ! "${engine_cmd[@]}" build "${build_opts[@]}" -f "$build_file" -t "$image" project/ >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     rm -f "$log"
     echo "FAIL  $dockerfile builds" >&2
@@ -125,8 +133,14 @@ for name in $images; do
 
   out=$(mktemp)
   set +e
+  limit=()
+  if [ "$name" = prod ]; then
+    # A ratchet: the production image may not grow past this (on the stand-in
+    # base, 183 MB; it measured 746 MB). The goal is 550 MB (docs/deploy.md).
+    limit=(--max-mb "${MAX_IMAGE_MB:-760}")
+  fi
   python3 deploy/container_check.py "$image" --engine "$cmd" --base "$base" \
-    "${run_opts[@]}" | tee "$out"
+    "${limit[@]}" "${run_opts[@]}" | tee "$out"
   status=${PIPESTATUS[0]}
   set -e
   passed=$(grep -c '^PASS ' "$out" || true)

@@ -314,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         help="extra option for `run` (repeat for more)",
     )
     parser.add_argument("--base", help="base image, to show what the build added")
+    parser.add_argument(
+        "--max-mb", type=float, help="fail when the image is larger (MB, 10^6 bytes)"
+    )
     args = parser.parse_args(argv)
 
     engine = Engine(args.engine, args.run_arg)
@@ -324,6 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     check_running(engine, checks, args.image)
     check_port(engine, checks, args.image)
     print(image_size(engine, args.image, args.base))
+    if args.max_mb:
+        size = int(engine("image", "inspect", "--format", "{{.Size}}", args.image))
+        checks.record(
+            f"the image is at most {args.max_mb:g} MB",
+            size <= args.max_mb * 1e6,
+            f"{size / 1e6:.0f} MB",
+        )
     print(
         f"== {args.image}: {checks.count - len(checks.failed)} of {checks.count}"
         f" checks passed in {time.monotonic() - started:.0f} s",

@@ -8,7 +8,7 @@
 #
 # The stand-in is Debian bookworm (minbase) with Debian's Python 3.11, venv and pip,
 # tagged with the names the Dockerfiles expect:
-#   docker.io/library/python:3.11-slim-bookworm   (Dockerfile.prod's default base)
+#   docker.io/library/python:3.11-slim-bookworm   (what container-test.sh builds Dockerfile.prod from: it rewrites the digest-pinned FROM lines)
 #   docker.io/library/python:3.11-buster          (the local Dockerfile's base)
 # It mirrors what the Dockerfiles rely on: `python` and `pip` on PATH, pip allowed
 # to install outside a virtual environment, LANG=C.UTF-8. This machine's CA bundle

@@ -16,7 +16,6 @@ model, an explanation) can ever be served for another run.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 
 # Unpickling is limited to values this server wrote itself (see RedisBackend._decode).
@@ -40,6 +39,10 @@ from app.server.backends import (  # noqa: F401 - part of this module's interfac
     key_kind,
     open_private_cache,
     private_directory,
+)
+from app.server.frames import (  # noqa: F401 - part of this module's interface
+    frame_to_bytes,
+    release_arrow_memory,
 )
 
 log = logging.getLogger(__name__)
@@ -82,39 +85,6 @@ class Superseded(Exception):
     """A dataset load was overtaken by one the visitor asked for later."""
 
 
-def frame_to_bytes(frame: pd.DataFrame) -> bytes:
-    """Serialise a frame to compressed parquet bytes.
-
-    Dictionary encoding is kept for the columns it helps (text, integers) and
-    skipped for floats, where trying it costs seconds on a million rows and
-    saves nothing.
-    """
-    buffer = io.BytesIO()
-    dictionary = [
-        str(c) for c in frame.columns if not pd.api.types.is_float_dtype(frame[c])
-    ]
-    frame.to_parquet(
-        buffer,
-        engine="pyarrow",
-        compression="zstd",
-        compression_level=1,
-        use_dictionary=dictionary,
-        index=False,
-        row_group_size=262_144,
-    )
-    release_arrow_memory()
-    return buffer.getvalue()
-
-
-def release_arrow_memory() -> None:
-    """Give back to the system what Arrow's allocator kept from encoding or
-    decoding Parquet: two or three times the frame, which would otherwise stay in
-    a web worker for good, or count against a job's memory budget."""
-    import pyarrow
-
-    pyarrow.default_memory_pool().release_unused()
-
-
 TOUCH_EVERY = 60.0
 
 
@@ -138,6 +108,17 @@ def _used(record: dict[str, Any]) -> int:
     """Bytes a session record counts: what it holds and what it published."""
     held = sum(int(e["bytes"]) for e in record.get("held", {}).values())
     return held + sum(int(e.get("bytes") or 0) for e in record.get("shares", ()))
+
+
+def _below_max(record: dict[str, Any], kind: str, what: str, most: int) -> list:
+    """The record's ``kind`` entries; QuotaExceeded when there are ``most``."""
+    kept = list(record.get(kind, ()))
+    if len(kept) >= most:
+        raise QuotaExceeded(
+            f"This session has {len(kept)} {what}, the most it may hold; "
+            "revoke one first."
+        )
+    return kept
 
 
 def _empty_record() -> dict[str, Any]:
@@ -720,39 +701,20 @@ class SessionStore:
     MAX_SHARES = 20
 
     def keep_share(
-        self,
-        sid: str,
-        token: str,
-        run_id: str,
-        size: int,
-        private: bool = False,
+        self, sid: str, token: str, run_id: str, size: int, private: bool = False
     ) -> str:
         """Count the session's run ``run_id``, published as ``token`` (``size``
-        bytes), in its quota until revoked; the session's oldest items go to
-        make room, the run itself kept. Returns the notice of what went ("" if
-        nothing).
+        bytes), in its quota until revoked; the oldest items go to make room,
+        the run kept. Returns the notice of what went ("" if nothing).
 
-        Raises
-        ------
-        QuotaExceeded
-            The session holds ``MAX_SHARES`` links already, or the published run
-            does not fit in the quota (nothing is changed).
+        Raises QuotaExceeded (nothing changed): ``MAX_SHARES`` links already, or
+        the published run does not fit in the quota.
         """
-        entry = self._run_entry(sid, run_id)
-        published = {
-            "token": token,
-            "number": int(entry["number"]),
-            "private": bool(private),
-            "bytes": int(size),
-        }
+        number = int(self._run_entry(sid, run_id)["number"])
+        published = {"token": token, "number": number, "private": bool(private)}
 
         def change(record: dict[str, Any]) -> list[dict[str, Any]]:
-            kept = list(record.get("shares", ()))
-            if len(kept) >= self.MAX_SHARES:
-                raise QuotaExceeded(
-                    f"This session has {len(kept)} published links, the most it "
-                    "may hold; revoke one first."
-                )
+            kept = _below_max(record, "shares", "published links", self.MAX_SHARES)
             run = record["held"].get("run:" + run_id, {})
             dropped = self._make_room(
                 record,
@@ -761,7 +723,7 @@ class SessionStore:
                 "This published run (its model, report and code)",
                 "Revoke a link you no longer need.",
             )
-            record["shares"] = [*kept, published]
+            record["shares"] = [*kept, dict(published, bytes=int(size))]
             return dropped
 
         dropped = self._update(sid, change)
@@ -769,18 +731,11 @@ class SessionStore:
         return self._notice(dropped, [])
 
     def keep_key(self, sid: str, key_id: str, hint: str) -> None:
-        """Remember the session's API key ``key_id`` (``hint``: its first letters).
-
-        Raises QuotaExceeded when the session holds ``MAX_SHARES`` keys already.
-        """
+        """Remember the session's API key ``key_id`` (``hint``: its first letters);
+        QuotaExceeded when it holds ``MAX_SHARES`` keys already."""
 
         def change(record: dict[str, Any]) -> None:
-            kept = list(record.get("keys", ()))
-            if len(kept) >= self.MAX_SHARES:
-                raise QuotaExceeded(
-                    f"This session has {len(kept)} API keys, the most it may "
-                    "hold; revoke one first."
-                )
+            kept = _below_max(record, "keys", "API keys", self.MAX_SHARES)
             record["keys"] = [*kept, {"id": key_id, "hint": hint}]
 
         self._update(sid, change)
