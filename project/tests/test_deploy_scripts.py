@@ -572,9 +572,14 @@ def test_cleanup_passes_the_project_and_refuses_a_tagged_image(fake):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    """The stand-in service: ``answers`` by path; ``seen``, each request's
+    headers."""
+
     answers: dict[str, tuple[int, str]] = {}
+    seen: list[dict[str, str]] = []
 
     def do_GET(self):  # noqa: N802 - the http.server API
+        self.seen.append(dict(self.headers))
         status, body = self.answers.get(self.path, (404, "not found"))
         data = body.encode()
         self.send_response(status)

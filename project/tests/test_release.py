@@ -19,29 +19,13 @@ from test_deploy_scripts import (  # noqa: F401 - a fixture
     ROOT,
     URL,
     WORKFLOW,
+    _Handler,
     deploy_rules,
     fake,
     flags,
 )
 
 PAGE = '<html><script id="_dash-config">{}</script></html>'
-
-
-class _Site(http.server.BaseHTTPRequestHandler):
-    answers: dict[str, tuple[int, str]] = {}
-    seen: list[dict[str, str]] = []
-
-    def do_GET(self):  # noqa: N802 - the http.server API
-        self.seen.append(dict(self.headers))
-        status, body = self.answers.get(self.path, (404, "not found"))
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
@@ -52,7 +36,7 @@ def candidate():
         "/": (200, PAGE),
         "/_dash-layout": (200, '{"props": {}}'),
     }
-    handler = type("Site", (_Site,), {"answers": answers, "seen": []})
+    handler = type("Site", (_Handler,), {"answers": answers, "seen": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}", answers, handler.seen

@@ -3,15 +3,8 @@ passing ``SHARE_URL`` on (against the recording stand-in ``gcloud``)."""
 
 from __future__ import annotations
 
-from test_deploy_scripts import (  # noqa: F401 - a fixture
-    DEPLOY,
-    DIGEST,
-    IMAGE,
-    deploy_rules,
-    env_vars,
-    fake,
-    flags,
-)
+from test_deploy_scripts import DEPLOY, env_vars, fake, flags  # noqa: F401
+from test_release import _deploy
 
 ACCOUNT = "dashboard-run@demo-project.iam.gserviceaccount.com"
 
@@ -101,18 +94,6 @@ def test_the_bucket_script_refuses_what_it_cannot_use(fake):  # noqa: F811
     ):
         assert _bucket(fake, *argv, **env).returncode != 0, argv
     assert fake.calls("gcloud") == []
-
-
-def _deploy(fake, **env: str):  # noqa: F811
-    deploy_rules(fake)
-    return fake.run(
-        "bash",
-        DEPLOY / "deploy.sh",
-        f"{IMAGE}@{DIGEST}",
-        SERVICE="dashboard",
-        REGION="europe-west1",
-        **env,
-    )
 
 
 def test_the_deploy_passes_the_share_url_on(fake):  # noqa: F811
