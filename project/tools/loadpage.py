@@ -286,6 +286,8 @@ class Http:
                     TALLY.count_status(response.status_code)
                     if response.status_code in self.expect:
                         response.success()
+                        if not step.endswith("(poll)"):
+                            self.user.record["news"] = time.time()
                         return response
                     reason = f"HTTP {response.status_code}"
                     response.failure(reason)
@@ -422,10 +424,14 @@ class Page:
             raise StepFailed(f"{step}: unexpected job handles {job.handles}")
         self.http.step = step.replace("(start)", "(poll)")
         self.last_job, self.last_key = job.task_id, job.cache_key
+        last: Any = None
         for answer in self.dash.polls(job, timeout=timeout):
             if answer.status_code == 204:
                 return {}
             data = _json(self.http.step, answer)
+            if data and data != last:  # news: the job moved in its line, or on
+                self.http.user.record["news"] = time.time()
+            last = data
             self.side_update(data)
             if "response" in data:
                 self.layout.apply(data["response"])

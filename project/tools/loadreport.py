@@ -108,11 +108,14 @@ def print_summary(run: dict[str, Any]) -> None:
     for visitor, reasons in list(figures["lost_session_reasons"].items())[:10]:
         print(f"  - {visitor}: {reasons[0][:200]}")
     stuck = figures["stuck_visitors"]
-    print(f"Visitors stuck in a step at the end: {len(stuck)}")
+    print(
+        f"Visitors stuck in a step at the end (no news): {len(stuck)}; the longest "
+        f"step still going then: {figures.get('longest_open_step_s') or 0:.0f} s"
+    )
     for visitor, where in list(stuck.items())[:10]:
         print(
             f"  - {visitor}: {where['step']} ({where['request']}) "
-            f"for {where['for_s']:.0f} s"
+            f"for {where['for_s']:.0f} s, no news for {where['no_news_for_s']:.0f} s"
         )
     print(
         f"Memory of the process tree: peak PSS {memory['peak_pss_mib']:,.0f} MiB "

@@ -117,6 +117,7 @@ class Visitor(HttpUser):
             "failed_rounds": 0,
             "step": None,
             "step_started": None,
+            "news": None,
             "http_step": None,
         }
         TALLY.visitors[self.name] = self.record
@@ -167,7 +168,7 @@ class Visitor(HttpUser):
             self.page.notices.clear()
         self.current = name
         self.record["step"] = name
-        self.record["step_started"] = time.time()
+        self.record["step_started"] = self.record["news"] = time.time()
         self.http.connection_errors = []
 
     def fail(self, reason: str) -> None:

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from app.config import Settings
 from app.server.runner import (
+    INTERRUPTED,
     OVER_MEMORY,
     OVER_TIME,
     UNAVAILABLE,
@@ -58,7 +59,7 @@ _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 #: How long a poll of a job that has not ended waits for its result, and how often
 #: it looks (the result in the cache) and asks the job's state meanwhile. The
 #: page asks again JOB_POLL_MS after each answer; progress shows at that pace.
-POLL_WAIT_SECONDS = 0.2
+POLL_WAIT_SECONDS = 0.4
 POLL_LOOK_SECONDS = 0.01
 POLL_ASK_SECONDS = 0.1
 
@@ -481,6 +482,8 @@ def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) ->
             else:
                 status = self._status(job)
                 reason = status.get("reason") if status["state"] == "ended" else None
+                if status["state"] == "unknown":  # lost with a runner that went
+                    reason = INTERRUPTED
             if reason and has_request_context():
                 g.dashboard_job_notice = reason
 

@@ -10,11 +10,12 @@ from dash import Input, Output
 from app.ui.components import HIDDEN, SHOWN
 
 #: The page asks about a running job this long after each answer. The server
-#: holds a poll of a job that has not ended for up to 200 ms, answering as soon
-#: as the result is written (``app.server.jobs.POLL_WAIT_SECONDS``): a result
-#: shows a few milliseconds after the job ends, and a long job is asked about
-#: every ~0.35 s, about as often as before (every 0.3 s, with no wait).
-JOB_POLL_MS = 150
+#: holds a poll of a job that has not ended for up to as long again, answering as
+#: soon as the result is written (``app.server.jobs.POLL_WAIT_SECONDS``): a result
+#: shows a few milliseconds after the job ends once the first poll is in, and a
+#: job that goes on is asked about every ~0.8 s. Asked more often (150 ms), the
+#: polls of visitors queued behind others took the CPU their jobs needed.
+JOB_POLL_MS = 400
 #: A background callback with no progress bar (the figure it fills shows loading).
 PLAIN = {"background": True, "interval": JOB_POLL_MS}
 
