@@ -723,6 +723,11 @@ def test_a_job_that_ended_for_a_reason_says_it_in_the_notice(manager):
         props = manager.get_updated_props("key-3")
     assert props["app-notice"]["children"] == runner.UNAVAILABLE
     assert not manager.job_running("unavailable-1234")
+    # A job the runner does not know (lost with a runner that was replaced).
+    with Flask(__name__).test_request_context():
+        assert manager.get_result("key-4", "job-4") is manager.UNDEFINED
+        props = manager.get_updated_props("key-4")
+    assert props["app-notice"]["children"] == runner.INTERRUPTED
 
 
 def test_a_runner_that_does_not_answer_gives_a_job_that_says_so(manager, tmp_path):

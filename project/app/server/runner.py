@@ -73,6 +73,12 @@ UNAVAILABLE = (
     "Background jobs are not available on this server right now; try again in a "
     "moment."
 )
+#: What a poll of a job the runner does not know says: the job was lost with the
+#: runner that had it (a server restarted, or an instance replaced).
+INTERRUPTED = (
+    "The last job was interrupted: the server restarted before it finished, and "
+    "its work was lost. Start it again."
+)
 
 
 def duration(seconds: float) -> str:

@@ -90,3 +90,25 @@ def test_a_job_whose_process_dies_says_so(dash_duo, dash_app):
     assert not dash_duo.find_element(f"#{ids.TRAIN_BUTTON}").get_attribute("disabled")
     time.sleep(1)
     assert "Run 1" not in dash_duo.find_element(f"#{ids.TRAIN_STATUS}").text
+
+
+def test_a_job_lost_with_its_runner_is_reported_as_interrupted(dash_duo, dash_app):
+    """As when the server restarts: the runner that held the job goes, a new one
+    answers the next poll, knowing nothing of it."""
+    _slow_training(dash_duo, dash_app)
+    runner = dash_app.server.extensions[jobs.EXTENSION].runner
+    first = runner.ping()["pid"]
+    psutil.Process(first).kill()
+    dash_duo.wait_for_contains_text(f"#{ids.APP_NOTICE}", "was interrupted", TIMEOUT)
+    assert "Start it again" in dash_duo.find_element(f"#{ids.APP_NOTICE}").text
+    assert not dash_duo.find_element(f"#{ids.TRAIN_BUTTON}").get_attribute("disabled")
+    deadline = time.monotonic() + TIMEOUT  # a new runner, which never had the job
+    while time.monotonic() < deadline:
+        try:
+            if runner.ping()["pid"] != first:
+                break
+        except OSError:
+            pass
+        time.sleep(0.25)
+    else:
+        raise AssertionError("no new job runner")
