@@ -863,7 +863,11 @@ def test_workflow_permissions_concurrency_and_deploy_gates(workflow):
     assert deploy["concurrency"]["cancel-in-progress"] is False
     assert "github.event_name == 'push'" in deploy["if"]
     assert set(deploy["needs"]) >= {"lint", "test", "image", "audit"}
-    assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
+    assert deploy["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "attestations": "write",
+    }
     names = [step.get("name") for step in deploy["steps"]]
     assert "Clean up old images" not in names  # a report job of its own now
     # The scanner's job gets no credentials, no OIDC token and no secret.

@@ -177,6 +177,23 @@ def test_the_workflow_releases_through_the_script_and_previews_pull_requests():
         for other in ("deploy/deploy.sh", "deploy/promote.sh", "deploy/smoke.py"):
             assert other not in run
         assert "update-traffic" not in run
+    # The pushed image gets its provenance and SBOM (made in the image job, from
+    # the image checked there) before it is released.
+    steps = jobs["deploy"]["steps"]
+    uses = [str(step.get("uses", "")).split("@")[0] for step in steps]
+    pushed = next(i for i, s in enumerate(steps) if s.get("id") == "push")
+    attested = [uses.index("actions/attest-build-provenance")]
+    attested.append(uses.index("actions/attest-sbom"))
+    assert pushed < min(attested) and max(attested) < released[0]
+    for i in attested:
+        given = steps[i]["with"]
+        assert given["push-to-registry"] is True
+        assert given["subject-digest"] == "${{ steps.push.outputs.digest }}"
+    assert jobs["deploy"]["permissions"]["attestations"] == "write"
+    sbom = steps[attested[1]]["with"]["sbom-path"]
+    made = [s.get("with", {}) for s in jobs["image"]["steps"]]
+    assert any(w.get("format") == "spdx-json" and w.get("output") == sbom for w in made)
+    assert any(sbom in str(w.get("path", "")) for w in made)  # shipped with the image
     preview = jobs["preview"]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in (
         preview["if"]
