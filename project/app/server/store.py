@@ -44,6 +44,8 @@ from app.server.frames import (  # noqa: F401 - part of this module's interface
     frame_to_bytes,
     release_arrow_memory,
 )
+from app.server.wording import mb_text as _mb
+from app.server.wording import removed_text as _removed
 
 log = logging.getLogger(__name__)
 
@@ -128,50 +130,6 @@ def _empty_record() -> dict[str, Any]:
 def _digest(sid: str) -> str:
     """A short stand-in for a session id in shared records (ids are secrets)."""
     return hashlib.sha256(sid.encode()).hexdigest()[:20]
-
-
-def _mb(size: float) -> str:
-    """A size for the visitor: "512 MB", "3.5 MB", "40 KB"."""
-    value = size / MB
-    if value >= 10:
-        return f"{value:,.0f} MB"
-    return f"{value:.1f} MB" if value >= 0.1 else f"{size / 1024:.0f} KB"
-
-
-def _numbers(numbers: list[int]) -> str:
-    """``[1, 2, 3, 5, 7, 8]`` as "1–3, 5, 7 and 8"."""
-    spans: list[list[int]] = []
-    for n in sorted(set(numbers)):
-        if spans and n == spans[-1][-1] + 1:
-            spans[-1].append(n)
-        else:
-            spans.append([n])
-    parts: list[str] = []
-    for span in spans:
-        if len(span) > 2:
-            parts.append(f"{span[0]}–{span[-1]}")
-        else:
-            parts.extend(str(n) for n in span)
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _removed(entries: list[dict[str, Any]], why: str) -> str:
-    """One sentence: which runs and datasets were removed, and why."""
-    if not entries:
-        return ""
-    runs = [e["number"] for e in entries if e["kind"] == "run"]
-    data = [e for e in entries if e["kind"] == "data"]
-    parts = []
-    if runs:
-        parts.append(("Run " if len(runs) == 1 else "Runs ") + _numbers(runs))
-    if len(data) == 1:
-        name = data[0].get("name")
-        parts.append(f"the earlier dataset {name}" if name else "the earlier dataset")
-    elif data:
-        parts.append(f"{len(data)} earlier datasets")
-    subject = " and ".join(parts)
-    verb = "was" if len(entries) == 1 else "were"
-    return f"{subject[0].upper()}{subject[1:]} {verb} removed {why}."
 
 
 class SessionStore:
@@ -456,6 +414,10 @@ class SessionStore:
         """
         return self.backend.set(key, value, self.ttl)
 
+    def drop(self, key: str) -> None:
+        """Forget what :meth:`remember` kept under ``key``."""
+        self.backend.delete(key)
+
     def recall(self, key: str) -> Any:
         """A value stored by :meth:`remember`, or None."""
         return self.backend.get(key)
@@ -633,6 +595,18 @@ class SessionStore:
             return [held.pop(name) for name in list(held) if name in drop]
 
         self._discard(sid, self._update(sid, change))
+
+    def forget_session(self, sid: str) -> dict[str, Any]:
+        """Delete what the session holds, at once: its record, its runs (models,
+        reports, explanations) and its hold on datasets (deleted when no other
+        session holds them). Returns the record as it was: its published links
+        and API keys are the caller's to revoke."""
+        key = self._session_key(sid)
+        with self.backend.transaction(key):
+            record = self.backend.get(key) or _empty_record()
+            self.backend.delete(key)
+        self._discard(sid, list(record.get("held", {}).values()))
+        return record
 
     def run_ids(self, sid: str) -> list[str]:
         """The ids of the session's runs, oldest first."""

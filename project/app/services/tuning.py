@@ -41,6 +41,11 @@ def latest_search(store: SessionStore, sid: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def forget_search(store: SessionStore, sid: str) -> None:
+    """Forget the session's latest search record."""
+    store.drop(_key(store, sid))
+
+
 def _save(store: SessionStore, sid: str, record: dict[str, Any]) -> None:
     store.remember(_key(store, sid), record)
 

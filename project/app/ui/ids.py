@@ -24,6 +24,13 @@ APP_URL_STATE = "app-url-state"
 APP_NOTICE = "app-notice"
 APP_ADDRESS = "app-address"  # the query the address bar shows
 
+# the visitor's workspace as a whole
+FORGET_OPEN = "forget-open"
+FORGET_DIALOG = "forget-dialog"
+FORGET_BODY = "forget-body"
+FORGET_CONFIRM = "forget-confirm"
+FORGET_CANCEL = "forget-cancel"
+
 # data section
 DATA_SYNTH = "data-synth"
 DATA_SYNTH_ROWS = "data-synth-rows"

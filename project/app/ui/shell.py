@@ -13,17 +13,21 @@ from app.ui.tabs.explain import explain_tab
 from app.ui.tabs.predict import predict_tab
 from app.ui.tabs.train import model_card, results_tab
 from app.ui.tabs.tune import tune_tab
+from app.ui.tabs.workspace import forget_button, forget_dialog
 
 
 def serve_layout(settings: Settings, session_id: str | None = None) -> html.Div:
-    """The whole page; called per visit so that each visit gets a fresh session id."""
+    """The whole page; called per visit so that a browser new to the app gets a
+    fresh session id (one it has already is kept in its local storage)."""
     return html.Div(
         [
             dcc.Location(id=ids.APP_URL, refresh=False),
+            # The browser's local storage: every tab of this browser, and a later
+            # visit, opens the same workspace (until "Forget my data").
             dcc.Store(
                 id=ids.APP_SESSION,
                 data=session_id or new_session_id(),
-                storage_type="session",
+                storage_type="local",
             ),
             dcc.Store(id=ids.APP_URL_STATE),
             dcc.Store(id=ids.APP_ADDRESS),
@@ -39,6 +43,7 @@ def serve_layout(settings: Settings, session_id: str | None = None) -> html.Div:
             dcc.Download(id=ids.EVAL_DOWNLOAD),
             dcc.Download(id=ids.PREDICT_DOWNLOAD),
             navbar(),
+            forget_dialog(),
             # The main landmark: everything a visitor works with, below the banner.
             html.Main(
                 [
@@ -76,6 +81,7 @@ def navbar() -> html.Header:
                     "Explore data, train and compare scikit-learn models",
                     className="tagline d-none d-md-inline",
                 ),
+                forget_button(),
             ],
             fluid=True,
             className="d-flex align-items-baseline gap-3",

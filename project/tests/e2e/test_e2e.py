@@ -268,7 +268,7 @@ def test_a_page_opens_with_few_callbacks_and_none_for_empty_stores(
         "Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_CALLBACKS}
     )
     if visit == "new":
-        driver.execute_script("window.sessionStorage.clear()")
+        driver.execute_script("window.localStorage.clear()")
     driver.refresh()
     requests = _opened_page_callbacks(dash_duo)
     outputs = [request["output"] for request in requests]

@@ -13,6 +13,7 @@ from app.ui.tabs.export import ExportCallbacks
 from app.ui.tabs.predict import PredictCallbacks
 from app.ui.tabs.train import TrainCallbacks
 from app.ui.tabs.tune import TuneCallbacks
+from app.ui.tabs.workspace import WorkspaceCallbacks
 
 __all__ = [
     "DataCallbacks",
@@ -21,6 +22,7 @@ __all__ = [
     "PredictCallbacks",
     "TrainCallbacks",
     "TuneCallbacks",
+    "WorkspaceCallbacks",
     "register_callbacks",
 ]
 
@@ -39,3 +41,4 @@ def register_callbacks(
     ):
         group(store, settings).register(app)
     ExportCallbacks(store, settings, shares).register(app)
+    WorkspaceCallbacks(store, settings, shares).register(app)
