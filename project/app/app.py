@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         settings,
         session_id=ids.APP_SESSION,
         notice=ids.APP_NOTICE,
+        retry=ids.APP_RETRY_TARGET,
         warm_up=_warm_up_jobs,
     )
     app = security.DashWithoutVersions(

@@ -230,13 +230,15 @@ def make_manager(
     *,
     session_id: str,
     notice: str,
+    retry: str | None = None,
     warm_up: Callable[[], Any] | None = None,
 ) -> tuple[Any, Any]:
     """The background callback manager, and the Celery app (None without Redis).
 
     ``session_id`` names the component whose value identifies a visitor (jobs are
     shared fairly between visitors); ``notice`` the component where a job that
-    ran out of budget, or was refused, says so.
+    ran out of budget, or was refused, says so; ``retry`` a store given the id of
+    the button that started a job that was interrupted (to click it again).
     """
     budget = Budget.of(settings, notice)
     if settings.redis_url:
@@ -244,7 +246,7 @@ def make_manager(
         return _watched_celery_manager(celery_app, budget), celery_app
     directory = os.path.join(settings.cache_dir, "jobs")
     cache = open_private_cache(directory, size_limit=256 * _MB)
-    manager = _runner_manager(cache, budget, session_id, notice)
+    manager = _runner_manager(cache, budget, session_id, notice, retry)
     manager.runner = Runner(
         directory,
         slots=settings.job_concurrency,
@@ -353,8 +355,20 @@ def wait_for_result(ready: Callable[[], bool], running: Callable[[], bool]) -> N
         _HELD.release()
 
 
-def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) -> Any:
-    from dash import DiskcacheManager
+def _trigger(ctx: Any) -> str | None:
+    """The id of the component whose change started this callback (a string
+    id only), or None outside a callback."""
+    try:
+        trigger = ctx.triggered_id
+    except Exception:  # noqa: BLE001 - dash raises its own outside a callback
+        return None
+    return trigger if isinstance(trigger, str) else None
+
+
+def _runner_manager(
+    cache: Any, budget: Budget, session_id: str, notice: str, retry: str | None
+) -> Any:
+    from dash import DiskcacheManager, ctx
     from dash.exceptions import PreventUpdate
     from flask import g, has_request_context
 
@@ -494,6 +508,10 @@ def _runner_manager(cache: Any, budget: Budget, session_id: str, notice: str) ->
             )
             if reason:
                 props = {**props, notice: notice_props(reason)}
+                if retry and reason == INTERRUPTED:
+                    trigger = _trigger(ctx)  # a poll names what started its job
+                    if trigger:
+                        props[retry] = {"data": trigger}
             return props
 
     return RunnerManager(cache, expire=3600)

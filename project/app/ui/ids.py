@@ -22,6 +22,8 @@ APP_URL = "app-url"
 APP_SESSION = "app-session"
 APP_URL_STATE = "app-url-state"
 APP_NOTICE = "app-notice"
+APP_RETRY = "app-retry"  # starts an interrupted job again
+APP_RETRY_TARGET = "app-retry-target"  # the id of the button that started it
 APP_ADDRESS = "app-address"  # the query the address bar shows
 
 # the visitor's workspace as a whole

@@ -13,7 +13,7 @@ from app.ui.tabs.explain import explain_tab
 from app.ui.tabs.predict import predict_tab
 from app.ui.tabs.train import model_card, results_tab
 from app.ui.tabs.tune import tune_tab
-from app.ui.tabs.workspace import forget_button, forget_dialog
+from app.ui.tabs.workspace import forget_button, forget_dialog, retry_button
 
 
 def serve_layout(settings: Settings, session_id: str | None = None) -> html.Div:
@@ -91,15 +91,20 @@ def navbar() -> html.Header:
 
 
 def notice() -> dbc.Container:
-    """Where a background job that was stopped or refused says why (hidden)."""
+    """Where a background job that was stopped or refused says why (hidden), with
+    a button that starts an interrupted job again (shown for one)."""
     return dbc.Container(
-        dbc.Alert(
-            id=ids.APP_NOTICE,
-            is_open=False,
-            dismissable=True,
-            color="warning",
-            className="mt-3 mb-0",
-        ),
+        [
+            dbc.Alert(
+                id=ids.APP_NOTICE,
+                is_open=False,
+                dismissable=True,
+                color="warning",
+                className="mt-3 mb-0",
+            ),
+            dcc.Store(id=ids.APP_RETRY_TARGET),
+            retry_button(),
+        ],
         fluid=True,
     )
 

@@ -101,6 +101,8 @@ def test_a_job_lost_with_its_runner_is_reported_as_interrupted(dash_duo, dash_ap
     psutil.Process(first).kill()
     dash_duo.wait_for_contains_text(f"#{ids.APP_NOTICE}", "was interrupted", TIMEOUT)
     assert "Start it again" in dash_duo.find_element(f"#{ids.APP_NOTICE}").text
+    retry = dash_duo.find_element(f"#{ids.APP_RETRY}")
+    assert retry.is_displayed()
     assert not dash_duo.find_element(f"#{ids.TRAIN_BUTTON}").get_attribute("disabled")
     deadline = time.monotonic() + TIMEOUT  # a new runner, which never had the job
     while time.monotonic() < deadline:
@@ -112,3 +114,8 @@ def test_a_job_lost_with_its_runner_is_reported_as_interrupted(dash_duo, dash_ap
         time.sleep(0.25)
     else:
         raise AssertionError("no new job runner")
+    # One click starts the same training again, on the new runner.
+    retry.click()
+    _wait_for_content(dash_duo, f"#{ids.TRAIN_PROGRESS}", "Preparing the data")
+    assert dash_duo.find_element(f"#{ids.TRAIN_BUTTON}").get_attribute("disabled")
+    assert not dash_duo.find_element(f"#{ids.APP_RETRY}").is_displayed()

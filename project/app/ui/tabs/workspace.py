@@ -1,4 +1,5 @@
-"""The visitor's workspace as a whole: "Forget my data" and its confirmation."""
+"""The visitor's workspace as a whole: "Forget my data" and its confirmation;
+starting again a job that was interrupted."""
 
 from __future__ import annotations
 
@@ -35,6 +36,37 @@ function(opened, cancelled) {
     return id === "%s";
 }
 """ % (ids.FORGET_OPEN)
+
+
+#: The retry button shows while the notice is open about an interrupted job.
+RETRY_SHOWN = """
+function(target, open) {
+    return (target && open) ? {"display": "inline-block"} : {"display": "none"};
+}
+"""
+#: Clicking it clicks the button that started the job, and closes the notice.
+RETRY = """
+function(clicks, target) {
+    var none = window.dash_clientside.no_update;
+    if (!clicks || !target) { return [none, none]; }
+    var button = document.getElementById(target);
+    if (button && !button.disabled) { button.click(); }
+    return [null, false];
+}
+"""
+
+
+def retry_button() -> dbc.Button:
+    """Starts an interrupted job again (hidden until one is)."""
+    return dbc.Button(
+        "Start it again",
+        id=ids.APP_RETRY,
+        color="warning",
+        size="sm",
+        className="mt-2",
+        style={"display": "none"},
+        n_clicks=0,
+    )
 
 
 def forget_button() -> dbc.Button:
@@ -87,7 +119,7 @@ def forgotten(sentence: str) -> list[Any]:
 
 
 class WorkspaceCallbacks:
-    """Forgetting the visitor's data."""
+    """Forgetting the visitor's data; starting an interrupted job again."""
 
     def __init__(
         self, store: SessionStore, settings: Settings, shares: Shares | None = None
@@ -102,6 +134,20 @@ class WorkspaceCallbacks:
             Output(ids.FORGET_DIALOG, "is_open"),
             Input(ids.FORGET_OPEN, "n_clicks"),
             Input(ids.FORGET_CANCEL, "n_clicks"),
+            prevent_initial_call=True,
+        )
+        app.clientside_callback(
+            RETRY_SHOWN,
+            Output(ids.APP_RETRY, "style"),
+            Input(ids.APP_RETRY_TARGET, "data"),
+            Input(ids.APP_NOTICE, "is_open"),
+        )
+        app.clientside_callback(
+            RETRY,
+            Output(ids.APP_RETRY_TARGET, "data"),
+            Output(ids.APP_NOTICE, "is_open"),
+            Input(ids.APP_RETRY, "n_clicks"),
+            State(ids.APP_RETRY_TARGET, "data"),
             prevent_initial_call=True,
         )
         app.callback(
