@@ -282,6 +282,10 @@ class Http:
                 method, url, name=step, catch_response=True, **kwargs
             ) as response:
                 error = response.error if response.status_code == 0 else None
+                if error is None and method == "POST" and not response.content:
+                    # A callback always answers JSON (or 204): an empty 200 is an
+                    # answer cut short, as by a worker killed while sending it.
+                    error = ConnectionError("the answer ended before its body")
                 if error is None:
                     TALLY.count_status(response.status_code)
                     if response.status_code in self.expect:

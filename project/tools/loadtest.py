@@ -87,6 +87,13 @@ RECYCLE_WITHIN = 10.0
 # on 2 cores) is told how many jobs are still ahead of it as they go, so a long
 # line that moves is not stuck; how long the steps took is in the flows' times.
 STUCK_SECONDS = 45
+#: The visitors of a full run, chosen on a machine where the app trained the
+#: default model on iris (``app.ml.train_model``, 5-fold CV) in this many ms
+#: (``make bench``'s in-process reference, docs/performance.md). A slower machine
+#: gets proportionally fewer, never fewer than MIN_USERS.
+FULL_USERS = 50
+REFERENCE_TRAIN_MS = 135
+MIN_USERS = 15
 EXPECTED_LOG_ERRORS = ("was sent SIGKILL",)  # the kill itself
 MIB = 1024 * 1024
 ENV_DROPPED = (
@@ -1093,7 +1100,18 @@ def compare(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=50, help="simulated visitors")
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=None,
+        help=f"simulated visitors (default: {FULL_USERS}, fewer on a machine slower "
+        "than the reference, see --no-scale)",
+    )
+    parser.add_argument(
+        "--no-scale",
+        action="store_true",
+        help=f"{FULL_USERS} visitors whatever this machine's speed",
+    )
     parser.add_argument("--duration", type=int, default=60, help="seconds of load")
     parser.add_argument("--spawn-rate", type=float, default=10, help="visitors/s")
     parser.add_argument(
@@ -1144,13 +1162,70 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS / "loadtest.json")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.users < 1 or args.duration < 5:
+    if (args.users is not None and args.users < 1) or args.duration < 5:
         parser.error("at least 1 user and 5 seconds")
     return args
 
 
+def machine_speed() -> dict[str, Any]:
+    """How fast this machine is now against the one where the load was chosen:
+    the app's own training of the default model on iris (``train_model``, 5-fold
+    CV), the median of 5 in this process, against :data:`REFERENCE_TRAIN_MS`."""
+    from app.ml import (
+        DEFAULT_MODEL,
+        TARGET,
+        TrainConfig,
+        clean_frame,
+        default_params,
+        load_bundled,
+        train_model,
+    )
+
+    frame = clean_frame(load_bundled("iris"))[0]
+    model = DEFAULT_MODEL["classification"]
+    config = TrainConfig(
+        target=TARGET,
+        features=tuple(c for c in frame.columns if c != TARGET),
+        task="classification",
+        model=model,
+        params=default_params(model),
+        cv_folds=5,
+        random_state=0,
+    )
+    train_model(frame, config)  # warm: imports and first calls
+    times = []
+    for _ in range(5):
+        began = time.perf_counter()
+        train_model(frame, config)
+        times.append((time.perf_counter() - began) * 1000)
+    measured = sorted(times)[2]
+    return {"train_ms": round(measured, 1), "slower": measured / REFERENCE_TRAIN_MS}
+
+
+def choose_users(args: argparse.Namespace) -> dict[str, Any]:
+    """The visitors of this run: ``--users``; else :data:`FULL_USERS`, scaled down
+    by how much slower this machine is than the reference (the same saturation of
+    its cores, not more), at least :data:`MIN_USERS`."""
+    if args.users is not None:
+        return {"users": args.users, "scaled": False}
+    if args.no_scale:
+        return {"users": FULL_USERS, "scaled": False}
+    speed = machine_speed()
+    users = round(FULL_USERS / max(1.0, speed["slower"]))
+    return {"users": max(MIN_USERS, users), "scaled": True, **speed}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    calibration = choose_users(args)
+    args.users = calibration["users"]
+    if calibration["scaled"]:
+        print(
+            f"this machine trained the reference model in {calibration['train_ms']:.0f}"
+            f" ms ({REFERENCE_TRAIN_MS} ms where {FULL_USERS} visitors were chosen):"
+            f" {args.users} visitors",
+            flush=True,
+        )
     random.seed(args.seed)
     RESULTS.mkdir(exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -1175,6 +1250,7 @@ def main(argv: list[str] | None = None) -> int:
         comparison is None or comparison["passed"]
     )
     report = {
+        "calibration": calibration,
         "runs": runs,
         "comparison": comparison,
         "memory_ceiling_mib": args.memory_ceiling_mb,
