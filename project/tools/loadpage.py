@@ -349,7 +349,7 @@ class Page:
         self.layout = self.dash.layout()
         http.step = "GET /_dash-dependencies"
         self.dash.deps  # noqa: B018 - fetched with the page, as the renderer does
-        if sid is not None:  # the tab's sessionStorage wins over the served value
+        if sid is not None:  # the browser's local storage wins over the served value
             self.props(ids.APP_SESSION)["data"] = sid
         self.sid = self.props(ids.APP_SESSION)["data"]
         self.notices: list[str] = []  # what the page's notice said, in order

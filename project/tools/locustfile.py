@@ -4,7 +4,7 @@ Each locust user is one browser tab driving the app the way dash-renderer does
 (the page and its requests: ``tools/loadpage.py``), with a pause of
 ``LOADTEST_WAIT`` seconds (default 1 to 3) between steps, like a person. A round:
 
-1. (re)load the page, keeping its session id as the tab's sessionStorage does, and
+1. (re)load the page, keeping its session id as the browser's local storage does, and
    check that the runs list holds every run this visitor trained;
 2. load a bundled dataset (iris on the first round, then wine or breast_cancer);
 3. train the default model (a background callback), then see its results (and,
