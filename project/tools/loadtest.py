@@ -1171,27 +1171,11 @@ def machine_speed() -> dict[str, Any]:
     """How fast this machine is now against the one where the load was chosen:
     the app's own training of the default model on iris (``train_model``, 5-fold
     CV), the median of 5 in this process, against :data:`REFERENCE_TRAIN_MS`."""
-    from app.ml import (
-        DEFAULT_MODEL,
-        TARGET,
-        TrainConfig,
-        clean_frame,
-        default_params,
-        load_bundled,
-        train_model,
-    )
+    from app.ml import train_model
+    from tools.bench import CLICK_CASES, Reference
 
-    frame = clean_frame(load_bundled("iris"))[0]
-    model = DEFAULT_MODEL["classification"]
-    config = TrainConfig(
-        target=TARGET,
-        features=tuple(c for c in frame.columns if c != TARGET),
-        task="classification",
-        model=model,
-        params=default_params(model),
-        cv_folds=5,
-        random_state=0,
-    )
+    reference = Reference(CLICK_CASES["small"])  # what REFERENCE_TRAIN_MS timed
+    frame, config = reference.frame, reference.config
     train_model(frame, config)  # warm: imports and first calls
     times = []
     for _ in range(5):
