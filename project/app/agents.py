@@ -65,7 +65,7 @@ def describe_dataset(name: str) -> dict[str, Any]:
     if name not in DATASETS:
         raise ToolError(f"No dataset {name!r}; call list_datasets for the names.")
     meta = services.load_dataset(store, sid, name, {})
-    frame = store.get_frame(meta["frame"])
+    frame = store.get_frame(meta["frame"], sid=sid)
     return {
         "name": name,
         "rows": meta["rows"],

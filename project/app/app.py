@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         notice=ids.APP_NOTICE,
         retry=ids.APP_RETRY_TARGET,
         warm_up=_warm_up_jobs,
+        on_job_start=store.defer,  # a run's model is written after its result
+        on_job_end=store.flush,
     )
     app = security.DashWithoutVersions(
         __name__,

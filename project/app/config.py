@@ -48,6 +48,10 @@ class Settings:
     google_cloud_project: str | None = None
     # Where published runs are kept (fsspec URL; default: beside the cache).
     share_url: str | None = None
+    # Where visitors' work is kept durably (fsspec URL; default: beside the
+    # cache; "off": only in the cache), and for how long.
+    store_url: str | None = None
+    retention_days: float = 30.0
     api_max_rows: int = 10_000
     api_rate_per_minute: int = 120
     enable_mcp: bool = False
@@ -95,6 +99,12 @@ class Settings:
         """The fsspec URL of the published runs: ``SHARE_URL``, or a local
         directory in the cache directory."""
         return self.share_url or os.path.join(self.cache_dir, "shares")
+
+    @property
+    def store_location(self) -> str:
+        """The fsspec URL of the durable workspaces: ``STORE_URL``, or a local
+        directory in the cache directory."""
+        return self.store_url or os.path.join(self.cache_dir, "workspaces")
 
     @property
     def session_ttl_seconds(self) -> int:

@@ -41,17 +41,20 @@ def gunicorn(
     *,
     probe: bool = True,
     timeout: float = 90,
+    port: int | None = None,
 ) -> Iterator[Served]:
     """Serve the app from ``gunicorn.conf.py`` with ``env`` over the defaults
     (a cache in ``folder``, warnings only, no Redis); stop it on the way out.
 
     ``probe=False`` waits for the port only, leaving the first HTTP request to
-    the test.
+    the test; ``port`` (default: a free one) serves a server again where a
+    browser knew it (its local storage is per address).
     """
-    port = free_port()
+    port = port or free_port()
     settings = dict(os.environ, LOG_LEVEL="warning", CACHE_DIR=str(folder / "cache"))
     settings.pop("REDIS_URL", None)
     settings.update(env or {}, PORT=str(port))
+    folder.mkdir(parents=True, exist_ok=True)
     log = folder / "gunicorn.log"
     command = [
         str(Path(sys.executable).with_name("gunicorn")),

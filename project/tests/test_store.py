@@ -138,7 +138,7 @@ def test_runs_are_numbered_and_old_runs_are_dropped(make_store):
 
 
 def test_idle_sessions_expire(make_store):
-    store = make_store(session_ttl_hours=1 / 3600)
+    store = make_store(session_ttl_hours=1 / 3600, store_url="off")
     sid = new_session_id()
     store.set_dataset(sid, {"name": "A"})
     assert store.dataset(sid)["name"] == "A"
@@ -245,7 +245,7 @@ def _forget(store: SessionStore, key: str) -> None:
 def test_a_lost_session_record_never_gets_an_old_runs_model_or_explanation(
     make_store,
 ):
-    store = make_store()
+    store = make_store(store_url="off")  # only the cache (test_durable.py: both)
     sid = new_session_id()
     services.load_dataset(store, sid, "iris", {})
     old, _ = _train(store, sid, "logistic_regression", "classification")
@@ -264,7 +264,7 @@ def test_a_lost_session_record_never_gets_an_old_runs_model_or_explanation(
 
 
 def test_items_evicted_underneath_a_session_are_reported_as_gone(make_store, iris):
-    store = make_store()
+    store = make_store(store_url="off")
     sid = new_session_id()
     store.set_dataset(sid, {"name": "iris", "frame": store.put_frame(iris)})
     first = store.add_run(sid, {"score": 1}, "model-1").run_id
@@ -473,6 +473,7 @@ def test_a_cache_directory_that_is_a_link_or_another_users_is_refused(
 
 
 def _redis_store(url: str, **overrides: Any) -> SessionStore:
+    overrides.setdefault("store_url", "off")  # Redis alone, unless a test says
     return SessionStore.from_settings(Settings(redis_url=url, **overrides))
 
 
@@ -543,7 +544,7 @@ def test_concurrent_runs_from_processes_are_all_kept(redis_url):
 
 def test_a_stopped_redis_gives_a_message_not_a_traceback(tmp_path, caplog):
     with RedisServer(tmp_path) as server:
-        store = _redis_store(server.url)
+        store = _redis_store(server.url, store_url=str(tmp_path / "workspaces"))
         sid = new_session_id()
         store.set_dataset(sid, {"name": "A", "frame": store.put_frame(pd.DataFrame())})
         server.stop()
@@ -566,8 +567,9 @@ def test_a_stopped_redis_gives_a_message_not_a_traceback(tmp_path, caplog):
         assert "session store: get session:* failed" in caplog.text
         assert sid not in caplog.text  # session ids are secrets
 
-        server.start()  # a restarted (emptied) Redis: the same store reconnects
-        assert store.session(sid) == {"dataset": None, "held": {}, "seq": 0}
+        server.start()  # a restarted (emptied) Redis: the same store reconnects,
+        # and reads the session back from the durable store
+        assert store.session(sid)["dataset"]["name"] == "A"
         assert store.add_run(sid, {}, None).number == 1
         store.backend.close()
 

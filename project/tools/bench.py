@@ -35,7 +35,7 @@ sys.path.insert(0, str(PROJECT))
 
 from app.server.store import new_session_id  # noqa: E402
 from app.ui import ids  # noqa: E402
-from tools import bench_tune  # noqa: E402
+from tools import bench_durable, bench_tune  # noqa: E402
 from tools.dashclient import DashClient, prop_id  # noqa: E402
 from tools.outputs import CHAINS, DESCRIBE, LOAD, SHOW_RUN, TRAIN  # noqa: E402
 
@@ -64,9 +64,12 @@ def free_port() -> int:
 class Server:
     """A gunicorn of the project's config serving ``target`` on a free port."""
 
-    def __init__(self, target: str, cache_dir: str) -> None:
+    def __init__(
+        self, target: str, cache_dir: str, env: dict[str, str] | None = None
+    ) -> None:
         self.target = target
         self.cache_dir = cache_dir
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.base = ""
 
@@ -80,6 +83,7 @@ class Server:
             WEB_CONCURRENCY="2",
             CACHE_DIR=self.cache_dir,
             LOG_LEVEL="warning",
+            **self.env,
         )
         gunicorn = Path(sys.executable).with_name("gunicorn")
         started = time.perf_counter()
@@ -821,6 +825,11 @@ def main() -> int:
     parser.add_argument(
         "--skip-search", action="store_true", help="skip the 50-candidate search"
     )
+    parser.add_argument(
+        "--skip-durable",
+        action="store_true",
+        help="skip the durable store on/off comparison",
+    )
     parser.add_argument("--out", default=str(PROJECT.parent / "bench-results"))
     args = parser.parse_args()
     if not args.browser_only and not shutil.which("wrk"):
@@ -876,6 +885,8 @@ def main() -> int:
                         )
             finally:
                 server.stop()
+    if not args.skip_durable:
+        results["app"]["durable"] = bench_durable.on_vs_off()
     report(results, Path(args.out))
     return 0
 
@@ -1008,6 +1019,10 @@ BARS = [
     (
         "search progress updated at least every 2 s",
         lambda r: r["app"]["search"]["app"]["longest_gap_s"] <= 2,
+    ),
+    (
+        "durable store on: page ready and click to result ≤ 1.10× off",
+        lambda r: max(r["app"]["durable"]["ratio"].values()) <= 1.10,
     ),
 ]
 
@@ -1212,6 +1227,7 @@ def _rows(results: dict) -> list[tuple[str, str, str, str]]:
         explain,
         lambda: big_rows(app["big"]),
         lambda: bench_tune.rows(app["search"]),
+        lambda: bench_durable.rows(app["durable"]),
     ]
     rows: list[tuple[str, str, str, str]] = []
     for build in builders:

@@ -234,13 +234,17 @@ def make_manager(
     notice: str,
     retry: str | None = None,
     warm_up: Callable[[], Any] | None = None,
+    on_job_start: Callable[[], Any] | None = None,
+    on_job_end: Callable[[], Any] | None = None,
 ) -> tuple[Any, Any]:
     """The background callback manager, and the Celery app (None without Redis).
 
     ``session_id`` names the component whose value identifies a visitor (jobs are
     shared fairly between visitors); ``notice`` the component where a job that
     ran out of budget, or was refused, says so; ``retry`` a store given the id of
-    the button that started a job that was interrupted (to click it again).
+    the button that started a job that was interrupted (to click it again);
+    ``on_job_start`` and ``on_job_end`` are called in a job's process first,
+    and once its result is written.
     """
     budget = Budget.of(settings, notice)
     if settings.redis_url:
@@ -258,10 +262,17 @@ def make_manager(
         per_visitor=settings.job_queue_per_visitor,
         jobs=lambda: manager.func_registry,
         warm_up=warm_up,
-        on_job_start=cache.close,  # the job opens its own database connection
+        on_job_start=functools.partial(_job_starts, cache, on_job_start),
+        on_job_end=on_job_end,
         prepare=functools.partial(prepare_job, warm_up) if warm_up else None,
     )
     return manager, None
+
+
+def _job_starts(cache: Any, then: Callable[[], Any] | None) -> None:
+    cache.close()  # the job opens its own database connection
+    if then is not None:
+        then()
 
 
 def prepare_job(warm_up: Callable[[], Any]) -> None:
@@ -430,8 +441,14 @@ def _runner_manager(
             return dict(known[job])
 
         def terminate_job(self, job: Any) -> None:
-            if job and not str(job).startswith("unavailable-"):
-                self.runner.cancel(job)
+            """Stop a job, unless this request read its result: such a job is
+            done and exits by itself once it has written what it left for after
+            its answer (the durable store); its time budget still bounds it."""
+            if not job or str(job).startswith("unavailable-"):
+                return
+            if has_request_context() and str(job) in g.get("dashboard_answered", ()):
+                return
+            self.runner.cancel(job)
 
         def terminate_unhealthy_job(self, job: Any) -> bool:
             return False
@@ -492,8 +509,8 @@ def _runner_manager(
             self.clear_cache_entry(key)
             self.clear_cache_entry(self._make_progress_key(key))
             self.clear_cache_entry(f"{key}-progress-sent")
-            if job:
-                self.terminate_job(job)
+            if job and has_request_context():
+                g.setdefault("dashboard_answered", set()).add(str(job))
             return result
 
         def _note_why_it_ended(self, job: str) -> None:

@@ -53,7 +53,9 @@ HEAVY_NICE = 19
 #: A spare that died before it got a job is not replaced before this many seconds.
 SPARE_RETRY_SECONDS = 1.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-START_WAIT_SECONDS = 30.0  # a job submitted while the runner (re)starts waits
+START_WAIT_SECONDS = 30.0
+#: How long a stopping runner lets its jobs end by themselves before it kills them.
+STOP_GRACE_SECONDS = 2.0  # a job submitted while the runner (re)starts waits
 #: Tells a job how many processes it may use (the job slots it holds).
 WORKERS_VARIABLE = "DASHBOARD_JOB_WORKERS"
 
@@ -110,6 +112,9 @@ class Runner:
         Imports and runs what jobs need, once, so that every job starts warm.
     on_job_start : callable, optional
         Called first in each job's process (to let go of inherited handles).
+    on_job_end : callable, optional
+        Called in each job's process after its job returned (and wrote its
+        result), before the process exits (to finish writes left for later).
     prepare : callable, optional
         Run in a spare job process before it is given a job (see the module's
         docstring); without it, no spare is kept.
@@ -127,6 +132,7 @@ class Runner:
         jobs: Callable[[], Mapping[str, Callable[..., Any]]],
         warm_up: Callable[[], Any] | None = None,
         on_job_start: Callable[[], Any] | None = None,
+        on_job_end: Callable[[], Any] | None = None,
         prepare: Callable[[], Any] | None = None,
     ) -> None:
         self.directory = directory
@@ -139,6 +145,7 @@ class Runner:
         self.jobs = jobs
         self.warm_up = warm_up
         self.on_job_start = on_job_start
+        self.on_job_end = on_job_end
         self.prepare = prepare
         self._keeper = 0
         self._lock = threading.Lock()
@@ -620,7 +627,15 @@ class _Loop:
         """In the job's process: let go of the runner's state, then run it."""
         self._become_job(HEAVY_NICE if job.heavy else JOB_NICE)
         os.environ[WORKERS_VARIABLE] = str(job.width)
-        self.jobs[job.callback](job.key, job.progress_key, job.args, job.context)
+        self._call(job.callback, job.key, job.progress_key, job.args, job.context)
+
+    def _call(self, callback: str, *args: Any) -> None:
+        """Run a job's function, then the runner's ``on_job_end``."""
+        try:
+            self.jobs[callback](*args)
+        finally:
+            if self.runner.on_job_end is not None:
+                self.runner.on_job_end()
 
     # -- the spare -------------------------------------------------------------------
     def _keep_spare(self) -> None:
@@ -664,8 +679,12 @@ class _Loop:
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, 0, HEAVY_NICE)
         os.environ[WORKERS_VARIABLE] = str(job.get("width", 1))
-        self.jobs[job["callback"]](
-            job["key"], job["progress_key"], job["args"], job["context"]
+        self._call(
+            job["callback"],
+            job["key"],
+            job["progress_key"],
+            job["args"],
+            job["context"],
         )
 
     def _hear_spare(self) -> None:
@@ -720,6 +739,18 @@ class _Loop:
             self.spare_lost = time.monotonic()
 
     def _stop_all(self) -> None:
+        """Stop every job: each gets :data:`STOP_GRACE_SECONDS` to end by itself
+        (one that has answered may still be writing its work to the durable
+        store), then is killed."""
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        running = {job.pid for job in self.scheduler.running()}
+        while running and time.monotonic() < deadline:
+            for pid in list(running):
+                with contextlib.suppress(ChildProcessError):
+                    if os.waitpid(pid, os.WNOHANG)[0]:
+                        running.discard(pid)
+                        self.by_pid.pop(pid, None)
+            time.sleep(0.05)
         for job in self.scheduler.running():
             job.killed = True
             _kill_group(job.pid)

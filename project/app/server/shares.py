@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Mapping
 
-import fsspec
+from app.server.storage import ForkSafeFileSystem
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,15 @@ class Shares:
         self.url = url
         self._loaded: OrderedDict[tuple[str, str, float], Any] = OrderedDict()
         self._lock = threading.Lock()
-        self.fs, self.root = fsspec.core.url_to_fs(url, **options)
-        self.root = self.root.rstrip("/")
-        protocol = self.fs.protocol
-        self.local = "file" in (
-            protocol if isinstance(protocol, tuple) else (protocol,)
-        )
+        self._storage = ForkSafeFileSystem(url, **options)
+        self.root, self.local = self._storage.root, self._storage.local
         if self.local:
             self.fs.makedirs(self.root, exist_ok=True)
+
+    @property
+    def fs(self) -> Any:
+        """The file system (made again in each forked process)."""
+        return self._storage.fs
 
     def _folder(self, token: str) -> str:
         if not valid_token(token):

@@ -15,6 +15,7 @@ model, an explanation) can ever be served for another run.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 
@@ -46,6 +47,7 @@ from app.server.frames import (  # noqa: F401 - part of this module's interface
 )
 from app.server.wording import mb_text as _mb
 from app.server.wording import removed_text as _removed
+from app.server.workspaces import Workspaces, open_workspaces
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,12 @@ def _empty_record() -> dict[str, Any]:
     return {"dataset": None, "held": {}, "seq": 0}
 
 
+def _lasting(record: dict[str, Any]) -> dict[str, Any]:
+    """What of a record the durable store keeps changes of: all but the count
+    of dataset loads asked for (which only orders loads running now)."""
+    return {k: copy.deepcopy(v) for k, v in record.items() if k != "loads"}
+
+
 def _digest(sid: str) -> str:
     """A short stand-in for a session id in shared records (ids are secrets)."""
     return hashlib.sha256(sid.encode()).hexdigest()[:20]
@@ -144,6 +152,10 @@ class SessionStore:
 
     Fitted pipelines read back are also kept in a small per-process LRU, so that
     live what-if predictions do not deserialise a model on every keystroke.
+
+    With ``durable`` (:class:`~app.server.workspaces.Workspaces`), every change
+    is also written there, and what the cache lost (an instance gone, an idle
+    session expired) is read back from it: the cache stays in front for speed.
     """
 
     MODEL_CACHE_SIZE = 8
@@ -158,8 +170,10 @@ class SessionStore:
         ttl_seconds: int,
         max_runs: int,
         quota_bytes: int | None = None,
+        durable: Workspaces | None = None,
     ) -> None:
         self.backend = backend
+        self.durable = durable
         self.ttl = ttl_seconds
         self.max_runs = max_runs
         self.quota = quota_bytes if quota_bytes and quota_bytes > 0 else None
@@ -182,10 +196,39 @@ class SessionStore:
             ttl_seconds=settings.session_ttl_seconds,
             max_runs=settings.max_runs_per_session,
             quota_bytes=int(settings.session_quota_mb * MB),
+            durable=open_workspaces(settings.store_location, settings.retention_days),
         )
 
+    def defer(self) -> None:
+        """In a job's process: write a run's model to the durable store after
+        the job's result (see :meth:`flush`)."""
+        if self.durable is not None:
+            self.durable.defer()
+
+    def flush(self) -> None:
+        """Wait for the durable writes this process left for after its answers."""
+        if self.durable is not None:
+            self.durable.flush()
+
+    def _read_through(self, key: str, load: Callable[[], Any]) -> Any:
+        """The cache's value under ``key``; else ``load()`` from the durable
+        store (None without one), put back in the cache."""
+        value = self.backend.get(key)
+        if value is None and self.durable is not None:
+            value = load()
+            if value is not None:
+                self.backend.set(key, value, self.ttl)
+        return value
+
     def shared_secret(self) -> str:
-        """A secret shared by every process that uses this store (made once)."""
+        """A secret shared by every process that uses this store (made once):
+        kept in the durable store when there is one (the cache's, the first
+        time), so that a new instance signs as the one it replaces did."""
+        if self.durable is not None:
+            secret = self.durable.shared_secret(self.backend.shared_secret)
+            if secret:
+                return secret
+            log.warning("durable store unreadable: the cache's secret signs instead")
         return self.backend.shared_secret()
 
     # -- session records -------------------------------------------------------
@@ -201,7 +244,7 @@ class SessionStore:
         minute per process, so that frequent reads (what-if) do not each write.
         """
         key = self._session_key(sid)
-        record = self.backend.get(key)
+        record = self._read_through(key, lambda: self.durable.record(sid))
         if record is None:
             return _empty_record()
         now = time.monotonic()
@@ -222,11 +265,17 @@ class SessionStore:
         """
         key = self._session_key(sid)
         with self.backend.transaction(key):
-            record = self.backend.get(key) or _empty_record()
+            record = self.backend.get(key)
+            if record is None and self.durable is not None:
+                record = self.durable.record(sid)
+            record = record or _empty_record()
             record.setdefault("held", {})
             record.pop("runs", None)  # a record of an older version: runs by number
+            before = _lasting(record) if self.durable is not None else None
             result = change(record)
             self.backend.set(key, record, self.ttl)
+            if self.durable is not None and _lasting(record) != before:
+                self.durable.save_record(sid, record)
         return result
 
     def usage(self, sid: str) -> int:
@@ -324,8 +373,12 @@ class SessionStore:
                     self._models.pop(f"{sid}:{entry['id']}", None)
                 for key in _run_keys(sid, entry):
                     self.backend.delete(key)
+                if self.durable is not None:
+                    self.durable.delete_run(sid, entry["id"])
             else:
                 self._release(entry["keys"], sid)
+                if self.durable is not None and entry["keys"]:
+                    self.durable.delete_frame(sid, entry["keys"][0])
 
     # -- frames ------------------------------------------------------------------
     def _frame_bytes(self, frame: pd.DataFrame) -> tuple[str, bytes]:
@@ -359,9 +412,19 @@ class SessionStore:
             self._hold(key, holder)
         return self.backend.touch(key, self.ttl)
 
-    def get_frame(self, key: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """Read a stored frame, or only some of its columns (not reading the rest)."""
-        handle = self.backend.open(key) if key.startswith("frame:") else None
+    def get_frame(
+        self, key: str, columns: list[str] | None = None, sid: str | None = None
+    ) -> pd.DataFrame:
+        """Read a stored frame, or only some of its columns (not reading the rest);
+        one the cache lost comes back from session ``sid``'s durable workspace."""
+        if not key.startswith("frame:"):
+            raise SessionExpired("The data of this session has expired; load it again.")
+        handle = self.backend.open(key)
+        if handle is None and sid is not None and self.durable is not None:
+            data = self.durable.frame(sid, key)
+            if data is not None:
+                self.backend.set(key, data, self.ttl)
+                handle = self.backend.open(key)
         if handle is None:
             raise SessionExpired("The data of this session has expired; load it again.")
         with handle:
@@ -519,7 +582,18 @@ class SessionStore:
                 self._release(keys, sid)
             raise
         self._discard(sid, dropped)
+        if frame is not None and self.durable is not None:
+            self._keep_frame(sid, frame)
         return self._notice(dropped, [])
+
+    def _keep_frame(self, sid: str, frame: str) -> None:
+        """Write the frame to the session's workspace, unless it is there."""
+        if self.durable is None or self.durable.has_frame(sid, frame):
+            return
+        handle = self.backend.open(frame)
+        if handle is not None:
+            with handle:
+                self.durable.save_frame(sid, frame, handle.read())
 
     def dataset(self, sid: str) -> dict[str, Any]:
         """The current dataset's metadata; raises SessionExpired when there is none."""
@@ -533,7 +607,7 @@ class SessionStore:
     ) -> tuple[dict[str, Any], pd.DataFrame]:
         """The current dataset's metadata and frame."""
         meta = self.dataset(sid)
-        return meta, self.get_frame(meta["frame"], columns)
+        return meta, self.get_frame(meta["frame"], columns, sid)
 
     # -- runs ----------------------------------------------------------------------
     def add_run(self, sid: str, report: dict[str, Any], pipeline: Any) -> RunAdded:
@@ -584,6 +658,9 @@ class SessionStore:
             self._delete_quietly(keys)
             raise
         self._discard(sid, over_quota + over_count)
+        if self.durable is not None:
+            self.durable.save_report(sid, run_id, report)
+            self.durable.save_model_later(sid, run_id, pipeline)
         return RunAdded(run_id, number, self._notice(over_quota, over_count))
 
     def remove_runs(self, sid: str, run_ids: list[str]) -> None:
@@ -603,8 +680,13 @@ class SessionStore:
         and API keys are the caller's to revoke."""
         key = self._session_key(sid)
         with self.backend.transaction(key):
-            record = self.backend.get(key) or _empty_record()
+            record = self.backend.get(key)
+            if record is None and self.durable is not None:
+                record = self.durable.record(sid)
+            record = record or _empty_record()
             self.backend.delete(key)
+            if self.durable is not None:
+                self.durable.forget(sid)
         self._discard(sid, list(record.get("held", {}).values()))
         return record
 
@@ -623,7 +705,7 @@ class SessionStore:
         for entry in self.session(sid).get("held", {}).values():
             if entry["kind"] != "run":
                 continue
-            report = self.backend.get(f"run:{sid}:{entry['id']}")
+            report = self._report(sid, entry["id"])
             if report is not None:
                 out.append((entry["id"], dict(report, number=entry["number"])))
         return out
@@ -640,10 +722,15 @@ class SessionStore:
     def run(self, sid: str, run_id: str) -> dict[str, Any]:
         """One run's report, with its ``number``; SessionExpired when it is gone."""
         entry = self._run_entry(sid, run_id)
-        report = self.backend.get(f"run:{sid}:{run_id}")
+        report = self._report(sid, run_id)
         if report is None:
             raise SessionExpired(f"Run {entry['number']} is no longer available.")
         return dict(report, number=entry["number"])
+
+    def _report(self, sid: str, run_id: str) -> dict[str, Any] | None:
+        return self._read_through(
+            f"run:{sid}:{run_id}", lambda: self.durable.report(sid, run_id)
+        )
 
     def model(self, sid: str, run_id: str) -> Any:
         """One run's fitted pipeline."""
@@ -653,7 +740,9 @@ class SessionStore:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-        pipeline = self.backend.get(f"model:{key}")
+        pipeline = self._read_through(
+            f"model:{key}", lambda: self.durable.model(sid, run_id)
+        )
         if pipeline is None:
             raise SessionExpired(f"Run {entry['number']} is no longer available.")
         with self._models_lock:
@@ -668,8 +757,12 @@ class SessionStore:
 
         Raises SessionExpired when the run itself is gone.
         """
-        self._run_entry(sid, run_id)
-        return self.backend.get(f"explain:{sid}:{run_id}:{name}")
+        key = f"explain:{sid}:{run_id}:{name}"
+        if name not in self._run_entry(sid, run_id).get("explain", ()):
+            return self.backend.get(key)  # never kept: nothing to read back
+        return self._read_through(
+            key, lambda: self.durable.explanation(sid, run_id, name)
+        )
 
     #: Published links, and API keys, a session may hold at once.
     MAX_SHARES = 20
@@ -769,4 +862,6 @@ class SessionStore:
             raise
         if not kept:
             self.backend.delete(key)
+        elif self.durable is not None:
+            self.durable.save_explanation(sid, run_id, name, value)
         return kept

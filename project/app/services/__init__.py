@@ -399,8 +399,10 @@ def dataset_profile(store: SessionStore, sid: str) -> tuple[dict, dict]:
     """The current dataset's metadata and its profile (summary, correlation...)."""
     meta = store.dataset(sid)
     profile = store.recall(meta["profile"])
-    if profile is None:
-        raise SessionExpired("The data of this session has expired; load it again.")
+    if profile is None:  # the cache lost it: made again from the kept frame
+        _, frame = store.dataset_frame(sid)
+        profile = profile_frame(frame, meta.get("roles") or {})
+        store.remember(meta["profile"], profile)
     return meta, profile
 
 
@@ -518,7 +520,7 @@ def _stem(filename: str) -> str:
 def run_data(store: SessionStore, sid: str, run_id: str) -> tuple[dict, Split]:
     """A run's report and its data split again exactly as training split it."""
     report = store.run(sid, run_id)
-    frame = store.get_frame(report["data"]["frame"])
+    frame = store.get_frame(report["data"]["frame"], sid=sid)
     return report, split_data(frame, TrainConfig.from_dict(report["config"]))
 
 
@@ -709,7 +711,7 @@ def code_file(store: SessionStore, sid: str, run_id: str) -> str:
 def data_file(store: SessionStore, sid: str, run_id: str) -> bytes:
     """The run's data as the app used it (after cleaning), as Parquet."""
     report = store.run(sid, run_id)
-    return frame_to_bytes(store.get_frame(report["data"]["frame"]))
+    return frame_to_bytes(store.get_frame(report["data"]["frame"], sid=sid))
 
 
 def report_file(
