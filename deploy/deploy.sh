@@ -13,7 +13,8 @@
 #   CLOUD_RUN_CPU                vCPUs per instance [1]
 #   CLOUD_RUN_CONCURRENCY        requests per instance at once [8]
 #   CLOUD_RUN_MIN_INSTANCES      instances kept warm; 0 scales to zero [0]
-#   CLOUD_RUN_MAX_INSTANCES      cost ceiling [3]
+#   CLOUD_RUN_MAX_INSTANCES      cost ceiling [1 without Redis, 3 with; more
+#                                than one is refused without REDIS_URL]
 #   CLOUD_RUN_TIMEOUT            request timeout in seconds [600]
 #   CLOUD_RUN_CPU_ALWAYS         "false": CPU only while requests run [true]
 #   CLOUD_RUN_SERVICE_ACCOUNT    identity the service runs as (required: the
@@ -32,6 +33,11 @@
 #   SHARE_URL                    where published runs are kept: gs://BUCKET/prefix
 #                                (deploy/share-bucket.sh creates it) [unset: on
 #                                the instance's disk, gone with it; a warning]
+#   STORE_URL                    where visitors' work is kept: gs://BUCKET/prefix
+#                                [gs://SHARE_URL's bucket/workspaces; unset with
+#                                SHARE_URL too: the instance's disk, a warning]
+#   RETENTION_DAYS               how long it is kept [30; the bucket's lifecycle
+#                                rule, set by deploy/share-bucket.sh, enforces it]
 #   CLOUD_RUN_ENV_VARS           more app settings, KEY=VALUE;KEY=VALUE
 #   DEPLOY_TAG                   the revision's tag: its URL is
 #                                https://TAG---SERVICE-... [candidate]
@@ -98,6 +104,41 @@ elif [[ "${CLOUD_RUN_ENV_VARS:-}" != *SHARE_URL=gs://* ]]; then
   echo "deploy: warning: SHARE_URL is not set; published links live on an" \
     "instance's disk and go with it (deploy/share-bucket.sh makes a bucket)" >&2
 fi
+# Visitors' work: in the published runs' bucket unless said otherwise.
+store_url="${STORE_URL:-}"
+if [ -z "$store_url" ] && [[ "${SHARE_URL:-}" == gs://?* ]]; then
+  share_path=${SHARE_URL#gs://}
+  store_url="gs://${share_path%%/*}/workspaces"
+fi
+if [ -n "$store_url" ]; then
+  if [[ "$store_url" != gs://?* ]]; then
+    echo "deploy: STORE_URL must be a bucket (gs://BUCKET/prefix), got: $store_url" >&2
+    exit 2
+  fi
+  env_vars+=";STORE_URL=$store_url"
+elif [[ "${CLOUD_RUN_ENV_VARS:-}" != *STORE_URL=gs://* ]]; then
+  echo "deploy: warning: STORE_URL is not set; visitors' work lives on an" \
+    "instance's disk and goes with it (set SHARE_URL or STORE_URL to a bucket)" >&2
+fi
+if [ -n "${RETENTION_DAYS:-}" ]; then
+  env_vars+=";RETENTION_DAYS=$RETENTION_DAYS"
+fi
+# Without Redis, each instance has its own cache and job runner: a visitor whose
+# requests reached another instance would see stale work there and lose a
+# running job. One instance is then the most; Redis (in CLOUD_RUN_SECRETS)
+# shares both between instances.
+if [[ ",${CLOUD_RUN_SECRETS:-}" == *",REDIS_URL="* ]]; then
+  max_instances="${CLOUD_RUN_MAX_INSTANCES:-3}"
+else
+  max_instances="${CLOUD_RUN_MAX_INSTANCES:-1}"
+  if ! [[ "$max_instances" =~ ^[0-9]+$ ]] || [ "$max_instances" -gt 1 ]; then
+    echo "deploy: CLOUD_RUN_MAX_INSTANCES=$max_instances needs Redis: without" \
+      "REDIS_URL (in CLOUD_RUN_SECRETS) each instance keeps its own jobs and" \
+      "cache, and a visitor sent to another one would lose a running job." \
+      "Set CLOUD_RUN_MAX_INSTANCES=1, or give REDIS_URL (docs/deploy.md)." >&2
+    exit 2
+  fi
+fi
 if [ -n "${CLOUD_RUN_ENV_VARS:-}" ]; then
   # Credentials never travel as plain variables (readable by anyone who may view
   # the service): they come from Secret Manager.
@@ -119,7 +160,7 @@ flags=(
   --cpu="$cpu"
   --concurrency="${CLOUD_RUN_CONCURRENCY:-8}"
   --min-instances="${CLOUD_RUN_MIN_INSTANCES:-0}"
-  --max-instances="${CLOUD_RUN_MAX_INSTANCES:-3}"
+  --max-instances="$max_instances"
   --timeout="$timeout"
   --cpu-boost
   --execution-environment=gen2

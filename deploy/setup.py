@@ -27,7 +27,9 @@ would write, and writes nothing:
 5. Secret Manager placeholders (REDIS_URL, SECRET_KEY, AUTH_USERS: created empty,
    without a version: add one with ``gcloud secrets versions add``), readable by
    the runtime account;
-6. the bucket of published runs (``deploy/share-bucket.sh``);
+6. the bucket of published runs and visitors' workspaces, private, whose
+   lifecycle rule deletes workspace objects after ``RETENTION_DAYS`` (30)
+   (``deploy/share-bucket.sh``);
 7. the service itself, if missing (a placeholder image, the runtime account,
    public), and the uptime check and alert policies (``deploy/monitoring.py``).
 
@@ -428,7 +430,8 @@ class Setup:
                 f"  variable GCP_IMAGE_REPOSITORY={image}",
                 f"  variable GCP_REGION={a.region}",
                 f"  variable CLOUD_RUN_SERVICE_ACCOUNT={self.runtime}",
-                f"  variable SHARE_URL=gs://{a.share_bucket}/runs",
+                f"  variable SHARE_URL=gs://{a.share_bucket}/runs  (workspaces: "
+                f"gs://{a.share_bucket}/workspaces)",
                 f"  variable CLOUD_RUN_SECRETS={secrets}  (those with a version)",
                 "and the environments 'production' (branch main) and 'preview'.",
             ]

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Create (when missing) the private bucket that keeps published runs, and let the
-# service's runtime identity read and write its objects. Safe to run again.
+# Create (when missing) the private bucket that keeps published runs and visitors'
+# workspaces, give it the lifecycle rule that deletes workspace objects after the
+# retention period, and let the service's runtime identity read and write its
+# objects. Safe to run again.
 #
 #   REGION=europe-west1 SERVICE_ACCOUNT=dashboard-run@PROJECT.iam.gserviceaccount.com \
 #     deploy/share-bucket.sh gs://BUCKET[/prefix] [--dry-run]
 #
-# Then deploy with SHARE_URL=gs://BUCKET/prefix. The bucket has uniform access and
-# public access prevention: nothing in it is ever public; links are served by the
-# app, which checks them. Optional: PROJECT [gcloud's configured one].
+# Then deploy with SHARE_URL=gs://BUCKET/prefix (the workspaces go to
+# gs://BUCKET/workspaces). The bucket has uniform access and public access
+# prevention: nothing in it is ever public; links are served by the app, which
+# checks them. Optional: PROJECT [gcloud's configured one], RETENTION_DAYS [30],
+# STORE_PREFIX (the workspaces' prefix in the bucket) [workspaces].
 set -euo pipefail
 
 if [ "$#" -lt 1 ] || [ "$#" -gt 2 ] || [[ "$1" != gs://?* ]]; then
@@ -48,6 +52,37 @@ else
     --uniform-bucket-level-access \
     --public-access-prevention
 fi
+# Workspace objects go RETENTION_DAYS after they were written (published runs
+# stay until revoked). The rule replaces the bucket's lifecycle rules.
+days="${RETENTION_DAYS:-30}"
+prefix="${STORE_PREFIX:-workspaces}/"
+if ! [[ "$days" =~ ^[1-9][0-9]*$ ]]; then
+  echo "share-bucket: RETENTION_DAYS must be a whole number of days, got $days" >&2
+  exit 2
+fi
+rules=$(DAYS="$days" PREFIX="$prefix" python3 -c '
+import json, os
+print(json.dumps({"rule": [{"action": {"type": "Delete"}, "condition": {
+    "age": int(os.environ["DAYS"]), "matchesPrefix": [os.environ["PREFIX"]]}}]}))')
+lifecycle=$(gcloud storage buckets describe "$bucket" "${common[@]}" \
+  --format='json(lifecycle_config)' 2>/dev/null || true)
+if RULES="$rules" python3 -c '
+import json, os, sys
+try:
+    found = (json.load(sys.stdin) or {}).get("lifecycle_config") or {}
+except ValueError:
+    found = {}
+sys.exit(found.get("rule") != json.loads(os.environ["RULES"])["rule"])' \
+  <<<"$lifecycle"; then
+  echo "share-bucket: $bucket deletes ${prefix}* after $days days already" >&2
+else
+  echo "share-bucket: $bucket deletes ${prefix}* after $days days" >&2
+  rules_file=$(mktemp)
+  trap 'rm -f "$rules_file"' EXIT
+  echo "$rules" >"$rules_file"
+  run gcloud storage buckets update "$bucket" "${common[@]}" \
+    --lifecycle-file="$rules_file"
+fi
 # objectUser: read, write, list and delete objects; nothing on the bucket itself.
 member="serviceAccount:$SERVICE_ACCOUNT"
 role=roles/storage.objectUser
@@ -68,4 +103,4 @@ else
   run gcloud storage buckets add-iam-policy-binding "$bucket" "${common[@]}" \
     --member="$member" --role="$role" --quiet >/dev/null
 fi
-echo "share-bucket: deploy with SHARE_URL=gs://$path" >&2
+echo "share-bucket: deploy with SHARE_URL=gs://$path (workspaces: gs://${path%%/*}/${prefix%/})" >&2
