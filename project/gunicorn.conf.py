@@ -92,10 +92,3 @@ def on_exit(server):
     jobs = _jobs()
     if jobs is not None:
         jobs.stop(server.app.wsgi())
-
-
-def worker_exit(server, worker):
-    """Before a worker goes: the durable writes it left for after its answers."""
-    store = getattr(server.app.wsgi(), "extensions", {}).get("store")
-    if store is not None:
-        store.flush()

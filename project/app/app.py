@@ -148,6 +148,7 @@ def _warm_up_jobs() -> None:
     from app.ml import warm_up
 
     warm_up()
+    import skops.io  # noqa: F401 - a run's model is written with it (in the job)
 
 
 def _healthz() -> Any:

@@ -223,9 +223,11 @@ document.getElementById('{ids.TRAIN_BUTTON}').click();
 (function check() {{
   const now = performance.now() - clicked;
   if (marks.row_ms === undefined && row()) marks.row_ms = now;
-  if (has('{ids.EVAL_SUMMARY}', 'Run ' + run + ' ')
-      && document.querySelector('#{ids.METRICS_TABLE} table')) {{
-    marks.metrics_ms = now;
+  if (marks.metrics_ms === undefined && has('{ids.EVAL_SUMMARY}', 'Run ' + run + ' ')
+      && document.querySelector('#{ids.METRICS_TABLE} table')) marks.metrics_ms = now;
+  // Done when both are shown (the row may come a moment after the metrics).
+  if (marks.metrics_ms !== undefined
+      && (marks.row_ms !== undefined || now - marks.metrics_ms > 10000)) {{
     done([clicked, marks, window.__benchRequests.slice()]);
   }} else requestAnimationFrame(check);
 }})();
@@ -286,6 +288,8 @@ def click_to_result(base: str, case: dict, runs: int, reference: Any) -> dict:
         driver.quit()
     out: dict[str, Any] = {"runs": runs}
     for mark in ("row", "metrics"):
+        if f"{mark}_ms" not in marks:
+            continue
         out[mark] = {
             "p50_ms": round(statistics.median(marks[f"{mark}_ms"])),
             "max_ms": round(max(marks[f"{mark}_ms"])),

@@ -45,8 +45,13 @@ from app.server.frames import (  # noqa: F401 - part of this module's interface
     frame_to_bytes,
     release_arrow_memory,
 )
-from app.server.wording import mb_text as _mb
-from app.server.wording import removed_text as _removed
+from app.server.quota import (  # noqa: F401 - QuotaExceeded: part of the interface
+    QuotaExceeded,
+    below_max,
+    make_room,
+    notice,
+    used,
+)
 from app.server.workspaces import Workspaces, open_workspaces
 
 log = logging.getLogger(__name__)
@@ -78,13 +83,6 @@ def valid_run_id(value: Any) -> bool:
     return isinstance(value, str) and bool(_RUN_ID.match(value))
 
 
-class QuotaExceeded(SessionExpired):
-    """An item does not fit in the session's storage quota (message for the visitor).
-
-    A subclass of :class:`SessionExpired`, so that the callbacks show its message.
-    """
-
-
 class Superseded(Exception):
     """A dataset load was overtaken by one the visitor asked for later."""
 
@@ -106,23 +104,6 @@ def _run_keys(sid: str, entry: dict[str, Any]) -> list[str]:
     return [f"run:{prefix}", f"model:{prefix}"] + [
         f"explain:{prefix}:{name}" for name in entry.get("explain", ())
     ]
-
-
-def _used(record: dict[str, Any]) -> int:
-    """Bytes a session record counts: what it holds and what it published."""
-    held = sum(int(e["bytes"]) for e in record.get("held", {}).values())
-    return held + sum(int(e.get("bytes") or 0) for e in record.get("shares", ()))
-
-
-def _below_max(record: dict[str, Any], kind: str, what: str, most: int) -> list:
-    """The record's ``kind`` entries; QuotaExceeded when there are ``most``."""
-    kept = list(record.get(kind, ()))
-    if len(kept) >= most:
-        raise QuotaExceeded(
-            f"This session has {len(kept)} {what}, the most it may hold; "
-            "revoke one first."
-        )
-    return kept
 
 
 def _empty_record() -> dict[str, Any]:
@@ -280,80 +261,7 @@ class SessionStore:
 
     def usage(self, sid: str) -> int:
         """Bytes the session holds (by its ledger), its published runs included."""
-        return _used(self.session(sid))
-
-    # -- the quota ---------------------------------------------------------------
-    def _make_room(
-        self,
-        record: dict[str, Any],
-        size: int,
-        keep: set[str],
-        what: str,
-        hint: str,
-    ) -> list[dict[str, Any]]:
-        """Drop the session's oldest items until ``size`` more bytes fit the quota.
-
-        Runs go oldest first; a dataset goes once it is neither current, in
-        ``keep``, nor used by a run still kept. Returns the dropped entries (the
-        caller deletes their data once the record is saved).
-
-        Raises
-        ------
-        QuotaExceeded
-            The item does not fit even with everything else dropped.
-        """
-        if self.quota is None:
-            return []
-        limit = f"this session's {self._quota_text()}"
-        if size > self.quota:
-            raise QuotaExceeded(
-                f"{what} needs {_mb(size)} of storage, more than {limit}. {hint}"
-            )
-        held = record["held"]
-        current = (record.get("dataset") or {}).get("frame")
-        keep = keep | {current}
-        total = _used(record)
-        dropped = []
-        while total + size > self.quota:
-            used = {e.get("data") for e in held.values() if e["kind"] == "run"}
-            victim = next(
-                (
-                    name
-                    for name, entry in held.items()
-                    if name not in keep
-                    and not (entry["kind"] == "data" and name in used)
-                ),
-                None,
-            )
-            if victim is None:
-                raise QuotaExceeded(
-                    f"{what} needs {_mb(size)} of storage; with the data in use "
-                    f"({_mb(total)}) that is more than {limit}. {hint}"
-                )
-            entry = held.pop(victim)
-            total -= entry["bytes"]
-            dropped.append(entry)
-        return dropped
-
-    def _quota_text(self) -> str:
-        quota = self.quota or 0
-        return f"{quota / MB:g} MB" if quota >= MB else _mb(quota)
-
-    def _notice(self, over_quota: list[dict], over_count: list[dict]) -> str:
-        """What the visitor is told about runs and datasets removed for space."""
-        quota = self._quota_text()
-        return " ".join(
-            text
-            for text in (
-                _removed(
-                    over_quota, f"to stay within this session's {quota} of storage"
-                ),
-                _removed(
-                    over_count, f"to keep this session's {self.max_runs} newest runs"
-                ),
-            )
-            if text
-        )
+        return used(self.session(sid))
 
     def _delete_quietly(self, keys: list[str]) -> None:
         """Delete keys while handling another error (they expire anyway)."""
@@ -563,12 +471,13 @@ class SessionStore:
             if frame is not None:
                 entry = held.pop(frame, None)
                 if entry is None:
-                    dropped = self._make_room(
+                    dropped = make_room(
                         record,
                         size,
                         {frame},
                         "This dataset",
                         "Load fewer rows or columns.",
+                        self.quota,
                     )
                     entry = {"kind": "data", "bytes": size, "keys": keys}
                 entry["name"] = str(meta.get("name") or "")
@@ -584,7 +493,7 @@ class SessionStore:
         self._discard(sid, dropped)
         if frame is not None and self.durable is not None:
             self._keep_frame(sid, frame)
-        return self._notice(dropped, [])
+        return notice(dropped, [], self.quota, self.max_runs)
 
     def _keep_frame(self, sid: str, frame: str) -> None:
         """Write the frame to the session's workspace, unless it is there."""
@@ -634,12 +543,13 @@ class SessionStore:
             runs = [name for name, entry in held.items() if entry["kind"] == "run"]
             extra = len(runs) - max(self.max_runs - 1, 0)
             over_count = [held.pop(name) for name in runs[: max(extra, 0)]]
-            over_quota = self._make_room(
+            over_quota = make_room(
                 record,
                 size,
                 {frame},
                 "This run (its fitted model and results)",
                 "Try a smaller model, or fewer rows.",
+                self.quota,
             )
             number = record["seq"] = record.get("seq", 0) + 1
             held["run:" + run_id] = {
@@ -661,7 +571,9 @@ class SessionStore:
         if self.durable is not None:
             self.durable.save_report(sid, run_id, report)
             self.durable.save_model_later(sid, run_id, pipeline)
-        return RunAdded(run_id, number, self._notice(over_quota, over_count))
+        return RunAdded(
+            run_id, number, notice(over_quota, over_count, self.quota, self.max_runs)
+        )
 
     def remove_runs(self, sid: str, run_ids: list[str]) -> None:
         """Forget some runs of a session (and delete their data)."""
@@ -781,28 +693,29 @@ class SessionStore:
         published = {"token": token, "number": number, "private": bool(private)}
 
         def change(record: dict[str, Any]) -> list[dict[str, Any]]:
-            kept = _below_max(record, "shares", "published links", self.MAX_SHARES)
+            kept = below_max(record, "shares", "published links", self.MAX_SHARES)
             run = record["held"].get("run:" + run_id, {})
-            dropped = self._make_room(
+            dropped = make_room(
                 record,
                 int(size),
                 {"run:" + run_id, run.get("data")},
                 "This published run (its model, report and code)",
                 "Revoke a link you no longer need.",
+                self.quota,
             )
             record["shares"] = [*kept, dict(published, bytes=int(size))]
             return dropped
 
         dropped = self._update(sid, change)
         self._discard(sid, dropped)
-        return self._notice(dropped, [])
+        return notice(dropped, [], self.quota, self.max_runs)
 
     def keep_key(self, sid: str, key_id: str, hint: str) -> None:
         """Remember the session's API key ``key_id`` (``hint``: its first letters);
         QuotaExceeded when it holds ``MAX_SHARES`` keys already."""
 
         def change(record: dict[str, Any]) -> None:
-            kept = _below_max(record, "keys", "API keys", self.MAX_SHARES)
+            kept = below_max(record, "keys", "API keys", self.MAX_SHARES)
             record["keys"] = [*kept, {"id": key_id, "hint": hint}]
 
         self._update(sid, change)

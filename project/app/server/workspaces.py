@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import os
-import queue
 import secrets
 import threading
 import time
@@ -83,8 +82,7 @@ class Workspaces:
             self.root = private_directory(os.path.abspath(self.root))
         self._missing: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._queue: queue.Queue | None = None
-        self._writer_pid = 0
+        self._later: list[Callable[[], Any]] = []
         self._defer_pid = 0
         self._swept = 0.0
 
@@ -235,10 +233,11 @@ class Workspaces:
 
     def save_model_later(self, sid: str, run_id: str, pipeline: Any) -> None:
         """Keep a run's fitted pipeline (skops): in a job process that called
-        :meth:`defer`, after the job has answered (see :meth:`flush`); else now."""
+        :meth:`defer`, once the job has answered (see :meth:`flush`); else now."""
         path = f"{self._run_path(sid, run_id)}/model.skops"
         if self._defer_pid == os.getpid():
-            self._later(lambda: self._write(path, _skops(pipeline)))
+            with self._lock:
+                self._later.append(lambda: self._write(path, _skops(pipeline)))
         else:
             self._write(path, _skops(pipeline))
 
@@ -280,50 +279,27 @@ class Workspaces:
 
     # -- writes after the answer --------------------------------------------------
     def defer(self) -> None:
-        """Let this process (a job's, which calls :meth:`flush` before it exits)
-        write models on a thread of its own, after the job's result. Other
-        processes write at once: a thread left running would keep the job
-        runner from forking safely from them."""
+        """In this process (a job's, which calls :meth:`flush` once its result is
+        written), keep models' writes for :meth:`flush`: the visitor does not
+        wait for them."""
         self._defer_pid = os.getpid()
 
-    def _later(self, write: Callable[[], Any]) -> None:
-        """Run ``write`` on this process's writer thread (made on first use)."""
+    def flush(self) -> None:
+        """Do the writes :meth:`defer` kept for after the answer."""
         with self._lock:
-            if self._writer_pid != os.getpid() or self._queue is None:
-                self._queue = queue.Queue()
-                self._writer_pid = os.getpid()
-                threading.Thread(
-                    target=self._drain,
-                    args=(self._queue,),
-                    name="durable-store-writer",
-                    daemon=True,
-                ).start()
-            pending = self._queue
-        pending.put(write)
-
-    @staticmethod
-    def _drain(pending: queue.Queue) -> None:
-        while True:
-            write = pending.get()
+            pending, self._later = self._later, []
+        for write in pending:
             try:
                 write()
             except Exception:  # noqa: BLE001 - logged; the next write goes on
                 log.warning("durable store: a write failed", exc_info=True)
-            finally:
-                pending.task_done()
-
-    def flush(self) -> None:
-        """Wait for this process's writes after the answer (a job process calls it
-        before it exits, a web worker before it stops)."""
-        with self._lock:
-            pending = self._queue if self._writer_pid == os.getpid() else None
-        if pending is not None:
-            pending.join()
 
     # -- retention ------------------------------------------------------------------
     def _sweep_if_due(self) -> None:
         if not self.local or not self.retention_seconds:
             return
+        if self._defer_pid == os.getpid():
+            return  # a job's process: the web workers sweep
         now = time.monotonic()
         with self._lock:
             if self._swept and now - self._swept < SWEEP_EVERY_SECONDS:

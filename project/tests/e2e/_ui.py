@@ -48,6 +48,16 @@ def run_row(browser, number: int, timeout: float = TIMEOUT) -> str:
     return f"#{ids.RUNS_TABLE} .ag-row[row-id='{row.get_attribute('row-id')}']"
 
 
+def run_numbers(driver) -> list[str]:
+    """The run numbers the runs table shows (of a Selenium driver)."""
+    cells = driver.find_elements(
+        By.XPATH,
+        f"//*[@id='{ids.RUNS_TABLE}']//div[@row-id and contains(@class, 'ag-row')]"
+        "//div[@col-id='number']",
+    )
+    return sorted({c.get_attribute("textContent").strip() for c in cells} - {""})
+
+
 def train(browser, run: int) -> None:
     """Click Train and wait until run ``run`` is shown."""
     click(browser, f"#{ids.TRAIN_BUTTON}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from _ui import TIMEOUT
 from _ui import click as _click
-from _ui import run_row
+from _ui import run_numbers, run_row
 from _ui import tab as _tab
 from _ui import train as _train
 from conftest import CHROME_ARGS
@@ -21,15 +21,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from app.ui import ids
-
-
-def _numbers(driver) -> list[str]:
-    cells = driver.find_elements(
-        By.XPATH,
-        f"//*[@id='{ids.RUNS_TABLE}']//div[@row-id and contains(@class, 'ag-row')]"
-        "//div[@col-id='number']",
-    )
-    return sorted({c.get_attribute("textContent").strip() for c in cells} - {""})
 
 
 def _open(dash_duo, url: str, rows: str) -> None:
@@ -66,7 +57,7 @@ def test_a_visitors_work_outlives_the_server(dash_duo, tmp_path, store_url):
     with gunicorn(tmp_path / "second", env, port=port) as served:
         _open(dash_duo, base, "178 rows")  # no choice in the address this time
         run_row(dash_duo, 2)
-        assert _numbers(dash_duo.driver) == ["1", "2"]
+        assert run_numbers(dash_duo.driver) == ["1", "2"]
         dash_duo.wait_for_contains_text(f"#{ids.MODEL_NAME}", "Random forest", TIMEOUT)
         _tab(dash_duo, "Predict")
         dash_duo.wait_for_contains_text(
@@ -84,7 +75,7 @@ def test_a_visitors_work_outlives_the_server(dash_duo, tmp_path, store_url):
             WebDriverWait(stranger, TIMEOUT).until(
                 lambda d: "150 rows" in d.find_element(By.ID, ids.DATA_STATUS).text
             )
-            assert _numbers(stranger) == []
+            assert run_numbers(stranger) == []
         finally:
             stranger.quit()
         assert "Traceback" not in served.log.read_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from _ui import TIMEOUT
 from _ui import click as _click
-from _ui import run_row
+from _ui import run_numbers, run_row
 from _ui import train as _train
 from conftest import CHROME_ARGS
 from selenium import webdriver
@@ -14,16 +14,6 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from app.ui import ids
-
-
-def _numbers(driver) -> list[str]:
-    """The run numbers the runs table shows."""
-    cells = driver.find_elements(
-        By.XPATH,
-        f"//*[@id='{ids.RUNS_TABLE}']//div[@row-id and contains(@class, 'ag-row')]"
-        "//div[@col-id='number']",
-    )
-    return sorted({c.get_attribute("textContent").strip() for c in cells} - {""})
 
 
 def _opened(driver, url: str) -> None:
@@ -45,7 +35,7 @@ def test_a_browser_keeps_its_workspace_until_it_forgets_it(dash_duo, dash_app):
     driver.switch_to.new_window("tab")
     _opened(driver, dash_duo.server_url)
     run_row(dash_duo, 2)
-    assert _numbers(driver) == ["1", "2"]
+    assert run_numbers(driver) == ["1", "2"]
 
     # Another browser (a profile of its own): nothing of it.
     options = webdriver.ChromeOptions()
@@ -55,7 +45,7 @@ def test_a_browser_keeps_its_workspace_until_it_forgets_it(dash_duo, dash_app):
     try:
         _opened(stranger, dash_duo.server_url)
         assert stranger.find_elements(By.ID, ids.RUNS_TABLE)
-        assert _numbers(stranger) == []
+        assert run_numbers(stranger) == []
     finally:
         stranger.quit()
 
@@ -74,5 +64,5 @@ def test_a_browser_keeps_its_workspace_until_it_forgets_it(dash_duo, dash_app):
     WebDriverWait(driver, TIMEOUT).until(
         lambda d: "150 rows" in d.find_element(By.ID, ids.DATA_STATUS).text
     )
-    assert _numbers(driver) == []
+    assert run_numbers(driver) == []
     _train(dash_duo, 1)  # numbering starts again: a workspace of its own
