@@ -1,87 +1,100 @@
 """The durable store's part of `make bench`: what a visitor waits for with the
 store on (``STORE_URL``, a local directory) against off (``STORE_URL=off``, the
 cache alone), in the same run: page ready, and click to result (the run's
-metrics shown) on the small and the large case. Each side runs twice, in turn
-(off, on, off, on), each on a server of its own; the best median of each side
-is compared.
+metrics shown) on the small and the large case. Both servers run at once, each
+with a cache of its own, and are measured in turn (off, on, off, on...), so that
+both see the machine alike; each side's median is compared.
 
 Run alone: ``python -m tools.bench_durable`` (starts its own servers).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Iterator
 
 PROJECT = Path(__file__).resolve().parents[1]
 if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
 
-#: Each side runs this many times, in turn with the other.
-REPEATS = 2
-#: Trainings timed per case on each server (after one to warm up).
-CLICKS = {"small": 5, "large": 2}
-PAGE_LOADS = 5
+#: Page loads: rounds per side, loads per round (after one to warm up).
+PAGE_ROUNDS, PAGE_LOADS = 3, 5
+#: Click to result: rounds per side, trainings per round, per case.
+CLICK_ROUNDS = {"small": 2, "large": 1}
+CLICKS = {"small": 5, "large": 3}
 
 
-def _side(store: str, measure: Callable[[str], dict]) -> dict:
-    """``measure(base)`` on a new app server whose durable store is ``store``
-    ("off", or a fresh directory)."""
+@contextlib.contextmanager
+def _servers() -> Iterator[dict[str, str]]:
+    """Two app servers, each with a cache of its own: the durable store off
+    ("off") and on, in a directory ("on"); their addresses."""
     from tools.bench import Server
 
-    with tempfile.TemporaryDirectory() as cache:
-        url = "off" if store == "off" else str(Path(cache) / "workspaces")
-        server = Server("app.app:create_server()", cache, env={"STORE_URL": url})
-        server.start()
+    with tempfile.TemporaryDirectory() as folder:
+        servers = {}
         try:
+            for side in ("off", "on"):
+                cache = str(Path(folder) / side)
+                url = "off" if side == "off" else str(Path(cache) / "workspaces")
+                servers[side] = Server(
+                    "app.app:create_server()", cache, env={"STORE_URL": url}
+                )
+                servers[side].start()
             time.sleep(5)  # the app warms its workers up in the first ~3 s
-            return measure(server.base)
+            yield {side: server.base for side, server in servers.items()}
         finally:
-            server.stop()
+            for server in servers.values():
+                server.stop()
 
 
-def _measure(base: str) -> dict:
+def on_vs_off() -> dict:
+    """Page ready and click to result on both servers, in turn (off, on, off,
+    on...), so that both see the machine alike; each side's median of its
+    rounds' p50s, and on / off."""
     from tools.bench import CLICK_CASES, READY, click_to_result, page_ready
 
-    out: dict[str, Any] = {
-        "page_ready": page_ready(base + "/", READY["app"], PAGE_LOADS)
+    found: dict[str, dict[str, list[float]]] = {"off": {}, "on": {}}
+    with _servers() as bases:
+        for _ in range(PAGE_ROUNDS):
+            for side, base in bases.items():
+                ready = page_ready(base + "/", READY["app"], PAGE_LOADS)
+                found[side].setdefault("page_ready_ms", []).append(ready["p50_ms"])
+        for name, case in CLICK_CASES.items():
+            for _ in range(CLICK_ROUNDS[name]):
+                for side, base in bases.items():
+                    print(f"durable store {side}: click, {name} ...", flush=True)
+                    clicked = click_to_result(base, case, CLICKS[name], _nothing)
+                    found[side].setdefault(f"{name}_ms", []).append(
+                        clicked["metrics"]["p50_ms"]
+                    )
+    median = {
+        side: {key: statistics.median(values) for key, values in measures.items()}
+        for side, measures in found.items()
     }
-    for name, case in CLICK_CASES.items():
-        clicked = click_to_result(base, case, CLICKS[name], lambda timed: None)
-        out[name] = clicked["metrics"]
-    return out
+    ratio = {
+        key: round(median["on"][key] / median["off"][key], 3) for key in median["off"]
+    }
+    return {"runs": found, "median": median, "ratio": ratio}
 
 
-def on_vs_off(measure: Callable[[str], dict] = _measure) -> dict:
-    """Both sides' medians, the best of each, and on / off per measure."""
-    runs: dict[str, list[dict]] = {"off": [], "on": []}
-    for _ in range(REPEATS):
-        for side in ("off", "on"):
-            print(f"durable store {side} ...", flush=True)
-            runs[side].append(_side(side, measure))
-    best = {
-        side: {
-            "page_ready_ms": min(r["page_ready"]["p50_ms"] for r in found),
-            **{f"{name}_ms": min(r[name]["p50_ms"] for r in found) for name in CLICKS},
-        }
-        for side, found in runs.items()
-    }
-    ratio = {key: round(best["on"][key] / best["off"][key], 3) for key in best["off"]}
-    return {"runs": runs, "best": best, "ratio": ratio}
+def _nothing(timed: bool) -> None:
+    """No reference work beside the clicks (both sides are the app)."""
 
 
 def rows(durable: dict) -> list[tuple[str, str, str, str]]:
     """Rows of the bench's table: measure, off, on, ratio."""
     labels = {
-        "page_ready_ms": "durable store: page ready (p50, best of 2)",
-        "small_ms": "durable store: click to metrics, small (p50, best of 2)",
-        "large_ms": "durable store: click to metrics, large (p50, best of 2)",
+        "page_ready_ms": "durable store: page ready (median of 3 rounds' p50)",
+        "small_ms": "durable store: click to metrics, small (median of 2 p50s)",
+        "large_ms": "durable store: click to metrics, large (p50)",
     }
-    off, on = durable["best"]["off"], durable["best"]["on"]
+    off, on = durable["median"]["off"], durable["median"]["on"]
     return [
         (
             label,
@@ -95,7 +108,8 @@ def rows(durable: dict) -> list[tuple[str, str, str, str]]:
 
 def main() -> int:
     result = on_vs_off()
-    print(json.dumps(result["best"], indent=2))
+    print(json.dumps(result["runs"], indent=2))
+    print(json.dumps(result["median"], indent=2))
     print(json.dumps(result["ratio"], indent=2))
     return 0
 
