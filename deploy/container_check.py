@@ -14,7 +14,10 @@ checks, each printed as PASS or FAIL with what was seen:
   imports in the image;
 - a ``PORT`` given in the environment is the one it listens on;
 - SIGTERM stops it cleanly (exit code 0) in under 8 seconds, with an idle keep-alive
-  connection open as a browser would leave one.
+  connection open as a browser would leave one;
+- a visitor's work outlives its container: with ``STORE_URL`` on a mounted
+  directory, a dataset and a run made in one container are read back, and
+  predict the same, in a new container with an empty cache.
 
 Then prints the image size. Exits 1 if any check failed. Standard library only, so
 that it runs on a CI runner's Python as it is. Every container it starts is removed.
@@ -23,21 +26,26 @@ that it runs on a CI runner's Python as it is. Every container it starts is remo
 from __future__ import annotations
 
 import argparse
-import ast
 import http.client
 import json
+import os
+import secrets
 import shlex
 import socket
 
 # subprocess runs the container engine, never a shell.
 import subprocess  # nosec B404
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1] / "project"
+sys.path.insert(0, str(PROJECT / "docker"))
+from warm_bytecode import app_imports  # noqa: E402 - the build's own list
+
 DEV_MODULES = ("pytest", "selenium", "black", "flake8", "isort", "bandit", "pre_commit")
 STOP_LIMIT_S = 8.0
 CUSTOM_PORT = 9123
@@ -81,10 +89,19 @@ class Engine:
             )
         return proc.stdout.strip()
 
-    def start(self, image: str, port: int, env: dict[str, str], inner: int) -> str:
+    def start(
+        self,
+        image: str,
+        port: int,
+        env: dict[str, str],
+        inner: int,
+        volumes: tuple[str, ...] = (),
+    ) -> str:
         args = ["run", "--detach", *self.run_args, "-p", f"127.0.0.1:{port}:{inner}"]
         for key, value in env.items():
             args += ["--env", f"{key}={value}"]
+        for volume in volumes:
+            args += ["--volume", volume]
         return self(*args, image).splitlines()[-1]
 
     def logs(self, cid: str) -> str:
@@ -126,29 +143,6 @@ def wait_healthy(port: int, limit_s: float = 120) -> tuple[bool, float, str]:
             last = str(err)
         time.sleep(0.5)
     return False, time.monotonic() - start, last
-
-
-def app_imports(app_dir: Path) -> list[str]:
-    """Top-level and nested absolute imports of the app, plus "module:attr" strings."""
-    modules: set[str] = set()
-    for path in sorted(app_dir.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                modules.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules.add(node.module)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                head, sep, attr = node.value.partition(":")
-                if (
-                    sep
-                    and attr.isidentifier()
-                    and "." in head
-                    and all(part.isidentifier() for part in head.split("."))
-                ):
-                    modules.add(head)
-    modules.discard("__future__")
-    return sorted(modules)
 
 
 IMPORT_PROBE = """
@@ -271,6 +265,78 @@ def check_port(engine: Engine, checks: Checks, image: str) -> None:
         engine.remove(cid)
 
 
+#: Run in the container, as the app's user and with the server's settings: make
+#: (``make``) or read back (``read``) a session's iris dataset and one run, then
+#: predict with the run; prints what it found.
+WORKSPACE_PROBE = """
+import json, sys
+from app import services
+from app.config import Settings
+from app.ml import TrainConfig
+from app.server.store import SessionStore
+store = SessionStore.from_settings(Settings.from_env())
+sid, step = sys.argv[1], sys.argv[2]
+empty_cache = store.backend.get("session:" + sid) is None
+if step == "make":
+    meta = services.load_dataset(store, sid, "iris", {})
+    target = meta["default_target"]
+    features = tuple(c for c in meta["columns"] if c != target)
+    services.train(store, sid, TrainConfig(target=target, features=features,
+        task="classification", model="logistic_regression", cv_folds=0))
+meta, frame = store.dataset_frame(sid)
+(run, report), = store.runs(sid)
+features = list(report["config"]["features"])
+store.flush()
+print(json.dumps({"empty_cache": empty_cache, "rows": meta["rows"],
+    "number": report["number"], "metrics": report["metrics"],
+    "predicted": store.model(sid, run).predict(frame[features]).tolist()}))
+"""
+
+
+def check_workspace(engine: Engine, checks: Checks, image: str) -> None:
+    """A session's work made in one container is there in the next one, which
+    starts with an empty cache but the same ``STORE_URL`` (a mounted folder)."""
+    sid = secrets.token_urlsafe(16)
+    # What the app's user wrote there may not be this user's to delete.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder:
+        # The app's user (another uid) makes its own 0700 folder in this throwaway one.
+        os.chmod(folder, 0o1777)  # nosec B103 - a test folder, sticky, removed after
+        env = {"STORE_URL": "/data/workspaces"}
+        seen = []
+        for step in ("make", "read"):
+            port = free_port()
+            cid = engine.start(image, port, env, 8050, (f"{folder}:/data",))
+            try:
+                ok, _, last = wait_healthy(port)
+                if not ok:
+                    print(engine.logs(cid)[-4000:])
+                    break
+                out = engine(
+                    "exec", cid, "python", "-c", WORKSPACE_PROBE, sid, step, check=False
+                )
+                try:
+                    seen.append(json.loads(out.splitlines()[-1]))
+                except (IndexError, ValueError):
+                    print(out[-2000:] + engine.logs(cid)[-2000:])
+                    break
+            finally:
+                engine.remove(cid)
+    made, read = (seen + [{}, {}])[:2]
+    checks.record(
+        "a visitor's work outlives its container (STORE_URL on a mounted folder)",
+        len(seen) == 2
+        and read.get("empty_cache") is True
+        and read.get("rows") == 150
+        and read.get("number") == 1
+        and read.get("metrics") == made.get("metrics")
+        and read.get("predicted") == made.get("predicted"),
+        f"made run {made.get('number')} on {made.get('rows')} rows; a new "
+        f"container (empty cache: {read.get('empty_cache')}) read back run "
+        f"{read.get('number')}, same metrics and predictions: "
+        f"{bool(read) and read.get('predicted') == made.get('predicted')}",
+    )
+
+
 def check_config(engine: Engine, checks: Checks, image: str) -> None:
     raw = engine("image", "inspect", image)
     config = json.loads(raw)[0].get("Config", {})
@@ -326,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     check_config(engine, checks, args.image)
     check_running(engine, checks, args.image)
     check_port(engine, checks, args.image)
+    check_workspace(engine, checks, args.image)
     print(image_size(engine, args.image, args.base))
     if args.max_mb:
         size = int(engine("image", "inspect", "--format", "{{.Size}}", args.image))

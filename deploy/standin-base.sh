@@ -28,10 +28,14 @@ images=(
   docker.io/library/python:3.11-slim-bookworm
   docker.io/library/python:3.11-buster
 )
+# The recipe's version, as a label: a stand-in made by an older recipe is made again.
+recipe=2
 
 missing=()
 for image in "${images[@]}"; do
-  if ! "${podman[@]}" image exists "$image"; then
+  made=$("${podman[@]}" image inspect --format '{{ index .Config.Labels "dashboard.standin" }}' \
+    "$image" 2>/dev/null || true)
+  if [ "$made" != "$recipe" ]; then
     missing+=("$image")
   fi
 done
@@ -91,9 +95,12 @@ rm -f "$rootfs"/usr/lib/python3.*/EXTERNALLY-MANAGED
 if [ -f "$ca_bundle" ]; then
   cp "$ca_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
 fi
-# Smaller: no package caches, lists or documentation.
+# As small as Debian's slim images, which the official ones start from: no
+# package caches or lists, documentation or translated messages (slim images
+# exclude /usr/share/locale; here it would be 33 MB of the measured base).
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
-  "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
+  "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
+  "$rootfs"/usr/share/locale/*
 
 cert=/etc/ssl/certs/ca-certificates.crt
 changes=(
@@ -103,6 +110,7 @@ changes=(
   --change "ENV SSL_CERT_FILE=$cert"
   --change "ENV REQUESTS_CA_BUNDLE=$cert"
   --change 'CMD ["python3"]'
+  --change "LABEL dashboard.standin=$recipe"
 )
 tar --numeric-owner -C "$rootfs" -c . | "${podman[@]}" import --quiet "${changes[@]}" \
   - "${images[0]}" >/dev/null

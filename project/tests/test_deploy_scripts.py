@@ -822,14 +822,20 @@ def test_container_check_finds_lazy_and_named_imports(tmp_path):
     ]
 
 
-def test_standin_base_reuses_existing_images(fake):
+def test_standin_base_reuses_images_of_its_recipe(fake):
+    fake.on("podman", "image", "inspect", stdout="2\n")  # made by this recipe
     result = fake.run("bash", DEPLOY / "standin-base.sh", PODMAN="podman")
     assert result.returncode == 0, result.stderr
     assert "present" in result.stdout
+    label = '{{ index .Config.Labels "dashboard.standin" }}'
     assert fake.calls() == [
-        ["podman", "image", "exists", "docker.io/library/python:3.11-slim-bookworm"],
-        ["podman", "image", "exists", "docker.io/library/python:3.11-buster"],
+        ["podman", "image", "inspect", "--format", label, f"docker.io/library/{name}"]
+        for name in ("python:3.11-slim-bookworm", "python:3.11-buster")
     ]
+    recipe = re.search(
+        r"^recipe=(\d+)$", (DEPLOY / "standin-base.sh").read_text(), re.M
+    )
+    assert recipe and recipe[1] == "2"
 
 
 # ------------------------------------------------- workflow and Dockerfiles
