@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlencode
 
 import pytest
@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from app.app import create_app
 from app.config import Settings
+from app.server import jobs
 from app.server.store import new_session_id
 from app.ui import ids
 
@@ -56,7 +57,11 @@ class Client:
 
     def __init__(self, tmp) -> None:
         self.settings = Settings(cache_dir=str(tmp / "cache"), max_upload_mb=1.0)
-        self.http = create_app(self.settings).server.test_client()
+        self.server = create_app(self.settings).server
+        # Started here, as gunicorn does before serving: left to start on the
+        # first job, it would not while another test's thread (fsspec's) lives.
+        jobs.start(self.server)
+        self.http = self.server.test_client()
         self.deps = self.http.get("/_dash-dependencies").get_json()
         self.sid = new_session_id()
         # Plain callbacks only: each accepted post to a background one starts a job.
@@ -114,8 +119,10 @@ class Client:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory) -> Client:
-    return Client(tmp_path_factory.mktemp("http"))
+def client(tmp_path_factory) -> Iterator[Client]:
+    made = Client(tmp_path_factory.mktemp("http"))
+    yield made
+    jobs.stop(made.server)
 
 
 def _ok(response: Any) -> None:
