@@ -94,32 +94,30 @@ for name in CACHE_SIZE_MB JOB_MEMORY_MB SESSION_QUOTA_MB; do
     env_vars+=";$name=${!name}"
   fi
 done
-if [ -n "${SHARE_URL:-}" ]; then
-  if [[ "$SHARE_URL" != gs://?* ]]; then
-    echo "deploy: SHARE_URL must be a bucket (gs://BUCKET/prefix), got: $SHARE_URL" >&2
-    exit 2
+# A bucket setting: passed on when it is a gs:// URL, refused when it is anything
+# else, a warning when neither it nor CLOUD_RUN_ENV_VARS sets it.
+bucket_setting() {
+  local name=$1 value=$2 unset_warning=$3
+  if [ -n "$value" ]; then
+    if [[ "$value" != gs://?* ]]; then
+      echo "deploy: $name must be a bucket (gs://BUCKET/prefix), got: $value" >&2
+      exit 2
+    fi
+    env_vars+=";$name=$value"
+  elif [[ "${CLOUD_RUN_ENV_VARS:-}" != *"$name=gs://"* ]]; then
+    echo "deploy: warning: $name is not set; $unset_warning" >&2
   fi
-  env_vars+=";SHARE_URL=$SHARE_URL"
-elif [[ "${CLOUD_RUN_ENV_VARS:-}" != *SHARE_URL=gs://* ]]; then
-  echo "deploy: warning: SHARE_URL is not set; published links live on an" \
-    "instance's disk and go with it (deploy/share-bucket.sh makes a bucket)" >&2
-fi
+}
+bucket_setting SHARE_URL "${SHARE_URL:-}" "published links live on an instance's \
+disk and go with it (deploy/share-bucket.sh makes a bucket)"
 # Visitors' work: in the published runs' bucket unless said otherwise.
 store_url="${STORE_URL:-}"
 if [ -z "$store_url" ] && [[ "${SHARE_URL:-}" == gs://?* ]]; then
   share_path=${SHARE_URL#gs://}
   store_url="gs://${share_path%%/*}/workspaces"
 fi
-if [ -n "$store_url" ]; then
-  if [[ "$store_url" != gs://?* ]]; then
-    echo "deploy: STORE_URL must be a bucket (gs://BUCKET/prefix), got: $store_url" >&2
-    exit 2
-  fi
-  env_vars+=";STORE_URL=$store_url"
-elif [[ "${CLOUD_RUN_ENV_VARS:-}" != *STORE_URL=gs://* ]]; then
-  echo "deploy: warning: STORE_URL is not set; visitors' work lives on an" \
-    "instance's disk and goes with it (set SHARE_URL or STORE_URL to a bucket)" >&2
-fi
+bucket_setting STORE_URL "$store_url" "visitors' work lives on an instance's disk \
+and goes with it (set SHARE_URL or STORE_URL to a bucket)"
 if [ -n "${RETENTION_DAYS:-}" ]; then
   env_vars+=";RETENTION_DAYS=$RETENTION_DAYS"
 fi
